@@ -1,0 +1,130 @@
+/*
+ * main.c - the callwright daemon: parse the command line, load the
+ * configuration, open the store, start the edges and run the core loop.
+ *
+ * SIGTERM/SIGINT: graceful stop (stop accepting, flush writes, exit 0).
+ * SIGHUP: reload configuration that can change live, and scripts.
+ */
+#include "base/cw.h"
+#include "config/config.h"
+#include "events/events.h"
+#include "log/log.h"
+#include "loop/loop.h"
+#include "store/store.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
+            "  --config FILE   configuration file (default etc/callwright.lua)\n"
+            "  --set key=value override one configuration key (repeatable)\n"
+            "  --help-config   print every configuration key with its default\n"
+            "  --version       print the version\n");
+}
+
+static int apply_logging(void)
+{
+    if (log_open(config_str("log.file"))) {
+        fprintf(stderr, "callwright: cannot open log file %s\n", config_str("log.file"));
+        return CW_EIO;
+    }
+    if (log_set_level(config_str("log.level")) || log_set_levels(config_str("log.levels"))) {
+        fprintf(stderr, "callwright: bad log.level or log.levels\n");
+        return CW_EINVAL;
+    }
+    return CW_OK;
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("core", "signal %d: stopping", (int)sig);
+    loop_stop();
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[512];
+    if (config_reload(err, sizeof err)) {
+        log_error("core", "reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    apply_logging();
+    log_reopen();
+    log_info("core", "configuration reloaded");
+    events_emit("config.reloaded", 0, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "etc/callwright.lua";
+    bool config_given = false;
+    const char **sets = cw_calloc((size_t)argc, sizeof(char *));
+    int nsets = 0;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"help-config", no_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            config_given = true;
+            break;
+        case 's': sets[nsets++] = optarg; break;
+        case 'H': config_print_reference(stdout, false); return 0;
+        case 'V': printf("callwright %s\n", CW_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    struct stat sb;
+    if (!config_given && stat(config_path, &sb) != 0) config_path = NULL;
+    char err[512];
+    if (config_load(config_path, sets, nsets, err, sizeof err)) {
+        fprintf(stderr, "callwright: configuration: %s\n", err);
+        return 2;
+    }
+    free(sets);
+    if (apply_logging()) return 2;
+    signal(SIGPIPE, SIG_IGN);
+
+    mkdir(config_str("var_dir"), 0750);
+    store *st;
+    if (store_open(config_str("db"), &st, err, sizeof err)) {
+        log_error("core", "store: %s", err);
+        return 1;
+    }
+    store_set_main(st);
+    if (loop_init()) return 1;
+
+    struct event *sigterm = evsignal_new(loop_base(), SIGTERM, on_term, NULL);
+    struct event *sigint = evsignal_new(loop_base(), SIGINT, on_term, NULL);
+    struct event *sighup = evsignal_new(loop_base(), SIGHUP, on_hup, NULL);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    event_add(sighup, NULL);
+
+    log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
+             store_schema_version(st));
+    loop_run();
+
+    log_info("core", "stopped");
+    event_free(sigterm);
+    event_free(sigint);
+    event_free(sighup);
+    events_shutdown();
+    loop_free();
+    store_close(st);
+    config_free();
+    log_close();
+    return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * media.h - the media engine: RTP sessions on worker threads.
+ *
+ * Sessions live on N worker threads (default one per core), each driven by a
+ * 20 ms tick with batched socket I/O. Everything in this header is called
+ * on the core thread and returns at once: commands go to the worker through
+ * a queue, and what happens later (a digit, the end of a prompt, a timeout)
+ * comes back as a media_event delivered to the handler given to
+ * media_init(), also on the core thread. Workers never touch call state.
+ *
+ * A session is named by a media_id. The id stays valid until
+ * media_session_close(); commands on an unknown id return CW_ENOENT.
+ * Sessions of one call may sit on different workers; bridges, conference
+ * rooms and listen/whisper/barge work across workers.
+ */
+#ifndef CW_MEDIA_H
+#define CW_MEDIA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef uint32_t media_id; /* 0 is never a valid session */
+
+struct media_config {
+    int workers;             /* 0 = one per core */
+    int rtp_min, rtp_max;    /* even ports from this range; RTCP on port+1 */
+    char ip[64];             /* local address to bind RTP to */
+    int rtp_timeout_s;       /* 0 = never time out */
+    char sounds_dir[512];    /* generated prompt sets: <dir>/<lang>/<name>.wav */
+    char var_dir[512];       /* cache of resampled files, recordings */
+    char tone_locale[8];     /* "ru" or "us" */
+};
+
+/* Codecs the engine speaks, by RTP payload type. */
+enum media_codec { MEDIA_PCMU = 0, MEDIA_PCMA = 8, MEDIA_G722 = 9 };
+
+enum media_dtmf_mode {
+    MEDIA_DTMF_AUTO = 0, /* RFC 4733 when negotiated, in-band detection as well */
+    MEDIA_DTMF_RFC4733,
+    MEDIA_DTMF_INBAND,
+};
+
+struct media_remote {
+    char ip[64];
+    int port;
+    int pt;          /* chosen audio payload type (enum media_codec) */
+    int dtmf_pt;     /* telephone-event payload type, 0 = none */
+    int ptime;       /* ms, 20 if 0 */
+    enum media_dtmf_mode dtmf_mode;
+    bool send;       /* false while the remote holds us (sendonly/inactive from them) */
+    bool recv;
+};
+
+enum media_tone {
+    MEDIA_TONE_DIAL = 1,
+    MEDIA_TONE_RINGBACK,
+    MEDIA_TONE_BUSY,
+    MEDIA_TONE_CONGESTION,
+    MEDIA_TONE_CALL_WAITING,
+    MEDIA_TONE_BEEP, /* short 1 kHz beep, e.g. before recording */
+};
+
+enum media_spy_mode {
+    MEDIA_SPY_LISTEN = 1, /* supervisor hears both parties; nobody hears the supervisor */
+    MEDIA_SPY_WHISPER,    /* supervisor hears both; only the agent hears the supervisor */
+    MEDIA_SPY_BARGE,      /* all three hear each other */
+};
+
+enum media_event_type {
+    MEDIA_EV_DTMF = 1,      /* digit, duration_ms */
+    MEDIA_EV_PLAY_DONE,     /* tag; reason: 0 finished, 1 stopped, -1 file error */
+    MEDIA_EV_RECORD_DONE,   /* tag; reason: 0 stopped, 1 max length, 2 silence; ms = length */
+    MEDIA_EV_FAX_DONE,      /* tag; reason: 0 ok or a T.30 error code; pages, resolution */
+    MEDIA_EV_TALK_START,    /* energy detector: the remote started talking */
+    MEDIA_EV_TALK_STOP,
+    MEDIA_EV_SILENCE,       /* no speech for the configured silence time while recording */
+    MEDIA_EV_RTP_TIMEOUT,   /* no RTP for rtp_timeout_s */
+    MEDIA_EV_CLOSED,        /* after media_session_close(): final stats below */
+};
+
+struct media_stats {
+    uint64_t rx_packets, tx_packets, rx_lost, rx_late, rx_dup;
+    double jitter_ms;      /* RFC 3550 interarrival jitter, as seen by us */
+    double remote_loss;    /* fraction lost reported by the remote in RTCP RR, 0..1 */
+    double remote_jitter_ms;
+};
+
+struct media_event {
+    enum media_event_type type;
+    media_id id;
+    uint32_t tag;        /* the tag given with the command that caused it */
+    char digit;          /* MEDIA_EV_DTMF: 0-9 * # A-D */
+    int duration_ms;
+    int reason;
+    int64_t ms;          /* recording length */
+    int pages;           /* fax */
+    int resolution;      /* fax, dpi */
+    struct media_stats stats; /* MEDIA_EV_CLOSED */
+};
+
+typedef void (*media_event_fn)(const struct media_event *ev, void *arg);
+
+int media_init(const struct media_config *cfg, media_event_fn fn, void *arg);
+void media_shutdown(void);
+
+/*
+ * Open a session: binds an RTP/RTCP port pair now (so the port can go into
+ * SDP at once). near: put it on the same worker as this session (0 = any).
+ */
+int media_session_open(media_id near, media_id *out_id, int *out_port);
+int media_session_set_remote(media_id id, const struct media_remote *r);
+/* Close: stops everything, leaves bridges/rooms, emits MEDIA_EV_CLOSED. */
+int media_session_close(media_id id);
+
+/* Playback; a new play/tone/moh replaces the current one (no PLAY_DONE for it...
+ * it gets PLAY_DONE with reason 1). files: absolute paths or names resolved in
+ * sounds_dir/<lang>/ as "<lang>/<name>". loop: repeat until stopped. */
+int media_play(media_id id, const char *const *files, int nfiles, bool loop, uint32_t tag);
+int media_play_tone(media_id id, enum media_tone tone, uint32_t tag);
+/* Music on hold: join the named shared stream (one decode for all listeners). */
+int media_moh(media_id id, const char *stream, uint32_t tag);
+int media_moh_define(const char *stream, const char *const *files, int nfiles);
+/* Stop playback, tone or MOH. */
+int media_stop(media_id id);
+
+/* Recording: stereo puts this session's incoming audio on the left channel and
+ * what it is sent (the other party) on the right. max_s/silence_s 0 = off. */
+int media_record_start(media_id id, const char *path, bool stereo, int max_s, int silence_s,
+                       uint32_t tag);
+int media_record_pause(media_id id, bool paused);
+int media_record_stop(media_id id);
+
+int media_send_dtmf(media_id id, char digit, int duration_ms);
+
+/* Two-party bridge: a hears b and b hears a. Replaces playback on both. */
+int media_bridge(media_id a, media_id b);
+int media_unbridge(media_id a); /* unbridges a and its peer */
+
+/* Conference rooms, created on first join, gone when empty. */
+enum { MEDIA_CONF_MUTE = 1, MEDIA_CONF_DEAF = 2, MEDIA_CONF_NO_TONES = 4 };
+int media_conf_join(media_id id, uint32_t room, unsigned flags);
+int media_conf_set(media_id id, unsigned flags);
+int media_conf_leave(media_id id);
+
+/* Supervisor on a bridged pair: customer is one side, agent the other. */
+int media_spy(media_id supervisor, media_id customer, media_id agent, enum media_spy_mode mode);
+int media_spy_stop(media_id supervisor);
+
+/* Fax T.30 over G.711. */
+int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag);
+int media_fax_send(media_id id, const char *tiff_path, uint32_t tag);
+
+/* Convert any supported sound file (WAV of any rate/channels, MP3) to the
+ * engine's cached 8 kHz mono form; validates uploads. Blocking: call off the
+ * hot path. Returns CW_EINVAL with a reason on a bad or unsupported file. */
+int media_sound_check(const char *path, char *format, size_t fmtlen, int64_t *duration_ms,
+                      char *err, size_t errlen);
+
+/* Counters for metrics. */
+int media_active_sessions(void);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * sip.h - the SIP edge: sofia-sip nua on its own thread, plus the registrar,
+ * authentication, trunks and BLF halves that run on the core thread.
+ *
+ * The edge turns SIP into calls on legs and back; it makes no routing
+ * decisions. Everything in this header is called on the core thread, and
+ * the handlers given to sip_set_handlers() are called on the core thread.
+ * A leg is one SIP dialog (one side of a B2BUA call), named by sip_leg_id;
+ * ids are never reused within a process.
+ */
+#ifndef CW_SIP_H
+#define CW_SIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sip/sdp.h"
+
+typedef uint64_t sip_leg_id;
+
+/* Why a leg failed or ended, as scripts see it. */
+enum sip_cause {
+    SIP_CAUSE_NONE = 0,
+    SIP_CAUSE_NORMAL,      /* BYE after answer */
+    SIP_CAUSE_BUSY,        /* 486, 600 */
+    SIP_CAUSE_NO_ANSWER,   /* 480, 408, our ring timeout */
+    SIP_CAUSE_REJECTED,    /* 603, 403 */
+    SIP_CAUSE_NO_ROUTE,    /* 404, 484, 604, not registered */
+    SIP_CAUSE_UNAVAILABLE, /* 503, 502, transport error */
+    SIP_CAUSE_CANCELLED,   /* caller gave up before answer */
+    SIP_CAUSE_MEDIA,       /* 488, no common codec */
+    SIP_CAUSE_RTP_TIMEOUT,
+    SIP_CAUSE_FAILED,      /* anything else */
+};
+const char *sip_cause_name(enum sip_cause c); /* "busy", "no_answer", ... */
+enum sip_cause sip_cause_from_status(int status);
+int sip_status_from_cause(enum sip_cause c); /* for answering an inbound leg */
+
+/* Who is on the far end of a leg, as authenticated by the edge. */
+struct sip_party {
+    int64_t domain_id;  /* 0 when unknown */
+    int64_t user_id;    /* > 0 for a registered device's user */
+    int64_t trunk_id;   /* > 0 for a call from a trunk */
+    char user[64];      /* URI user part (extension, number or login) */
+    char host[128];     /* URI host (the tenant domain name for devices) */
+    char display[128];
+};
+
+/* A new inbound INVITE, already authenticated (devices by digest, trunks by IP). */
+struct sip_incoming {
+    sip_leg_id leg;
+    struct sip_party from;
+    char to_user[64];   /* request-URI user: what was dialled */
+    char to_host[128];
+    char call_id[128];
+    bool has_offer;
+    struct sdp_media offer;
+    char replaces[256]; /* Replaces header (attended transfer), "" if none */
+    char src_ip[64];
+    int src_port;
+};
+
+enum sip_leg_event_type {
+    SIP_EV_PROGRESS = 1, /* status 180/183; has_sdp with early media */
+    SIP_EV_ANSWERED,     /* outbound leg got 200 (ACK sent) / inbound leg got ACK */
+    SIP_EV_FAILED,       /* outbound leg got a final error, or timed out; cause */
+    SIP_EV_ENDED,        /* BYE or CANCEL from the far end; cause */
+    SIP_EV_HOLD,         /* far end put us on hold (re-INVITE/UPDATE), answered by the edge */
+    SIP_EV_UNHOLD,       /* ... and took us off; sdp has the (maybe new) address */
+    SIP_EV_REFER,        /* transfer request: refer_to, replaces; answer with sip_refer_result */
+    SIP_EV_DTMF,         /* SIP INFO dtmf: digit, duration_ms */
+};
+
+struct sip_leg_event {
+    enum sip_leg_event_type type;
+    sip_leg_id leg;
+    int status;
+    enum sip_cause cause;
+    bool has_sdp;
+    struct sdp_media sdp;
+    char refer_to_user[64];   /* REFER: target user part */
+    char refer_to_host[128];
+    char replaces_call_id[128]; /* REFER with Replaces: the dialog to replace */
+    char digit;
+    int duration_ms;
+};
+
+struct sip_handlers {
+    void (*incoming)(const struct sip_incoming *in, void *arg);
+    void (*leg_event)(const struct sip_leg_event *ev, void *arg);
+    void *arg;
+};
+
+struct sip_config {
+    char listen[64];
+    int port;         /* UDP and TCP */
+    int tls_port;     /* used when tls_dir is set */
+    char tls_dir[512];
+    char public_ip[64];
+    char user_agent[64];
+};
+
+int sip_start(const struct sip_config *cfg, const struct sip_handlers *h);
+/* Stop accepting, end dialogs with BYE, unregister trunks, join the thread. */
+void sip_stop(void);
+
+/* --- outbound legs --- */
+
+enum sip_target_kind {
+    SIP_TARGET_USER = 1, /* every registered contact of user_id (forked, first 200 wins) */
+    SIP_TARGET_TRUNK,    /* request URI user@trunk host, via trunk_id with its credentials */
+    SIP_TARGET_URI,      /* a literal SIP URI (tests, private routes) */
+};
+
+struct sip_invite {
+    enum sip_target_kind kind;
+    int64_t user_id;
+    int64_t trunk_id;
+    char uri[256];      /* SIP_TARGET_URI; or the number for SIP_TARGET_TRUNK */
+    char from_user[64]; /* caller number shown */
+    char from_display[128];
+    char from_host[128]; /* tenant domain name */
+    const char *sdp;    /* our offer (copied) */
+    int timeout_s;      /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
+    char headers[512];  /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
+};
+
+/* Start an outbound leg; events come to the leg_event handler. 0 on error. */
+sip_leg_id sip_call(const struct sip_invite *inv);
+
+/* Inbound leg: send a provisional (180/183) or final response. sdp may be NULL. */
+int sip_respond(sip_leg_id leg, int status, const char *reason, const char *sdp);
+/* End a leg: BYE when answered, CANCEL for outbound ringing, 487 for inbound ringing. */
+int sip_hangup(sip_leg_id leg, enum sip_cause cause);
+/* Send a re-INVITE with a new offer (hold/unhold, media change). */
+int sip_reoffer(sip_leg_id leg, const char *sdp);
+/* After SIP_EV_REFER: tell the transferor how it went (NOTIFY with sipfrag). */
+int sip_refer_result(sip_leg_id leg, int status);
+/* The local SDP this leg last sent or will send (copy). */
+int sip_leg_call_id(sip_leg_id leg, char *out, size_t len);
+
+/* --- registrar (core thread, backed by the store) --- */
+
+struct sip_contact {
+    char uri[256];
+    char user_agent[128];
+    int64_t expires_at;
+};
+/* Registered contacts of a user; returns the count (0 = not registered). */
+int sip_locate(int64_t user_id, struct sip_contact *out, int max);
+bool sip_user_online(int64_t user_id);
+
+/* --- BLF: the call layer tells the edge what a user's phone is doing --- */
+enum sip_dialog_state { SIP_DLG_IDLE = 0, SIP_DLG_EARLY, SIP_DLG_CONFIRMED };
+void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id,
+                    bool initiator);
+
+/* --- security: banned addresses --- */
+struct sip_ban {
+    char ip[64];
+    int64_t until;
+    int failures;
+};
+int sip_bans(struct sip_ban *out, int max);
+int sip_ban_lift(const char *ip);
+
+#endif
