@@ -4,7 +4,8 @@
  * {{pk}} is an auto-increment integer key, {{bigint}} a 64-bit integer,
  * {{blob}} raw bytes. Times are seconds since the epoch unless a column
  * name ends in _ms. Booleans are 0/1 integers. Statements end with ";\n".
- * Never edit a migration that has shipped: add the next one.
+ * Never edit a migration that has shipped: add the next one. Each is
+ * applied once, by version, in the order of this table.
  */
 #include "store/store_int.h"
 

@@ -61,11 +61,12 @@ static int migrate(store *st, char *err, size_t errlen)
         snprintf(err, errlen, "creating schema_migrations: %s", st->err);
         return CW_EIO;
     }
-    int64_t have = 0;
-    store_query_int(st, &have, "SELECT COALESCE(MAX(version),0) FROM schema_migrations", SA_END);
     for (int i = 0; i < store_n_migrations; i++) {
         const struct store_migration *m = &store_migrations[i];
-        if (m->version <= have) continue;
+        int64_t one;
+        if (store_query_int(st, &one, "SELECT 1 FROM schema_migrations WHERE version = ?",
+                            SA_INT(m->version), SA_END) == CW_OK)
+            continue;
         char *sql = dialect(st, m->sql);
         store_begin(st);
         /* statements are separated by ";\n" so bodies may hold semicolons */
