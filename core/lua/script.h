@@ -3,7 +3,7 @@
  * and coroutines that C code can suspend and resume.
  *
  * Runs on the core thread only. The system VM loads the library under
- * scripts_dir (cw/*.lua) and the IVR flows; it is trusted. Each tenant gets
+ * scripts_dir (the cw modules) and the IVR flows; it is trusted. Each tenant gets
  * its own VM lazily, sandboxed: no io, os (but os.time/os.date/os.clock),
  * debug, package.loadlib or C-module require; a memory cap (custom
  * allocator) and an instruction and wall-time budget per resume (count hook).
