@@ -7,7 +7,7 @@ return function(call, ivr)
   call:answer()
   for _ = 1, 3 do
     local choice, why = call:collect{
-      prompt = { "en/welcome", "en/press_1_for_support" },
+      prompt = { "en/welcome", "en/for_support", "en/press_1" },
       min = 1, max = 1, timeout = 5,
     }
     if why == "hangup" then return end

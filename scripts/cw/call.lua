@@ -5,6 +5,7 @@
 --   call:collect{...}  play a prompt and gather digits, with retries
 --   call:say(kind, value, lang)  speak a number, digits, a date or a duration
 local M = callapi.methods
+local say = require("cw.say")
 
 local function as_list(v)
   if v == nil then return {} end
@@ -40,8 +41,9 @@ function M.collect(call, o)
 end
 
 -- call:say(kind, value, lang): kind is number, digits, date, time or duration.
-function M.say(call, kind, value, lang)
-  local files = cw_say.files(lang or "en", kind, value)
+function M.say(call, kind, value, lang, opts)
+  local files, err = say.words(lang or "en", kind, value, opts)
+  if not files then return nil, err end
   return call:play(files)
 end
 
