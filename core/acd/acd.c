@@ -17,6 +17,7 @@
 #include "events/events.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "loop/timer.h"
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #define MAX_OFFERS 32
 #define MAX_MISSED 32
+#define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
 
 struct queue;
 struct entry;
@@ -40,7 +42,7 @@ struct agent {
     char pending_reason[64];
     struct offer *offer;   /* ringing for this offer */
     struct entry *talking; /* in conversation with this caller */
-    struct event *wrap_timer;
+    cw_timer *wrap_timer;
     char name[128], ext[16];
 };
 
@@ -71,8 +73,9 @@ struct entry {
     int nmissed;
     acd_done_fn done;
     void *arg;
-    struct event *timeout_timer;
-    struct event *progress_timer;
+    cw_timer *timeout_timer;
+    cw_timer *progress_timer;
+    cw_timer *retry_timer; /* after everyone free missed this caller */
     struct agent *agent;
     char moh[64];
     bool finishing;
@@ -100,9 +103,9 @@ struct queue {
 };
 
 static struct {
-    cw_map queues;  /* id -> queue */
-    cw_map agents;  /* user_id -> agent */
-    cw_map entries; /* hash(call uuid) -> entry */
+    cw_map queues;        /* id -> queue */
+    cw_map agents;        /* user_id -> agent */
+    cw_map entries;       /* hash(call uuid) -> entry */
     struct queue *active; /* queues with callers */
     struct event *kick;   /* runs the dispatches asked for, outside any callback */
     uint64_t seq;
@@ -131,7 +134,7 @@ int agent_state_parse(const char *s, enum agent_state *out)
 
 const char *acd_result_name(enum acd_result r)
 {
-    static const char *n[] = {"answered", "timeout", "full", "empty",
+    static const char *n[] = {"answered", "timeout",  "full", "empty",
                               "hangup",   "callback", "error"};
     return r <= ACD_ERROR ? n[r] : "error";
 }
@@ -215,8 +218,8 @@ static void agent_set(struct agent *a, enum agent_state st, const char *reason)
     agent_persist(a);
     events_emit("agent.state", a->domain_id,
                 json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id, "name",
-                          a->name, "extension", a->ext, "state", agent_state_name(st),
-                          "previous", agent_state_name(old), "reason", a->reason));
+                          a->name, "extension", a->ext, "state", agent_state_name(st), "previous",
+                          agent_state_name(old), "reason", a->reason));
     log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
               agent_state_name(st));
     if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
@@ -233,7 +236,7 @@ static void agent_free_again(struct agent *a)
     }
 }
 
-static void on_wrapup_end(evutil_socket_t fd, short what, void *arg)
+static void on_wrapup_end(void *arg)
 {
     struct agent *a = arg;
     if (a->state == AGENT_WRAP_UP) agent_free_again(a);
@@ -245,8 +248,7 @@ static bool agent_busy(const struct agent *a)
            a->state == AGENT_ON_CALL_OUT || a->state == AGENT_WRAP_UP || a->offer || a->talking;
 }
 
-int acd_agent_set_state(int64_t domain_id, int64_t user_id, enum agent_state st,
-                        const char *reason)
+int acd_agent_set_state(int64_t domain_id, int64_t user_id, enum agent_state st, const char *reason)
 {
     if (st == AGENT_RINGING || st == AGENT_ON_CALL_IN || st == AGENT_ON_CALL_OUT ||
         st == AGENT_WRAP_UP || st == AGENT_CAMPAIGN)
@@ -259,7 +261,7 @@ int acd_agent_set_state(int64_t domain_id, int64_t user_id, enum agent_state st,
         cw_strlcpy(a->pending_reason, reason ? reason : "", sizeof a->pending_reason);
         if (a->state == AGENT_WRAP_UP && st != AGENT_AVAILABLE) {
             /* ending wrap-up early into another state is the agent's choice */
-            if (a->wrap_timer) evtimer_del(a->wrap_timer);
+            if (a->wrap_timer) cw_timer_stop(a->wrap_timer);
             agent_free_again(a);
         }
         return CW_OK;
@@ -332,11 +334,12 @@ static struct queue *queue_load(int64_t id)
     store_res_free(r);
     if (q->ring_timeout <= 0) q->ring_timeout = 20;
 
-    if (store_query(st, &r,
-                    "SELECT m.user_id, m.priority, m.penalty, u.is_operator FROM call_group_members m "
-                    "JOIN users u ON u.id = m.user_id WHERE m.group_id = ? AND u.status = 'active' "
-                    "ORDER BY m.priority, u.extension, u.id",
-                    SA_INT(id), SA_END) < 0) {
+    if (store_query(
+            st, &r,
+            "SELECT m.user_id, m.priority, m.penalty, u.is_operator FROM call_group_members m "
+            "JOIN users u ON u.id = m.user_id WHERE m.group_id = ? AND u.status = 'active' "
+            "ORDER BY m.priority, u.extension, u.id",
+            SA_INT(id), SA_END) < 0) {
         store_res_free(r);
         return q;
     }
@@ -362,9 +365,10 @@ int64_t acd_queue_find(int64_t domain_id, const char *key)
 {
     int64_t id = 0;
     store *st = store_main();
-    if (store_query_int(st, &id,
-                        "SELECT id FROM call_groups WHERE domain_id = ? AND (extension = ? OR name = ?)",
-                        SA_INT(domain_id), SA_STR(key), SA_STR(key), SA_END) == CW_OK)
+    if (store_query_int(
+            st, &id,
+            "SELECT id FROM call_groups WHERE domain_id = ? AND (extension = ? OR name = ?)",
+            SA_INT(domain_id), SA_STR(key), SA_STR(key), SA_END) == CW_OK)
         return id;
     int64_t n;
     if (cw_parse_i64(key, &n) == CW_OK &&
@@ -413,9 +417,9 @@ static void dispatch(struct queue *q);
 static void queue_log(struct entry *e, int64_t agent_id, const char *event, json_t *data)
 {
     cdr_queue_log(e->q->domain_id, e->q->id, call_uuid(e->c), agent_id, event, data);
-    json_t *ev = json_pack("{s:I,s:s,s:s,s:s,s:I}", "queue_id", (json_int_t)e->q->id, "queue",
-                           e->q->name, "call", call_uuid(e->c), "event", event, "agent_id",
-                           (json_int_t)agent_id);
+    json_t *ev =
+        json_pack("{s:I,s:s,s:s,s:s,s:I}", "queue_id", (json_int_t)e->q->id, "queue", e->q->name,
+                  "call", call_uuid(e->c), "event", event, "agent_id", (json_int_t)agent_id);
     char type[48];
     snprintf(type, sizeof type, "queue.%s", event);
     events_emit(type, e->q->domain_id, ev);
@@ -474,8 +478,9 @@ static void offer_answered(call_leg *leg, void *arg)
     free(o);
     leg_set_watch(leg, &(struct leg_watch){NULL, NULL, talk_ended, e});
     cancel_offers(e, NULL);
-    if (e->timeout_timer) evtimer_del(e->timeout_timer);
-    if (e->progress_timer) evtimer_del(e->progress_timer);
+    cw_timer_stop(e->timeout_timer);
+    cw_timer_stop(e->progress_timer);
+    cw_timer_stop(e->retry_timer);
     int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
     call_set_queue(e->c, e->q->id, a->user_id, wait_s);
     e->q->answered++;
@@ -503,9 +508,8 @@ static void talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, v
         /* plain groups do not track agent states */
     } else if (e->q->wrapup > 0) {
         agent_set(a, AGENT_WRAP_UP, NULL);
-        if (!a->wrap_timer) a->wrap_timer = evtimer_new(loop_base(), on_wrapup_end, a);
-        struct timeval tv = {e->q->wrapup, 0};
-        evtimer_add(a->wrap_timer, &tv);
+        if (!a->wrap_timer) a->wrap_timer = cw_timer_new(on_wrapup_end, a);
+        cw_timer_start(a->wrap_timer, (int64_t)e->q->wrapup * 1000);
     } else {
         agent_free_again(a);
     }
@@ -547,8 +551,8 @@ static void offer(struct entry *e, struct agent *a)
     o->e = e;
     o->a = a;
     o->acd = acd_strategy_is_acd(e->q->strategy);
-    struct dial_target t = {.kind = SIP_TARGET_USER, .user_id = a->user_id,
-                            .timeout_s = e->q->ring_timeout};
+    struct dial_target t = {
+        .kind = SIP_TARGET_USER, .user_id = a->user_id, .timeout_s = e->q->ring_timeout};
     snprintf(t.headers, sizeof t.headers, "X-Cw-Queue: %lld\r\n", (long long)e->q->id);
     struct leg_watch w = {offer_ringing, offer_answered, offer_ended, o};
     a->offer = o;
@@ -598,7 +602,7 @@ static int gather(struct queue *q, struct entry *e, int64_t now, struct acd_cand
     return n;
 }
 
-static void on_progress(evutil_socket_t fd, short what, void *arg);
+static void on_progress(void *arg);
 
 static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
 {
@@ -606,23 +610,30 @@ static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
     struct agent *agents[256];
     int n = gather(q, e, now, cand, agents, 256);
     if (n == 0 && e->nmissed > 0 && e->noffers == 0) {
-        /* everyone free has missed this caller once: start a new round */
-        e->nmissed = 0;
-        n = gather(q, e, now, cand, agents, 256);
+        /* everyone free has missed this caller: a new round after a pause */
+        cw_timer_start(e->retry_timer, RETRY_MS);
+        return;
     }
     if (n == 0) return;
     int picks[256];
     int k = acd_pick(q->strategy, cand, n, q->rr_last, rnd, NULL, picks, 256);
     if (q->strategy == ACD_RING_PROGRESSIVE && k > 0) {
         k = 1; /* one now, one more every few seconds while nobody answers */
-        if (!e->progress_timer) e->progress_timer = evtimer_new(loop_base(), on_progress, e);
-        struct timeval tv = {5, 0};
-        evtimer_add(e->progress_timer, &tv);
+        cw_timer_start(e->progress_timer, 5000);
     }
-    for (int i = 0; i < k; i++) offer(e, agents[picks[i]]);
+    for (int i = 0; i < k; i++)
+        offer(e, agents[picks[i]]);
 }
 
-static void on_progress(evutil_socket_t fd, short what, void *arg)
+static void on_retry(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking || e->finishing) return;
+    e->nmissed = 0;
+    dispatch(e->q);
+}
+
+static void on_progress(void *arg)
 {
     struct entry *e = arg;
     if (e->talking || e->finishing) return;
@@ -686,8 +697,9 @@ static void entry_finish(struct entry *e, enum acd_result r)
     e->finishing = true;
     entry_unlink(e);
     cancel_offers(e, NULL);
-    if (e->timeout_timer) event_free(e->timeout_timer);
-    if (e->progress_timer) event_free(e->progress_timer);
+    cw_timer_free(e->timeout_timer);
+    cw_timer_free(e->progress_timer);
+    cw_timer_free(e->retry_timer);
     if (r != ACD_ANSWERED) {
         int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
         call_set_queue(e->c, e->q->id, 0, wait_s);
@@ -703,7 +715,7 @@ static void entry_finish(struct entry *e, enum acd_result r)
     call_unref(c);
 }
 
-static void on_max_wait(evutil_socket_t fd, short what, void *arg)
+static void on_max_wait(void *arg)
 {
     struct entry *e = arg;
     if (e->talking) return;
@@ -724,19 +736,22 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     e->done = done;
     e->arg = arg;
     cw_strlcpy(e->moh, o && o->moh ? o->moh : q->moh, sizeof e->moh);
+    e->timeout_timer = cw_timer_new(on_max_wait, e);
+    e->progress_timer = cw_timer_new(on_progress, e);
+    e->retry_timer = cw_timer_new(on_retry, e);
     call_ref(c);
     /* ordered by priority (lower first), then arrival */
     struct entry **p = &q->entries;
-    while (*p && ((*p)->priority < e->priority ||
-                  ((*p)->priority == e->priority && (*p)->seq < e->seq)))
+    while (*p &&
+           ((*p)->priority < e->priority || ((*p)->priority == e->priority && (*p)->seq < e->seq)))
         p = &(*p)->next;
     e->next = *p;
     *p = e;
     q->nentries++;
     queue_activate(q, true);
     cw_map_put(&A.entries, cw_hash_str(call_uuid(c)), e);
-    queue_log(e, 0, "join", json_pack("{s:i,s:i}", "priority", e->priority, "position",
-                                      q->nentries));
+    queue_log(e, 0, "join",
+              json_pack("{s:i,s:i}", "priority", e->priority, "position", q->nentries));
     if (q->strategy == ACD_NOT_SET) {
         entry_finish(e, ACD_EMPTY);
         return CW_OK;
@@ -750,11 +765,7 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
         return CW_OK;
     }
     int max_wait = o && o->max_wait_s ? o->max_wait_s : q->max_wait;
-    if (max_wait > 0) {
-        e->timeout_timer = evtimer_new(loop_base(), on_max_wait, e);
-        struct timeval tv = {max_wait, 0};
-        evtimer_add(e->timeout_timer, &tv);
-    }
+    if (max_wait > 0) cw_timer_start(e->timeout_timer, (int64_t)max_wait * 1000);
     call_answer(c);
     media_moh(leg_media(call_a_leg(c)), e->moh, 0);
     call_mark_state(c, "queued");
@@ -784,12 +795,12 @@ json_t *acd_agent_json(int64_t domain_id, int64_t user_id)
 {
     struct agent *a = agent_get(user_id);
     if (!a || a->domain_id != domain_id) return NULL;
-    json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "user_id",
-                          (json_int_t)a->user_id, "name", a->name, "extension", a->ext, "state",
-                          agent_state_name(a->state), "online", sip_user_online(a->user_id),
-                          "since_ms", (json_int_t)a->since_ms, "time_in_state_s",
-                          (json_int_t)((cw_wall_ms() - a->since_ms) / 1000), "calls",
-                          (json_int_t)a->calls, "talk_s", (json_int_t)(a->talk_ms / 1000));
+    json_t *j =
+        json_pack("{s:I,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "user_id", (json_int_t)a->user_id,
+                  "name", a->name, "extension", a->ext, "state", agent_state_name(a->state),
+                  "online", sip_user_online(a->user_id), "since_ms", (json_int_t)a->since_ms,
+                  "time_in_state_s", (json_int_t)((cw_wall_ms() - a->since_ms) / 1000), "calls",
+                  (json_int_t)a->calls, "talk_s", (json_int_t)(a->talk_ms / 1000));
     if (a->reason[0]) json_object_set_new(j, "reason", json_string(a->reason));
     if (a->talking) json_object_set_new(j, "call", json_string(call_uuid(a->talking->c)));
     if (a->offer) json_object_set_new(j, "call", json_string(call_uuid(a->offer->e->c)));
@@ -800,9 +811,10 @@ json_t *acd_agents_json(int64_t domain_id)
 {
     json_t *arr = json_array();
     store_res *r;
-    if (store_query(store_main(), &r,
-                    "SELECT id FROM users WHERE domain_id = ? AND is_operator = 1 ORDER BY extension",
-                    SA_INT(domain_id), SA_END) >= 0)
+    if (store_query(
+            store_main(), &r,
+            "SELECT id FROM users WHERE domain_id = ? AND is_operator = 1 ORDER BY extension",
+            SA_INT(domain_id), SA_END) >= 0)
         while (store_next(r)) {
             json_t *j = acd_agent_json(domain_id, store_int(r, 0));
             if (j) json_array_append_new(arr, j);
@@ -836,16 +848,17 @@ json_t *acd_queues_json(int64_t domain_id)
         for (struct entry *e = q->entries; e; e = e->next) {
             if (e->talking) continue;
             nwait++;
-            json_array_append_new(waiting, json_pack("{s:s,s:I,s:i}", "call", call_uuid(e->c),
-                                                     "wait_s", (json_int_t)((now - e->join_ms) / 1000),
-                                                     "priority", e->priority));
+            json_array_append_new(waiting,
+                                  json_pack("{s:s,s:I,s:i}", "call", call_uuid(e->c), "wait_s",
+                                            (json_int_t)((now - e->join_ms) / 1000), "priority",
+                                            e->priority));
         }
         json_array_append_new(
             arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
                            "id", (json_int_t)q->id, "name", q->name, "extension", q->ext,
-                           "strategy", acd_strategy_name(q->strategy), "queue", nwait,
-                           "logged_in", online, "available", counts[AGENT_AVAILABLE],
-                           "inbound", counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
+                           "strategy", acd_strategy_name(q->strategy), "queue", nwait, "logged_in",
+                           online, "available", counts[AGENT_AVAILABLE], "inbound",
+                           counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
                            counts[AGENT_ON_CALL_OUT], "wrap_up", counts[AGENT_WRAP_UP], "break",
                            counts[AGENT_BREAK], "away", counts[AGENT_AWAY], "campaign",
                            counts[AGENT_CAMPAIGN], "waiting", waiting, "answered",
@@ -876,18 +889,29 @@ void acd_shutdown(void)
     for (size_t i = 0; i < A.agents.cap; i++) {
         struct agent *a = A.agents.vals[i];
         if (!A.agents.keys[i] || A.agents.keys[i] == UINT64_MAX || !a) continue;
-        if (a->wrap_timer) event_free(a->wrap_timer);
+        cw_timer_free(a->wrap_timer);
         free(a);
     }
     for (size_t i = 0; i < A.queues.cap; i++) {
         struct queue *q = A.queues.vals[i];
         if (!A.queues.keys[i] || A.queues.keys[i] == UINT64_MAX || !q) continue;
+        for (struct entry *e = q->entries, *n; e; e = n) {
+            n = e->next;
+            for (int k = 0; k < e->noffers; k++)
+                free(e->offers[k]);
+            cw_timer_free(e->timeout_timer);
+            cw_timer_free(e->progress_timer);
+            cw_timer_free(e->retry_timer);
+            call_unref(e->c);
+            free(e);
+        }
         free(q->members);
         cw_map_free(&q->member_idx);
         free(q);
     }
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
+    A.active = NULL;
     cw_map_free(&A.agents);
     cw_map_free(&A.queues);
     cw_map_free(&A.entries);

@@ -36,9 +36,9 @@ int acd_init(void);
 void acd_shutdown(void);
 
 struct acd_join_opts {
-    int max_wait_s;   /* 0 = the queue's setting */
-    int priority;     /* lower is served first; 0 = from the VIP list, else normal */
-    const char *moh;  /* NULL = the queue's music */
+    int max_wait_s;  /* 0 = the queue's setting */
+    int priority;    /* lower is served first; 0 = from the VIP list, else normal */
+    const char *moh; /* NULL = the queue's music */
 };
 
 /* How a caller left the queue. */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *names[ACD_STRATEGY_COUNT] = {
-    "not_set",      "ring_all", "random", "longest_idle",    "least_loaded",
+    "not_set",      "ring_all",    "random", "longest_idle",    "least_loaded",
     "fewest_calls", "round_robin", "linear", "weighted_random", "ring_progressive",
 };
 
@@ -55,7 +55,8 @@ static int better(enum acd_strategy st, const struct acd_candidate *a,
     case ACD_FEWEST_CALLS:
         if (a->calls != b->calls) return a->calls < b->calls;
         break;
-    default: break;
+    default:
+        break;
     }
     return a->order < b->order;
 }
@@ -85,7 +86,9 @@ int acd_pick(enum acd_strategy st, const struct acd_candidate *cand, int n, int 
     }
     int best = tier[0];
     switch (st) {
-    case ACD_RANDOM: best = tier[rnd(rarg) % (uint64_t)nt]; break;
+    case ACD_RANDOM:
+        best = tier[rnd(rarg) % (uint64_t)nt];
+        break;
     case ACD_WEIGHTED_RANDOM: {
         /* weight = 1/(1+penalty), scaled to integers */
         uint64_t w[256], total = 0;

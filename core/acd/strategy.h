@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 enum acd_strategy {
-    ACD_NOT_SET = 0,      /* no distribution: the group's voicemail */
-    ACD_RING_ALL,         /* every free member at once */
+    ACD_NOT_SET = 0, /* no distribution: the group's voicemail */
+    ACD_RING_ALL,    /* every free member at once */
     ACD_RANDOM,
     ACD_LONGEST_IDLE,     /* free for the longest time */
     ACD_LEAST_LOADED,     /* lowest talk time / logged-in time */

@@ -97,6 +97,7 @@ void *cw_map_del(cw_map *m, uint64_t key)
 uint64_t cw_hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h ? h : 1;
 }

@@ -92,13 +92,20 @@ enum call_outcome call_outcome_from_cause(enum sip_cause c)
 {
     switch (c) {
     case SIP_CAUSE_NONE:
-    case SIP_CAUSE_NORMAL: return OUT_ANSWERED;
-    case SIP_CAUSE_BUSY: return OUT_BUSY;
-    case SIP_CAUSE_NO_ANSWER: return OUT_NO_ANSWER;
-    case SIP_CAUSE_NO_ROUTE: return OUT_NO_ROUTE;
-    case SIP_CAUSE_REJECTED: return OUT_REJECTED;
-    case SIP_CAUSE_CANCELLED: return OUT_CANCELLED;
-    default: return OUT_FAILED;
+    case SIP_CAUSE_NORMAL:
+        return OUT_ANSWERED;
+    case SIP_CAUSE_BUSY:
+        return OUT_BUSY;
+    case SIP_CAUSE_NO_ANSWER:
+        return OUT_NO_ANSWER;
+    case SIP_CAUSE_NO_ROUTE:
+        return OUT_NO_ROUTE;
+    case SIP_CAUSE_REJECTED:
+        return OUT_REJECTED;
+    case SIP_CAUSE_CANCELLED:
+        return OUT_CANCELLED;
+    default:
+        return OUT_FAILED;
     }
 }
 
@@ -234,9 +241,9 @@ static void new_uuid(char out[37])
     cw_random_bytes(b, sizeof b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 static call *call_new(int64_t domain_id)
@@ -271,8 +278,8 @@ static void write_cdr(call *c)
         c->uuid, "domain_id", (json_int_t)c->domain_id, "direction",
         c->direction[0] ? c->direction : "internal", "a_number", c->a_number, "a_name", c->a_name,
         "b_number", c->b_number, "b_name", c->b_name, "dialed", c->dialed, "trunk", c->trunk,
-        "states", c->states, "released_by", c->released_by[0] ? c->released_by : "system",
-        "cause", sip_cause_name(c->cause), "start_ms", (json_int_t)c->start_ms, "end_ms",
+        "states", c->states, "released_by", c->released_by[0] ? c->released_by : "system", "cause",
+        sip_cause_name(c->cause), "start_ms", (json_int_t)c->start_ms, "end_ms",
         (json_int_t)c->end_ms, "talk_s", (json_int_t)talk, "wait_s", (json_int_t)c->wait_s,
         "quality", c->quality, "events", c->events);
     if (c->answer_ms) json_object_set_new(row, "answer_ms", json_integer(c->answer_ms));
@@ -364,7 +371,7 @@ static enum media_dtmf_mode dtmf_mode_of(int64_t user_id)
         if (store_query(store_main(), &r, "SELECT dtmf_mode FROM users WHERE id = ?",
                         SA_INT(user_id), SA_END) >= 0 &&
             store_next(r)) {
-            enum media_dtmf_mode v = !strcmp(store_str(r, 0), "rfc4733") ? MEDIA_DTMF_RFC4733
+            enum media_dtmf_mode v = !strcmp(store_str(r, 0), "rfc4733")  ? MEDIA_DTMF_RFC4733
                                      : !strcmp(store_str(r, 0), "inband") ? MEDIA_DTMF_INBAND
                                                                           : MEDIA_DTMF_AUTO;
             store_res_free(r);
@@ -372,7 +379,7 @@ static enum media_dtmf_mode dtmf_mode_of(int64_t user_id)
         }
         store_res_free(r);
     }
-    return !strcmp(m, "rfc4733") ? MEDIA_DTMF_RFC4733
+    return !strcmp(m, "rfc4733")  ? MEDIA_DTMF_RFC4733
            : !strcmp(m, "inband") ? MEDIA_DTMF_INBAND
                                   : MEDIA_DTMF_AUTO;
 }
@@ -578,11 +585,11 @@ static void load_caller(call *c, const struct sip_party *p)
 {
     if (p->user_id) {
         store_res *r;
-        if (store_query(store_main(), &r,
-                        "SELECT extension, display_name FROM users WHERE id = ?",
+        if (store_query(store_main(), &r, "SELECT extension, display_name FROM users WHERE id = ?",
                         SA_INT(p->user_id), SA_END) >= 0 &&
             store_next(r)) {
-            cw_strlcpy(c->a_number, store_str(r, 0) ? store_str(r, 0) : p->user, sizeof c->a_number);
+            cw_strlcpy(c->a_number, store_str(r, 0) ? store_str(r, 0) : p->user,
+                       sizeof c->a_number);
             cw_strlcpy(c->a_name, store_str(r, 1), sizeof c->a_name);
         }
         store_res_free(r);
@@ -632,7 +639,8 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
     cw_strlcpy(a->name, c->a_name, sizeof a->name);
     cw_strlcpy(c->dialed, in->to_user, sizeof c->dialed);
     cw_strlcpy(c->direction, in->from.trunk_id ? "incoming" : "internal", sizeof c->direction);
-    if (in->from.trunk_id) snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)in->from.trunk_id);
+    if (in->from.trunk_id)
+        snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)in->from.trunk_id);
     if (leg_open_media(a, 0)) {
         sip_respond(in->leg, 503, "Service Unavailable", NULL);
         a->state = LEG_ENDED;
@@ -740,14 +748,14 @@ static void on_media_event(const struct media_event *ev, void *arg)
     if (ev->type == MEDIA_EV_CLOSED) {
         l->media_closed = true;
         const char *key = l->role == LEG_A ? "a" : l->role == LEG_B ? "b" : "spy";
-        json_object_set_new(
-            c->quality, key,
-            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "rx_packets",
-                      (json_int_t)ev->stats.rx_packets, "tx_packets",
-                      (json_int_t)ev->stats.tx_packets, "rx_lost", (json_int_t)ev->stats.rx_lost,
-                      "rx_late", (json_int_t)ev->stats.rx_late, "jitter_ms", ev->stats.jitter_ms,
-                      "remote_loss", ev->stats.remote_loss, "remote_jitter_ms",
-                      ev->stats.remote_jitter_ms));
+        json_object_set_new(c->quality, key,
+                            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "rx_packets",
+                                      (json_int_t)ev->stats.rx_packets, "tx_packets",
+                                      (json_int_t)ev->stats.tx_packets, "rx_lost",
+                                      (json_int_t)ev->stats.rx_lost, "rx_late",
+                                      (json_int_t)ev->stats.rx_late, "jitter_ms",
+                                      ev->stats.jitter_ms, "remote_loss", ev->stats.remote_loss,
+                                      "remote_jitter_ms", ev->stats.remote_jitter_ms));
         cw_map_del(&C.by_media, ev->id);
         maybe_finish(c);
         return;
@@ -771,11 +779,11 @@ json_t *call_to_json(const call *c)
     static const char *st[] = {"new", "ringing", "early", "up", "ended"};
     static const char *ro[] = {"", "a", "b", "spy"};
     for (const call_leg *l = c->legs; l; l = l->next)
-        json_array_append_new(legs, json_pack("{s:s,s:s,s:s,s:s,s:I}", "role", ro[l->role],
-                                              "state", st[l->state], "number", l->number, "name",
-                                              l->name, "user_id", (json_int_t)l->user_id));
-    json_t *j = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "uuid", c->uuid,
-                          "domain_id", (json_int_t)c->domain_id, "direction",
+        json_array_append_new(legs, json_pack("{s:s,s:s,s:s,s:s,s:I}", "role", ro[l->role], "state",
+                                              st[l->state], "number", l->number, "name", l->name,
+                                              "user_id", (json_int_t)l->user_id));
+    json_t *j = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "uuid", c->uuid, "domain_id",
+                          (json_int_t)c->domain_id, "direction",
                           c->direction[0] ? c->direction : "internal", "from", c->a_number,
                           "from_name", c->a_name, "to", c->dialed, "b_number", c->b_number,
                           "b_name", c->b_name, "start_ms", (json_int_t)c->start_ms, "legs", legs);
@@ -818,7 +826,8 @@ void call_shutdown(void)
         call_ref(c);
         call_hangup(c, SIP_CAUSE_UNAVAILABLE);
         /* the media engine stops with us: its final reports will not come */
-        for (call_leg *l = c->legs; l; l = l->next) l->media_closed = true;
+        for (call_leg *l = c->legs; l; l = l->next)
+            l->media_closed = true;
         maybe_finish(c);
         n = c->next;
         call_unref(c);

@@ -107,7 +107,8 @@ call_leg *call_bridged(call *c);
 /* ---- record keeping ---- */
 
 /* Add an entry to the call's event protocol (goes to the CDR). */
-void call_log(call *c, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void call_log(call *c, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Mark the CDR state list (dialing, alerting, answered, hold_a, hold_b, released). */
 void call_mark_state(call *c, const char *state);
 void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s);

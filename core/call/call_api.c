@@ -125,9 +125,8 @@ static void spy_call(http_req *req)
     int64_t sup = ju ? json_integer_value(ju) : req->auth->user_id;
     json_decref(body);
     int64_t found;
-    if (store_query_int(store_main(), &found,
-                        "SELECT id FROM users WHERE id = ? AND domain_id = ?", SA_INT(sup),
-                        SA_INT(dom), SA_END)) {
+    if (store_query_int(store_main(), &found, "SELECT id FROM users WHERE id = ? AND domain_id = ?",
+                        SA_INT(sup), SA_INT(dom), SA_END)) {
         http_reply_error(req, 400, "invalid", "user_id",
                          "the supervisor must be a user of this domain with a phone");
         return;
@@ -138,7 +137,8 @@ static void spy_call(http_req *req)
         return;
     }
     if (!sip_user_online(sup)) {
-        http_reply_error(req, 409, "offline", "user_id", "the supervisor's phone is not registered");
+        http_reply_error(req, 409, "offline", "user_id",
+                         "the supervisor's phone is not registered");
         return;
     }
     struct spy *s = cw_calloc(1, sizeof *s);
@@ -153,8 +153,9 @@ static void spy_call(http_req *req)
     }
     http_audit(req, dom, "call", call_uuid(c), "edit",
                json_pack("{s:s,s:I}", "action", mode, "supervisor", (json_int_t)sup));
-    http_reply_json(req, 202, json_pack("{s:s,s:s,s:I}", "call", call_uuid(c), "mode", mode,
-                                        "supervisor", (json_int_t)sup));
+    http_reply_json(req, 202,
+                    json_pack("{s:s,s:s,s:I}", "call", call_uuid(c), "mode", mode, "supervisor",
+                              (json_int_t)sup));
 }
 
 void call_api_init(void)

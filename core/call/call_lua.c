@@ -206,9 +206,8 @@ static int l_index(lua_State *L)
     }
     static const struct {
         const char *lua, *json;
-    } fields[] = {{"uuid", "uuid"},         {"caller", "from"},   {"caller_name", "from_name"},
-                  {"dialed", "to"},         {"domain_id", "domain_id"},
-                  {"direction", "direction"}};
+    } fields[] = {{"uuid", "uuid"}, {"caller", "from"},         {"caller_name", "from_name"},
+                  {"dialed", "to"}, {"domain_id", "domain_id"}, {"direction", "direction"}};
     int found = 0;
     for (size_t i = 0; i < CW_ARRAY_LEN(fields); i++) {
         if (strcmp(k, fields[i].lua)) continue;
@@ -261,9 +260,9 @@ static enum sip_cause cause_parse(const char *s)
     static const struct {
         const char *n;
         enum sip_cause c;
-    } t[] = {{"normal", SIP_CAUSE_NORMAL},         {"busy", SIP_CAUSE_BUSY},
-             {"no_answer", SIP_CAUSE_NO_ANSWER},   {"rejected", SIP_CAUSE_REJECTED},
-             {"no_route", SIP_CAUSE_NO_ROUTE},     {"unavailable", SIP_CAUSE_UNAVAILABLE},
+    } t[] = {{"normal", SIP_CAUSE_NORMAL},       {"busy", SIP_CAUSE_BUSY},
+             {"no_answer", SIP_CAUSE_NO_ANSWER}, {"rejected", SIP_CAUSE_REJECTED},
+             {"no_route", SIP_CAUSE_NO_ROUTE},   {"unavailable", SIP_CAUSE_UNAVAILABLE},
              {"failed", SIP_CAUSE_FAILED}};
     for (size_t i = 0; i < CW_ARRAY_LEN(t); i++)
         if (!strcmp(s, t[i].n)) return t[i].c;
@@ -471,7 +470,8 @@ static int l_send_dtmf(lua_State *L)
 {
     CALL_OR_GONE(L, s);
     const char *d = luaL_checkstring(L, 2);
-    for (; *d; d++) media_send_dtmf(leg_media(call_a_leg(s->c)), *d, 100);
+    for (; *d; d++)
+        media_send_dtmf(leg_media(call_a_leg(s->c)), *d, 100);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -544,8 +544,9 @@ static int parse_target(struct cscript *s, const char *t, int timeout_s, struct 
         int64_t id;
         if (cw_parse_i64(t + 5, &id)) return CW_EINVAL;
         int64_t ok;
-        if (store_query_int(store_main(), &ok, "SELECT id FROM users WHERE id = ? AND domain_id = ?",
-                            SA_INT(id), SA_INT(call_domain(s->c)), SA_END))
+        if (store_query_int(store_main(), &ok,
+                            "SELECT id FROM users WHERE id = ? AND domain_id = ?", SA_INT(id),
+                            SA_INT(call_domain(s->c)), SA_END))
             return CW_ENOENT;
         out->kind = SIP_TARGET_USER;
         out->user_id = id;
@@ -570,8 +571,8 @@ static int parse_target(struct cscript *s, const char *t, int timeout_s, struct 
 static enum sip_cause worst_cause(struct cscript *s)
 {
     /* the most telling failure wins: busy, then no answer, then the rest */
-    static const enum sip_cause order[] = {SIP_CAUSE_BUSY,      SIP_CAUSE_NO_ANSWER,
-                                           SIP_CAUSE_REJECTED,  SIP_CAUSE_NO_ROUTE,
+    static const enum sip_cause order[] = {SIP_CAUSE_BUSY,        SIP_CAUSE_NO_ANSWER,
+                                           SIP_CAUSE_REJECTED,    SIP_CAUSE_NO_ROUTE,
                                            SIP_CAUSE_UNAVAILABLE, SIP_CAUSE_MEDIA};
     for (size_t i = 0; i < CW_ARRAY_LEN(order); i++)
         for (int a = 0; a < s->natt; a++)
@@ -697,7 +698,8 @@ static int l_bridge(lua_State *L)
     if (s->sequential)
         started = dial_next(s);
     else
-        while (dial_next(s)) started++;
+        while (dial_next(s))
+            started++;
     if (!started) {
         lua_pushstring(L, "no_route");
         lua_pushstring(L, "");
@@ -923,10 +925,16 @@ static void on_a_ended(call *c, enum sip_cause cause, void *arg)
     s->hungup = true;
     run_on_hangup(s);
     switch (s->wait) {
-    case W_QUEUE: acd_caller_gone(c); break;
-    case W_BRIDGE: break; /* the B legs' ends resume it */
-    case W_NONE: break;
-    default: resume_fail(s, "hangup"); break;
+    case W_QUEUE:
+        acd_caller_gone(c);
+        break;
+    case W_BRIDGE:
+        break; /* the B legs' ends resume it */
+    case W_NONE:
+        break;
+    default:
+        resume_fail(s, "hangup");
+        break;
     }
 }
 

@@ -15,16 +15,16 @@
 #include <string.h>
 
 static struct {
-    json_t *cdrs;  /* array of row objects */
-    json_t *qlog;  /* array of row objects */
+    json_t *cdrs; /* array of row objects */
+    json_t *qlog; /* array of row objects */
     struct event *timer;
 } D;
 
-static const char *cdr_cols[] = {"uuid",     "domain_id", "direction", "a_number", "a_name",
-                                 "b_number", "b_name",    "dialed",    "trunk",    "queue_id",
-                                 "agent_id", "states",    "released_by", "cause",  "start_ms",
-                                 "answer_ms", "end_ms",   "talk_s",    "wait_s",   "recording",
-                                 "quality",  "events"};
+static const char *cdr_cols[] = {"uuid",      "domain_id", "direction",   "a_number", "a_name",
+                                 "b_number",  "b_name",    "dialed",      "trunk",    "queue_id",
+                                 "agent_id",  "states",    "released_by", "cause",    "start_ms",
+                                 "answer_ms", "end_ms",    "talk_s",      "wait_s",   "recording",
+                                 "quality",   "events"};
 
 static store_arg arg_of(json_t *v, char **tmp)
 {
@@ -45,17 +45,21 @@ static int write_cdr(store *st, json_t *row)
         cw_buf b;
         cw_buf_init(&b);
         cw_buf_puts(&b, "INSERT INTO cdrs(");
-        for (int i = 0; i < N; i++) cw_buf_printf(&b, "%s%s", i ? "," : "", cdr_cols[i]);
+        for (int i = 0; i < N; i++)
+            cw_buf_printf(&b, "%s%s", i ? "," : "", cdr_cols[i]);
         cw_buf_puts(&b, ") VALUES (");
-        for (int i = 0; i < N; i++) cw_buf_puts(&b, i ? ",?" : "?");
+        for (int i = 0; i < N; i++)
+            cw_buf_puts(&b, i ? ",?" : "?");
         cw_buf_puts(&b, ")");
         sql = cw_buf_steal(&b);
     }
     store_arg args[N];
     char *tmp[N];
-    for (int i = 0; i < N; i++) args[i] = arg_of(json_object_get(row, cdr_cols[i]), &tmp[i]);
+    for (int i = 0; i < N; i++)
+        args[i] = arg_of(json_object_get(row, cdr_cols[i]), &tmp[i]);
     int rc = store_execv(st, sql, args, N);
-    for (int i = 0; i < N; i++) free(tmp[i]);
+    for (int i = 0; i < N; i++)
+        free(tmp[i]);
     return rc;
 }
 
@@ -119,12 +123,11 @@ void cdr_submit(json_t *row)
 void cdr_queue_log(int64_t domain_id, int64_t queue_id, const char *call_uuid, int64_t agent_id,
                    const char *event, json_t *data)
 {
-    json_array_append_new(D.qlog, json_pack("{s:I,s:I,s:I,s:s,s:I,s:s,s:o}", "ts_ms",
-                                            (json_int_t)cw_wall_ms(), "domain_id",
-                                            (json_int_t)domain_id, "queue_id",
-                                            (json_int_t)queue_id, "call_uuid", call_uuid,
-                                            "agent_id", (json_int_t)agent_id, "event", event,
-                                            "data", data ? data : json_object()));
+    json_array_append_new(
+        D.qlog, json_pack("{s:I,s:I,s:I,s:s,s:I,s:s,s:o}", "ts_ms", (json_int_t)cw_wall_ms(),
+                          "domain_id", (json_int_t)domain_id, "queue_id", (json_int_t)queue_id,
+                          "call_uuid", call_uuid, "agent_id", (json_int_t)agent_id, "event", event,
+                          "data", data ? data : json_object()));
 }
 
 void cdr_api_init(void);

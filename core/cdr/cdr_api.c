@@ -97,10 +97,9 @@ static void list_cdrs(http_req *req)
                         "AND (CAST(? AS TEXT) IS NULL OR a_number LIKE ? OR b_number LIKE ? "
                         "OR dialed LIKE ?) "
                         "AND (CAST(? AS TEXT) IS NULL OR a_number = ? OR b_number = ?)";
-    store_arg args[] = {SA_INT(dom),     SA_INT(from),   SA_INT(to),     SA_STR(dir),
-                        SA_STR(dir),     SA_STR(prefix), SA_STR(prefix), SA_STR(prefix),
-                        SA_STR(prefix),  SA_STR(own),    SA_STR(own),    SA_STR(own),
-                        SA_INT(limit),   SA_INT(offset)};
+    store_arg args[] = {SA_INT(dom),    SA_INT(from),   SA_INT(to),     SA_STR(dir),    SA_STR(dir),
+                        SA_STR(prefix), SA_STR(prefix), SA_STR(prefix), SA_STR(prefix), SA_STR(own),
+                        SA_STR(own),    SA_STR(own),    SA_INT(limit),  SA_INT(offset)};
     char *sql = cw_sprintf("SELECT %s FROM cdrs WHERE %s ORDER BY start_ms DESC, id DESC "
                            "LIMIT ? OFFSET ?",
                            cols, where);
@@ -109,7 +108,8 @@ static void list_cdrs(http_req *req)
     json_t *items = json_array();
     int rc = store_queryv(store_main(), &r, sql, args, 14);
     if (rc >= 0)
-        while (store_next(r)) json_array_append_new(items, row_json(r));
+        while (store_next(r))
+            json_array_append_new(items, row_json(r));
     store_res_free(r);
     int64_t total = 0;
     store_res *cr;

@@ -76,9 +76,9 @@ static void acd_least_loaded_uses_talk_over_login_time(void **state)
 {
     struct acd_candidate c[3];
     base3(c);
-    c[0].talk_ms = 600000, c[0].logged_in_ms = 3600000;  /* 1/6 */
-    c[1].talk_ms = 900000, c[1].logged_in_ms = 7200000;  /* 1/8: least loaded */
-    c[2].talk_ms = 300000, c[2].logged_in_ms = 1200000;  /* 1/4 */
+    c[0].talk_ms = 600000, c[0].logged_in_ms = 3600000; /* 1/6 */
+    c[1].talk_ms = 900000, c[1].logged_in_ms = 7200000; /* 1/8: least loaded */
+    c[2].talk_ms = 300000, c[2].logged_in_ms = 1200000; /* 1/4 */
     assert_int_equal(pick1(ACD_LEAST_LOADED, c, 3, -1, NULL), 1);
 }
 
@@ -118,7 +118,8 @@ static void acd_random_covers_everyone(void **state)
     base3(c);
     int seen[3] = {0};
     uint64_t r = 0;
-    for (int i = 0; i < 30; i++) seen[pick1(ACD_RANDOM, c, 3, -1, &r)]++;
+    for (int i = 0; i < 30; i++)
+        seen[pick1(ACD_RANDOM, c, 3, -1, &r)]++;
     assert_true(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
 }
 
