@@ -5,11 +5,18 @@
  * SIGTERM/SIGINT: graceful stop (stop accepting, flush writes, exit 0).
  * SIGHUP: reload configuration that can change live, and scripts.
  */
+#include "acd/acd.h"
 #include "base/cw.h"
+#include "call/call.h"
+#include "cdr/cdr.h"
 #include "config/config.h"
 #include "events/events.h"
+#include "http/http.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "lua/script.h"
+#include "media/media.h"
+#include "sip/sip.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -59,6 +66,74 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     log_reopen();
     log_info("core", "configuration reloaded");
     events_emit("config.reloaded", 0, NULL);
+}
+
+static void media_config_from(struct media_config *m)
+{
+    memset(m, 0, sizeof *m);
+    m->workers = (int)config_int("media.workers");
+    m->rtp_min = (int)config_int("media.rtp_min");
+    m->rtp_max = (int)config_int("media.rtp_max");
+    const char *ip = config_str("sip.public_ip");
+    if (!*ip || !strcmp(ip, "0.0.0.0")) ip = config_str("sip.listen");
+    cw_strlcpy(m->ip, strcmp(ip, "0.0.0.0") ? ip : "0.0.0.0", sizeof m->ip);
+    m->rtp_timeout_s = (int)config_int("media.rtp_timeout");
+    cw_strlcpy(m->sounds_dir, config_str("sounds_dir"), sizeof m->sounds_dir);
+    cw_strlcpy(m->var_dir, config_str("var_dir"), sizeof m->var_dir);
+    cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
+}
+
+static void sip_config_from(struct sip_config *s)
+{
+    memset(s, 0, sizeof *s);
+    cw_strlcpy(s->listen, config_str("sip.listen"), sizeof s->listen);
+    s->port = (int)config_int("sip.port");
+    s->tls_port = (int)config_int("sip.tls_port");
+    cw_strlcpy(s->tls_dir, config_str("sip.tls_cert"), sizeof s->tls_dir);
+    cw_strlcpy(s->public_ip, config_str("sip.public_ip"), sizeof s->public_ip);
+    snprintf(s->user_agent, sizeof s->user_agent, "Callwright/%s", CW_VERSION);
+}
+
+/* Start order: the domain layers register their routes and Lua modules
+ * first, then the VMs, then the edges that bring outside traffic in. */
+static int start_subsystems(void)
+{
+    struct media_config mc;
+    struct sip_config sc;
+    if (cdr_init() || call_init() || acd_init()) return CW_EIO;
+    if (script_init()) {
+        log_error("core", "the system scripts failed to start");
+        return CW_EIO;
+    }
+    media_config_from(&mc);
+    if (media_init(&mc, call_on_media_event, NULL)) {
+        log_error("core", "media engine failed to start");
+        return CW_EIO;
+    }
+    sip_config_from(&sc);
+    if (sip_start(&sc, call_sip_handlers())) {
+        log_error("core", "SIP failed to start on %s:%d", sc.listen, sc.port);
+        return CW_EIO;
+    }
+    if (http_start()) {
+        log_error("core", "HTTP failed to start on %s:%lld", config_str("http.listen"),
+                  (long long)config_int("http.port"));
+        return CW_EIO;
+    }
+    return CW_OK;
+}
+
+/* Graceful stop: refuse new work, end calls (their CDRs are written), stop
+ * the edges and workers, flush what is buffered. */
+static void stop_subsystems(void)
+{
+    http_stop();
+    call_shutdown();
+    sip_stop();
+    media_shutdown();
+    acd_shutdown();
+    cdr_shutdown();
+    script_shutdown();
 }
 
 int main(int argc, char **argv)
@@ -113,10 +188,13 @@ int main(int argc, char **argv)
     event_add(sigint, NULL);
     event_add(sighup, NULL);
 
+    if (start_subsystems()) return 1;
     log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
              store_schema_version(st));
     loop_run();
 
+    log_info("core", "stopping: no new requests or calls");
+    stop_subsystems();
     log_info("core", "stopped");
     event_free(sigterm);
     event_free(sigint);
