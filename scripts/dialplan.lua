@@ -25,7 +25,8 @@ local function to_group(call, target)
 end
 
 local function to_ivr(call, target)
-  local flow = callapi.flow(target.script ~= nil and target.script ~= "" and target.script or "menu")
+  -- a flow with a script runs that file; otherwise its JSON menu tree
+  local flow = callapi.flow((target.script ~= nil and target.script ~= "") and target.script or "menu")
   return flow(call, target)
 end
 
