@@ -10,13 +10,20 @@ local M = {}
 local DEFAULT_ACTION = { action = "dial_extension" }
 local TIMEOUT_ACTION = { action = "repeat" }
 
-local function prompt_files(p, lang)
+local function prompt_files(p, lang, call)
   if p == nil then return {} end
   if type(p) == "string" then p = { p } end
   local out = {}
-  for i, name in ipairs(p) do
-    -- bare names come from the language's prompt set
-    out[i] = name:find("/", 1, true) and name or (lang .. "/" .. name)
+  for _, name in ipairs(p) do
+    local id = name:match("^sound:(%d+)$")
+    if id then
+      -- an uploaded sound file of the tenant
+      local path = call and call:sound_path(tonumber(id))
+      if path then out[#out + 1] = path end
+    else
+      -- bare names come from the language's prompt set
+      out[#out + 1] = name:find("/", 1, true) and name or (lang .. "/" .. name)
+    end
   end
   return out
 end
@@ -81,7 +88,7 @@ function M.run(call, flow, settings)
       call:log("ivr: menu '" .. tostring(current) .. "' does not exist")
       break
     end
-    local key, why = call:collect{ prompt = prompt_files(menu.prompt, lang), min = 1, max = 1,
+    local key, why = call:collect{ prompt = prompt_files(menu.prompt, lang, call), min = 1, max = 1,
                                    timeout = timeout }
     if why == "hangup" then return end
     local act, first
@@ -101,7 +108,7 @@ function M.run(call, flow, settings)
     if a == "forward" then
       result = forward(call, act.target, lang)
     elseif a == "message" then
-      call:play(prompt_files(act.prompt, lang))
+      call:play(prompt_files(act.prompt, lang, call))
       if act["then"] == "hangup" then result = "done" end
     elseif a == "menu" then
       if menus[act.menu] then

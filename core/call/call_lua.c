@@ -605,6 +605,24 @@ static int l_resolve(lua_State *L)
     return 0;
 }
 
+/* call:sound_path(id) -> the file of an uploaded sound of the call's domain, or nil */
+static int l_sound_path(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    if (!s || !s->c) return 0;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT path FROM sound_files WHERE id = ? AND domain_id = ?",
+                    SA_INT(id), SA_INT(call_domain(s->c)), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_pushstring(L, store_str(r, 0));
+        store_res_free(r);
+        return 1;
+    }
+    store_res_free(r);
+    return 0;
+}
+
 /* ---- bridge: dial one or more targets, connect the first to answer ---- */
 
 static int parse_target(struct cscript *s, const char *t, int timeout_s, struct dial_target *out)
@@ -900,6 +918,7 @@ static const luaL_Reg methods[] = {
     {"flush_digits", l_flush_digits},
     {"send_dtmf", l_send_dtmf},
     {"resolve", l_resolve},
+    {"sound_path", l_sound_path},
     {"bridge", l_bridge},
     {"queue", l_queue},
     {"record", l_record},
