@@ -78,11 +78,11 @@ void tone_gen_start(struct tone_gen *g, const struct tone_plan *p);
 bool tone_gen_fill(struct tone_gen *g, int16_t *out, int n);
 
 /* ---- jitter buffer (owned by one session on one worker) ---- */
-#define JB_SIZE 2048 /* samples: 256 ms window */
+#define JB_SIZE 4096 /* samples: 512 ms window */
 struct jbuf {
     int16_t pcm[JB_SIZE];
     uint8_t have[JB_SIZE];
-    bool started;
+    bool started, played;
     uint32_t play_ts;        /* RTP timestamp of the next sample to play */
     uint32_t max_end;        /* timestamp just past the newest sample received */
     int target;              /* playout delay aimed at, samples */

@@ -187,8 +187,8 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
             jb_start_at(jb, ts, n);
             d = (int32_t)(ts - jb->play_ts);
             rc = JB_RESYNC;
-        } else { /* too much buffered: drop the oldest audio */
-            uint32_t np = ts + (uint32_t)n - (uint32_t)jb->target;
+        } else { /* more than the window holds: drop the oldest audio to make room */
+            uint32_t np = ts + (uint32_t)n - (uint32_t)(JB_SIZE - MEDIA_FRAME);
             for (uint32_t t = jb->play_ts; t != np; t++)
                 jb->have[t & JB_MASK] = 0;
             jb->play_ts = np;
@@ -248,14 +248,16 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
         jb->over_frames = 0;
     }
     bool plc = jb->plc && jb->plc_on;
+    if (got > 0) jb->played = true;
     if (got == n) {
         if (plc) plc_rx(jb->plc, out, n);
         return 1;
     }
     if (got == 0) {
         jb->concealed++;
-        /* after a long gap (hold, silence suppression): silence, not a stretched echo */
-        if (plc && jb->under_frames < 10) plc_fillin(jb->plc, out, n);
+        /* nothing played yet, or a long gap (hold, silence suppression): silence, not a
+         * stretched echo */
+        if (plc && jb->played && jb->under_frames < 10) plc_fillin(jb->plc, out, n);
         return 0;
     }
     if (plc) plc_rx(jb->plc, out, n);
