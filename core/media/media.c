@@ -279,7 +279,7 @@ int media_session_set_remote(media_id id, const struct media_remote *rm)
         return CW_EINVAL;
     if (rm->pt != MEDIA_PCMU && rm->pt != MEDIA_PCMA && rm->pt != MEDIA_G722) return CW_EINVAL;
     if (rm->dtmf_pt < 0 || rm->dtmf_pt > 127 || (rm->dtmf_pt >= 72 && rm->dtmf_pt <= 76) ||
-        rm->dtmf_pt == rm->pt)
+        (rm->dtmf_pt && rm->dtmf_pt == rm->pt))
         return CW_EINVAL;
     if (rm->ptime && rm->ptime != 20) {
         log_debug("media", "session %u: remote ptime %d: sending 20 ms packets", id, rm->ptime);
