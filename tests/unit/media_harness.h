@@ -54,12 +54,12 @@ struct peer {
 static struct peer *h_peers[MAX_PEERS];
 static int h_npeers;
 
-static void h_on_event(const struct media_event *ev, void *arg)
+static inline void h_on_event(const struct media_event *ev, void *arg)
 {
     if (h_nev < MAX_EVENTS) h_ev[h_nev++] = *ev;
 }
 
-static int h_count(media_id id, enum media_event_type type)
+static inline int h_count(media_id id, enum media_event_type type)
 {
     int n = 0;
     for (int i = 0; i < h_nev; i++)
@@ -67,7 +67,7 @@ static int h_count(media_id id, enum media_event_type type)
     return n;
 }
 
-static const struct media_event *h_find(media_id id, enum media_event_type type)
+static inline const struct media_event *h_find(media_id id, enum media_event_type type)
 {
     for (int i = 0; i < h_nev; i++)
         if (h_ev[i].id == id && h_ev[i].type == type) return &h_ev[i];
@@ -75,7 +75,7 @@ static const struct media_event *h_find(media_id id, enum media_event_type type)
 }
 
 /* Digits received on a session, as a string. */
-static void h_digits(media_id id, char *out, size_t len)
+static inline void h_digits(media_id id, char *out, size_t len)
 {
     size_t k = 0;
     for (int i = 0; i < h_nev && k + 1 < len; i++)
@@ -83,7 +83,7 @@ static void h_digits(media_id id, char *out, size_t len)
     out[k] = 0;
 }
 
-static void h_init(int workers)
+static inline void h_init(int workers)
 {
     log_open(NULL);
     log_set_level(getenv("CW_TEST_LOG") ? getenv("CW_TEST_LOG") : "error");
@@ -110,7 +110,7 @@ static void h_init(int workers)
     h_npeers = 0;
 }
 
-static void h_done(void)
+static inline void h_done(void)
 {
     media_shutdown();
     loop_free();
@@ -120,7 +120,7 @@ static void h_done(void)
     }
 }
 
-static void peer_open(struct peer *p, int pt)
+static inline void peer_open(struct peer *p, int pt)
 {
     memset(p, 0, sizeof *p);
     p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -140,7 +140,7 @@ static void peer_open(struct peer *p, int pt)
     h_peers[h_npeers++] = p;
 }
 
-static void peer_close(struct peer *p)
+static inline void peer_close(struct peer *p)
 {
     close(p->fd);
     free(p->cap);
@@ -170,13 +170,13 @@ static media_id h_session(struct peer *p, int dtmf_pt, enum media_dtmf_mode mode
     return id;
 }
 
-static void peer_send_raw(struct peer *p, const void *b, size_t n)
+static inline void peer_send_raw(struct peer *p, const void *b, size_t n)
 {
     ssize_t w = sendto(p->fd, b, n, 0, (struct sockaddr *)&p->to, sizeof p->to);
     (void)w;
 }
 
-static void peer_send_pcm(struct peer *p, const int16_t *pcm)
+static inline void peer_send_pcm(struct peer *p, const int16_t *pcm)
 {
     uint8_t b[12 + MEDIA_FRAME];
     rtp_write_header(b, p->pt, false, p->seq++, p->ts, p->ssrc);
@@ -185,7 +185,8 @@ static void peer_send_pcm(struct peer *p, const int16_t *pcm)
     peer_send_raw(p, b, sizeof b);
 }
 
-static void peer_send_event(struct peer *p, uint32_t ts, int code, bool end, int dur, bool marker)
+static inline void peer_send_event(struct peer *p, uint32_t ts, int code, bool end, int dur,
+                                   bool marker)
 {
     uint8_t b[16];
     rtp_write_header(b, p->dtmf_pt, marker, p->seq++, ts, p->ssrc);
@@ -196,7 +197,7 @@ static void peer_send_event(struct peer *p, uint32_t ts, int code, bool end, int
     peer_send_raw(p, b, sizeof b);
 }
 
-static void peer_drain(struct peer *p)
+static inline void peer_drain(struct peer *p)
 {
     uint8_t b[2048];
     for (;;) {
@@ -218,7 +219,7 @@ static void peer_drain(struct peer *p)
 }
 
 /* Per-test setup: forget peers a failed test left registered. */
-static int h_reset(void **st)
+static inline int h_reset(void **st)
 {
     h_npeers = 0;
     return 0;
@@ -228,7 +229,7 @@ typedef void (*h_tick_fn)(int frame, void *arg);
 
 /* Run the core loop in real time for frames * 20 ms; fn (if any) runs at each
  * 20 ms step so peers can send; every peer's socket is drained meanwhile. */
-static void h_drive(int frames, h_tick_fn fn, void *arg)
+static inline void h_drive(int frames, h_tick_fn fn, void *arg)
 {
     int64_t t0 = cw_mono_us();
     for (int f = 0; f < frames; f++) {
@@ -245,7 +246,7 @@ static void h_drive(int frames, h_tick_fn fn, void *arg)
 }
 
 /* Wait (up to ms) until the event count of (id, type) reaches n. */
-static bool h_wait_event(media_id id, enum media_event_type type, int n, int ms)
+static inline bool h_wait_event(media_id id, enum media_event_type type, int n, int ms)
 {
     for (int waited = 0; waited < ms; waited += 20) {
         if (h_count(id, type) >= n) return true;
@@ -254,7 +255,7 @@ static bool h_wait_event(media_id id, enum media_event_type type, int n, int ms)
     return h_count(id, type) >= n;
 }
 
-static void h_sine(int16_t *out, int n, double f, double amp, int64_t *phase_samples)
+static inline void h_sine(int16_t *out, int n, double f, double amp, int64_t *phase_samples)
 {
     for (int i = 0; i < n; i++)
         out[i] = (int16_t)(amp * sin(2 * M_PI * f * (double)(*phase_samples + i) / MEDIA_RATE));
@@ -262,8 +263,8 @@ static void h_sine(int16_t *out, int n, double f, double amp, int64_t *phase_sam
 }
 
 /* Write a 16-bit PCM WAV with a sine tone at rate/channels. */
-static void h_write_tone_wav(const char *path, int rate, int channels, double f, double secs,
-                             double amp)
+static inline void h_write_tone_wav(const char *path, int rate, int channels, double f, double secs,
+                                    double amp)
 {
     int n = (int)(rate * secs);
     FILE *fp = fopen(path, "wb");
@@ -300,13 +301,13 @@ static void h_write_tone_wav(const char *path, int rate, int channels, double f,
 }
 
 /* Goertzel ratio of f over the last `len` captured samples of a peer, skipping `skip`. */
-static double peer_tone(struct peer *p, int skip, int len, double f)
+static inline double peer_tone(struct peer *p, int skip, int len, double f)
 {
     if (p->ncap < skip + len) return 0;
     return dsp_goertzel_ratio(p->cap + skip, len, f, MEDIA_RATE);
 }
 
-static double peer_power(struct peer *p, int from, int len)
+static inline double peer_power(struct peer *p, int from, int len)
 {
     if (from < 0) from = 0;
     if (from + len > p->ncap) len = p->ncap - from;
