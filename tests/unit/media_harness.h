@@ -149,7 +149,7 @@ static inline void peer_close(struct peer *p)
 }
 
 /* Open an engine session talking to peer p (and p to it). */
-static media_id h_session(struct peer *p, int dtmf_pt, enum media_dtmf_mode mode)
+static inline media_id h_session(struct peer *p, int dtmf_pt, enum media_dtmf_mode mode)
 {
     media_id id;
     int port;
