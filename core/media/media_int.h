@@ -77,6 +77,21 @@ void tone_gen_start(struct tone_gen *g, const struct tone_plan *p);
 /* Fill n samples; returns false once a non-repeating plan has ended (rest zero). */
 bool tone_gen_fill(struct tone_gen *g, int16_t *out, int n);
 
+/* ---- packet-loss concealment: pitch-period repetition with fade-out ---- */
+#define PLC_HIST 480 /* 60 ms of history */
+#define PLC_OLA  40  /* crossfade when real audio comes back */
+struct plc {
+    int16_t hist[PLC_HIST]; /* the most recent sample last */
+    int16_t period[160];
+    int pitch, pos;
+    int lost; /* samples concealed in the current gap */
+};
+void plc_reset(struct plc *p);
+/* A real frame: smooths the seam after a gap and keeps the history. */
+void plc_good(struct plc *p, int16_t *pcm, int n);
+/* A lost frame: synthesised from the last pitch period, fading to silence after 60 ms. */
+void plc_conceal(struct plc *p, int16_t *out, int n);
+
 /* ---- jitter buffer (owned by one session on one worker) ---- */
 #define JB_SIZE 4096 /* samples: 512 ms window */
 struct jbuf {
@@ -91,7 +106,7 @@ struct jbuf {
     int64_t last_late_frame; /* frame counter at the last late packet */
     int64_t frames;
     bool plc_on;
-    void *plc; /* spandsp plc_state_t */
+    struct plc plc;
     uint64_t late, dup, concealed;
 };
 void jb_init(struct jbuf *jb, bool plc);

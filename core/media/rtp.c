@@ -10,7 +10,7 @@
 #include "media/media_int.h"
 #include "base/cw.h"
 
-#include <spandsp.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +97,7 @@ void rtp_stats_update(struct rtp_rx_stats *st, uint16_t seq, uint32_t ts, int64_
         /* else duplicate or reordered: counted, no sequence change */
     }
     st->received++;
-    int64_t arrival_ts = arrival_us * MEDIA_RATE / 1000000;
+    int64_t arrival_ts = arrival_us / (1000000 / MEDIA_RATE); /* in sample periods */
     int64_t transit = arrival_ts - (int64_t)ts;
     if (st->have_transit) {
         int64_t d = transit - st->last_transit;
@@ -120,6 +120,85 @@ int64_t rtp_stats_lost(const struct rtp_rx_stats *st)
     return lost < 0 ? 0 : lost;
 }
 
+/* ---- packet-loss concealment ---- */
+
+void plc_reset(struct plc *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+static void plc_push(struct plc *p, const int16_t *x, int n)
+{
+    if (n >= PLC_HIST) {
+        memcpy(p->hist, x + n - PLC_HIST, sizeof p->hist);
+        return;
+    }
+    memmove(p->hist, p->hist + n, (size_t)(PLC_HIST - n) * sizeof *p->hist);
+    memcpy(p->hist + PLC_HIST - n, x, (size_t)n * sizeof *x);
+}
+
+/* The lag (32..160 samples, 50..250 Hz and its multiples) at which the last
+ * 20 ms of history best matches itself. */
+static int plc_pitch(const int16_t *h)
+{
+    const int w = 160, minl = 32, maxl = 160;
+    const int16_t *x = h + PLC_HIST - w;
+    int best = maxl;
+    double bestc = -1e30;
+    for (int lag = minl; lag <= maxl; lag++) {
+        const int16_t *y = x - lag;
+        double xy = 0, yy = 1;
+        for (int i = 0; i < w; i++) {
+            xy += (double)x[i] * y[i];
+            yy += (double)y[i] * y[i];
+        }
+        double c = xy / sqrt(yy);
+        if (c > bestc) {
+            bestc = c;
+            best = lag;
+        }
+    }
+    return best;
+}
+
+static double plc_gain(int lost)
+{
+    /* full level for 10 ms, then a linear fade to silence at 60 ms */
+    if (lost < 80) return 1.0;
+    double g = 1.0 - (lost - 80) / 400.0;
+    return g < 0 ? 0 : g;
+}
+
+void plc_conceal(struct plc *p, int16_t *out, int n)
+{
+    if (p->lost == 0) {
+        p->pitch = plc_pitch(p->hist);
+        memcpy(p->period, p->hist + PLC_HIST - p->pitch, (size_t)p->pitch * sizeof *p->period);
+        p->pos = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = (int16_t)(p->period[p->pos] * plc_gain(p->lost));
+        p->pos = (p->pos + 1) % p->pitch;
+        p->lost++;
+    }
+    plc_push(p, out, n);
+}
+
+void plc_good(struct plc *p, int16_t *pcm, int n)
+{
+    if (p->lost > 0) { /* crossfade from the synthetic continuation into the real audio */
+        int k = CW_MIN(PLC_OLA, n);
+        int pos = p->pos;
+        for (int i = 0; i < k; i++) {
+            double syn = p->period[pos] * plc_gain(p->lost + i);
+            pos = (pos + 1) % p->pitch;
+            pcm[i] = dsp_clip16((int32_t)lrint((syn * (k - i) + (double)pcm[i] * i) / k));
+        }
+        p->lost = 0;
+    }
+    plc_push(p, pcm, n);
+}
+
 /* ---- jitter buffer ---- */
 
 #define JB_MASK       (JB_SIZE - 1)
@@ -133,17 +212,16 @@ void jb_init(struct jbuf *jb, bool plc)
     memset(jb, 0, sizeof *jb);
     jb->target = JB_START;
     jb->plc_on = plc;
-    if (plc) jb->plc = plc_init(NULL);
 }
 
 void jb_free(struct jbuf *jb)
 {
-    if (jb->plc) plc_free(jb->plc);
-    jb->plc = NULL;
+    CW_UNUSED(jb);
 }
 
 void jb_reset(struct jbuf *jb)
 {
+    plc_reset(&jb->plc);
     jb->started = false;
     memset(jb->have, 0, sizeof jb->have);
     jb->over_frames = jb->under_frames = 0;
@@ -247,20 +325,20 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
     } else {
         jb->over_frames = 0;
     }
-    bool plc = jb->plc && jb->plc_on;
+    bool plc = jb->plc_on;
     if (got > 0) jb->played = true;
     if (got == n) {
-        if (plc) plc_rx(jb->plc, out, n);
+        if (plc) plc_good(&jb->plc, out, n);
         return 1;
     }
     if (got == 0) {
         jb->concealed++;
         /* nothing played yet, or a long gap (hold, silence suppression): silence, not a
          * stretched echo */
-        if (plc && jb->played && jb->under_frames < 10) plc_fillin(jb->plc, out, n);
+        if (plc && jb->played && jb->under_frames < 10) plc_conceal(&jb->plc, out, n);
         return 0;
     }
-    if (plc) plc_rx(jb->plc, out, n);
+    if (plc) plc_good(&jb->plc, out, n); /* partly missing: the gaps stay silent */
     return 0;
 }
 

@@ -1071,6 +1071,7 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     s->recv = r->recv;
     s->remote_set_ms = s->w->now_ms;
     s->timeout_sent = false;
+    if (moved) s->next_rtcp_ms = s->w->now_ms + 500; /* first report soon, then every ~5 s */
     if (s->pt == MEDIA_G722) {
         if (!s->g722e) s->g722e = g722_encode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
         if (!s->g722d) s->g722d = g722_decode_init(NULL, 64000, G722_SAMPLE_RATE_8000);

@@ -50,6 +50,7 @@ struct peer {
     int dtmf_pt;
     uint8_t last_event[4]; /* the last telephone-event payload received */
     int events_rx;
+    uint32_t rx_ssrc; /* the engine's SSRC towards this peer */
 };
 static struct peer *h_peers[MAX_PEERS];
 static int h_npeers;
@@ -206,6 +207,7 @@ static inline void peer_drain(struct peer *p)
         struct rtp_hdr h;
         if (rtp_parse(b, (int)n, &h)) continue;
         p->rx_packets++;
+        p->rx_ssrc = h.ssrc;
         if (p->dtmf_pt && h.pt == p->dtmf_pt && h.len >= 4) {
             memcpy(p->last_event, h.payload, 4);
             p->events_rx++;

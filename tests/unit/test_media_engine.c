@@ -402,6 +402,70 @@ static void rtp_timeout_is_reported(void **st)
     peer_close(&p);
 }
 
+/* ---- RTCP and statistics ---- */
+
+struct lossy {
+    struct peer *p;
+    int rtcp_fd;
+    struct sockaddr_in rtcp_to;
+};
+
+static void send_lossy(int f, void *arg)
+{
+    struct lossy *l = arg;
+    if (f % 10 == 9)
+        l->p->seq++, l->p->ts += MEDIA_FRAME; /* every 10th packet lost on the way */
+    else
+        peer_send_pcm(l->p, silence);
+    if (f == 10) { /* a receiver report: 25 % lost, jitter 80 samples (10 ms) */
+        uint8_t rr[32] = {0x81, 201, 0, 7};
+        uint32_t v[7] = {l->p->ssrc, l->p->rx_ssrc, (64u << 24) | 5, 1000, 80, 0, 0};
+        for (int i = 0; i < 7; i++) {
+            rr[4 + 4 * i] = (uint8_t)(v[i] >> 24);
+            rr[5 + 4 * i] = (uint8_t)(v[i] >> 16);
+            rr[6 + 4 * i] = (uint8_t)(v[i] >> 8);
+            rr[7 + 4 * i] = (uint8_t)v[i];
+        }
+        sendto(l->rtcp_fd, rr, sizeof rr, 0, (struct sockaddr *)&l->rtcp_to, sizeof l->rtcp_to);
+    }
+}
+
+static void rtcp_reports_loss_and_jitter(void **st)
+{
+    struct peer p;
+    peer_open(&p, MEDIA_PCMU);
+    media_id id = h_session(&p, 0, MEDIA_DTMF_AUTO);
+    struct lossy l = {.p = &p};
+    l.rtcp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(l.rtcp_fd, (struct sockaddr *)&a, sizeof a), 0);
+    l.rtcp_to = p.to;
+    l.rtcp_to.sin_port = htons((uint16_t)(ntohs(p.to.sin_port) + 1));
+    h_drive(100, send_lossy, &l);
+    /* the engine's sender report came to the RTCP source it latched onto */
+    uint8_t b[512];
+    ssize_t n = recv(l.rtcp_fd, b, sizeof b, MSG_DONTWAIT);
+    assert_true(n >= 52);
+    assert_int_equal(b[1], 200);      /* SR */
+    assert_int_equal(b[0] & 0x1F, 1); /* with one report block */
+    uint32_t about =
+        ((uint32_t)b[28] << 24) | ((uint32_t)b[29] << 16) | ((uint32_t)b[30] << 8) | b[31];
+    assert_int_equal(about, p.ssrc);
+    int cum_lost = (b[33] << 16) | (b[34] << 8) | b[35];
+    assert_true(cum_lost >= 1 && cum_lost <= 3);
+    media_session_close(id);
+    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
+    const struct media_event *ev = h_find(id, MEDIA_EV_CLOSED);
+    assert_true(ev->stats.rx_lost >= 9 && ev->stats.rx_lost <= 10);
+    assert_true(ev->stats.rx_packets >= 88);
+    assert_true(fabs(ev->stats.remote_loss - 0.25) < 0.001);
+    assert_true(fabs(ev->stats.remote_jitter_ms - 10.0) < 0.001);
+    assert_true(ev->stats.jitter_ms >= 0 && ev->stats.jitter_ms < 10);
+    close(l.rtcp_fd);
+    peer_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +477,7 @@ int main(void)
         cmocka_unit_test_setup(engine_sends_dtmf_both_ways, h_reset),
         cmocka_unit_test_setup(foreign_and_malformed_rtp_is_refused, h_reset),
         cmocka_unit_test_setup(bad_commands_change_nothing, h_reset),
+        cmocka_unit_test_setup(rtcp_reports_loss_and_jitter, h_reset),
         cmocka_unit_test_setup(rtp_timeout_is_reported, h_reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
