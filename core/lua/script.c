@@ -1171,7 +1171,7 @@ static int list_scripts(char ***out)
         names[n++] = path;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     *out = names;
     return n;
 }

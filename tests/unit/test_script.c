@@ -266,33 +266,37 @@ static void budget_is_per_resume(void **state)
     assert_int_equal(o.result, 40);
 }
 
+/* A tenant VM built with a small memory cap, so the cap comes before the time budget. */
+static script_vm *small_vm(int64_t domain_id)
+{
+    char err[128];
+    config_set("lua.memory_cap", "4194304", err, sizeof err);
+    script_vm *vm = script_tenant(domain_id);
+    config_set("lua.memory_cap", "33554432", err, sizeof err);
+    return vm;
+}
+
 static void unbounded_allocation_is_stopped_within_100ms(void **state)
 {
     script_vm *vm = script_tenant(107);
     struct outcome o;
-    /* small pieces: whichever comes first, time budget or memory cap */
-    const char *code =
+    /* whichever comes first, time budget or memory cap */
+    const char *small =
         "local t, i = {}, 0 while true do i = i + 1 t[i] = string.rep('x', 200) .. i "
         "end";
-    enum script_status st = run(vm, code, &o, 2000);
-    assert_true(st == SCRIPT_BUDGET || st == SCRIPT_MEMORY);
-    assert_true(elapsed_ms(&o) < 100);
-    /* big pieces reach the cap first */
-    assert_int_equal(
-        run(vm, "local t = {} while true do t[#t + 1] = ('x'):rep(1 << 20) .. #t end", &o, 2000),
-        SCRIPT_MEMORY);
-    assert_true(elapsed_ms(&o) < 100);
-    assert_non_null(strstr(o.err, "memory cap"));
+    const char *big = "local t = {} while true do t[#t + 1] = ('x'):rep(1 << 20) .. #t end";
+    const char *swallowed = "while true do pcall(function() local t = {} while true do "
+                            "t[#t + 1] = ('y'):rep(1 << 16) .. #t end end) end";
+    const char *codes[] = {small, big, swallowed};
+    for (size_t i = 0; i < CW_ARRAY_LEN(codes); i++) {
+        enum script_status st = run(vm, codes[i], &o, 2000);
+        assert_true(st == SCRIPT_BUDGET || st == SCRIPT_MEMORY);
+        assert_true(elapsed_ms(&o) < 100);
+    }
     /* one huge allocation */
     assert_int_equal(run(vm, "local s = string.rep('x', 1 << 30) return 1", &o, 2000),
                      SCRIPT_MEMORY);
-    /* catching the memory error does not help: the budget ends it */
-    st = run(vm,
-             "while true do pcall(function() local t = {} while true do t[#t + 1] = "
-             "('y'):rep(1 << 16) .. #t end end) end",
-             &o, 2000);
-    assert_true(st == SCRIPT_BUDGET || st == SCRIPT_MEMORY);
-    assert_true(elapsed_ms(&o) < 100);
+    assert_non_null(strstr(o.err, "memory cap"));
     /* the garbage is gone and the same VM serves the next coroutine */
     assert_true(script_vm_memory(vm) < (size_t)config_int("lua.memory_cap") / 4);
     assert_ptr_equal(script_tenant(107), vm);
@@ -301,30 +305,39 @@ static void unbounded_allocation_is_stopped_within_100ms(void **state)
     assert_int_equal(o.result, 1000);
 }
 
-static void slow_growth_across_waits_hits_the_cap(void **state)
+static void memory_cap_ends_the_coroutine(void **state)
 {
-    script_vm *vm = script_tenant(116);
+    script_vm *vm = small_vm(116);
     struct outcome o;
-    /* each slice stays inside the time budget; the memory cap ends it */
+    assert_int_equal(
+        run(vm, "local t = {} while true do t[#t + 1] = ('x'):rep(1 << 18) .. #t end", &o, 2000),
+        SCRIPT_MEMORY);
+    assert_non_null(strstr(o.err, "memory cap of 4194304 bytes"));
+    /* each slice stays inside the time budget; the cap ends it */
     assert_int_equal(run(vm,
                          "local t = {} while true do for j = 1, 200 do t[#t + 1] = "
                          "('z'):rep(1000) .. j end cw.sleep(0) end",
                          &o, 10000),
                      SCRIPT_MEMORY);
     assert_ptr_equal(script_tenant(116), vm);
-    assert_int_equal(run(vm, "return 4", &o, 2000), SCRIPT_DONE);
+    assert_int_equal(run(vm,
+                         "local t = {} for i = 1, 1000 do t[i] = ('q'):rep(100) .. i end "
+                         "return #t",
+                         &o, 2000),
+                     SCRIPT_DONE);
+    assert_int_equal(o.result, 1000);
 }
 
 static void vm_full_after_memory_hit_is_replaced(void **state)
 {
-    script_vm *vm = script_tenant(108);
+    script_vm *vm = small_vm(108);
     struct outcome waiter, o;
     /* a call-like coroutine waiting in the VM */
     script_co *w = start(vm, "local v = testmod.wait() return v + 1", &waiter);
     assert_non_null(waiting);
     /* a script that keeps everything it allocates in a global */
     assert_int_equal(
-        run(vm, "big = {} while true do big[#big + 1] = ('x'):rep(1 << 18) .. #big end", &o, 2000),
+        run(vm, "big = {} while true do big[#big + 1] = ('x'):rep(1 << 16) .. #big end", &o, 2000),
         SCRIPT_MEMORY);
     script_vm *fresh = script_tenant(108);
     assert_non_null(fresh);
@@ -591,7 +604,7 @@ int main(void)
         cmocka_unit_test(instruction_budget_counts_instructions),
         cmocka_unit_test(budget_is_per_resume),
         cmocka_unit_test(unbounded_allocation_is_stopped_within_100ms),
-        cmocka_unit_test(slow_growth_across_waits_hits_the_cap),
+        cmocka_unit_test(memory_cap_ends_the_coroutine),
         cmocka_unit_test(vm_full_after_memory_hit_is_replaced),
         cmocka_unit_test(suspend_and_resume_from_c),
         cmocka_unit_test(kill_suspended_runs_cancel_and_done),
