@@ -147,8 +147,13 @@ static int64_t check_ms(lua_State *L, int idx, int64_t min)
     return (int64_t)(n + 0.5);
 }
 
+/*
+ * The loop caches the time at the start of each pass; refresh it so a
+ * timer added late in a pass still waits the whole delay.
+ */
 static struct timeval ms_tv(int64_t ms)
 {
+    event_base_update_cache_time(loop_base());
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     return tv;
 }

@@ -92,7 +92,8 @@ static json_t *conv_fail(struct conv *c, const char *fmt, const char *detail)
 {
     char what[160];
     snprintf(what, sizeof what, fmt, detail);
-    snprintf(c->err, c->errlen, "%s: %s", c->path.data, what);
+    bool cut = c->path.len > 100;
+    snprintf(c->err, c->errlen, "%s: %.100s%s", what, c->path.data, cut ? "..." : "");
     return NULL;
 }
 
