@@ -5,11 +5,16 @@
  * SIGTERM/SIGINT: graceful stop (stop accepting, flush writes, exit 0).
  * SIGHUP: reload configuration that can change live, and scripts.
  */
+#include "auth/auth.h"
 #include "base/cw.h"
 #include "config/config.h"
+#include "domain/domain.h"
 #include "events/events.h"
+#include "http/http.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "loop/work.h"
+#include "mail/mail.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -21,12 +26,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-            "  --config FILE   configuration file (default etc/callwright.lua)\n"
-            "  --set key=value override one configuration key (repeatable)\n"
-            "  --help-config   print every configuration key with its default\n"
-            "  --version       print the version\n");
+    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
+                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
+                 "  --set key=value override one configuration key (repeatable)\n"
+                 "  --help-config   print every configuration key with its default\n"
+                 "  --version       print the version\n");
 }
 
 static int apply_logging(void)
@@ -79,11 +83,21 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's': sets[nsets++] = optarg; break;
-        case 'H': config_print_reference(stdout, false); return 0;
-        case 'V': printf("callwright %s\n", CW_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 's':
+            sets[nsets++] = optarg;
+            break;
+        case 'H':
+            config_print_reference(stdout, false);
+            return 0;
+        case 'V':
+            printf("callwright %s\n", CW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     struct stat sb;
@@ -113,10 +127,24 @@ int main(int argc, char **argv)
     event_add(sigint, NULL);
     event_add(sighup, NULL);
 
+    /* ---- HTTP edge, auth, domain API (worker pool for KDF, files, mail) ---- */
+    work_init(2);
+    mail_init();
+    auth_api_init();
+    domain_api_init();
+    if (config_bool("demo") && domain_demo_ensure()) {
+        log_error("core", "cannot create the demo tenant");
+        return 1;
+    }
+    if (http_start()) return 1;
+
     log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
              store_schema_version(st));
     loop_run();
 
+    http_stop();
+    work_shutdown();
+    mail_shutdown();
     log_info("core", "stopped");
     event_free(sigterm);
     event_free(sigint);
