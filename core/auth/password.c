@@ -61,8 +61,11 @@ static int unhex(const char *s, size_t n, unsigned char *out)
     return CW_OK;
 }
 
+#define SALT_MAX 64
+
 /* Split a stored hash into its parts; CW_EINVAL when malformed. */
-static int parse(const char *stored, int64_t *iterations, unsigned char *salt, unsigned char *key)
+static int parse(const char *stored, int64_t *iterations, unsigned char *salt, size_t *saltlen,
+                 unsigned char *key)
 {
     if (!stored || !cw_str_has_prefix(stored, SCHEME "$")) return CW_EINVAL;
     const char *p = stored + strlen(SCHEME) + 1;
@@ -71,25 +74,29 @@ static int parse(const char *stored, int64_t *iterations, unsigned char *salt, u
     if (end == p || *end != '$' || it < 1) return CW_EINVAL;
     const char *s = end + 1;
     const char *d = strchr(s, '$');
-    if (!d || d - s != 2 * SALT_LEN || strlen(d + 1) != 2 * KEY_LEN) return CW_EINVAL;
-    if (unhex(s, SALT_LEN, salt) || unhex(d + 1, KEY_LEN, key)) return CW_EINVAL;
+    if (!d || d == s || (d - s) % 2 || d - s > 2 * SALT_MAX || strlen(d + 1) != 2 * KEY_LEN)
+        return CW_EINVAL;
+    *saltlen = (size_t)(d - s) / 2;
+    if (unhex(s, *saltlen, salt) || unhex(d + 1, KEY_LEN, key)) return CW_EINVAL;
     *iterations = it;
     return CW_OK;
 }
 
 int64_t auth_hash_iterations(const char *stored)
 {
-    unsigned char salt[SALT_LEN], key[KEY_LEN];
+    unsigned char salt[SALT_MAX], key[KEY_LEN];
+    size_t saltlen;
     int64_t it;
-    return parse(stored, &it, salt, key) ? 0 : it;
+    return parse(stored, &it, salt, &saltlen, key) ? 0 : it;
 }
 
 bool auth_verify_password(const char *password, const char *stored)
 {
-    unsigned char salt[SALT_LEN], want[KEY_LEN], got[KEY_LEN];
+    unsigned char salt[SALT_MAX], want[KEY_LEN], got[KEY_LEN];
+    size_t saltlen;
     int64_t it;
-    if (!password || parse(stored, &it, salt, want)) return false;
-    if (pbkdf2(password, salt, sizeof salt, it, got)) return false;
+    if (!password || parse(stored, &it, salt, &saltlen, want)) return false;
+    if (pbkdf2(password, salt, saltlen, it, got)) return false;
     bool ok = CRYPTO_memcmp(got, want, KEY_LEN) == 0;
     OPENSSL_cleanse(got, sizeof got);
     return ok;
