@@ -6,15 +6,19 @@
  * SIGHUP: reload configuration that can change live, and scripts.
  */
 #include "acd/acd.h"
+#include "auth/auth.h"
 #include "base/cw.h"
 #include "call/call.h"
 #include "cdr/cdr.h"
 #include "config/config.h"
+#include "domain/domain.h"
 #include "events/events.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "loop/work.h"
 #include "lua/script.h"
+#include "mail/mail.h"
 #include "media/media.h"
 #include "sip/sip.h"
 #include "store/store.h"
@@ -28,12 +32,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-            "  --config FILE   configuration file (default etc/callwright.lua)\n"
-            "  --set key=value override one configuration key (repeatable)\n"
-            "  --help-config   print every configuration key with its default\n"
-            "  --version       print the version\n");
+    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
+                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
+                 "  --set key=value override one configuration key (repeatable)\n"
+                 "  --help-config   print every configuration key with its default\n"
+                 "  --version       print the version\n");
 }
 
 static int apply_logging(void)
@@ -64,6 +67,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     apply_logging();
     log_reopen();
+    if (script_reload())
+        log_error("core", "scripts not reloaded: the running ones are kept (see errors above)");
     log_info("core", "configuration reloaded");
     events_emit("config.reloaded", 0, NULL);
 }
@@ -100,6 +105,15 @@ static int start_subsystems(void)
 {
     struct media_config mc;
     struct sip_config sc;
+    /* worker pool for password hashing, files and mail */
+    work_init(2);
+    mail_init();
+    auth_api_init();
+    domain_api_init();
+    if (config_bool("demo") && domain_demo_ensure()) {
+        log_error("core", "cannot create the demo tenant");
+        return CW_EIO;
+    }
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     if (script_init()) {
         log_error("core", "the system scripts failed to start");
@@ -134,6 +148,8 @@ static void stop_subsystems(void)
     acd_shutdown();
     cdr_shutdown();
     script_shutdown();
+    work_shutdown();
+    mail_shutdown();
 }
 
 int main(int argc, char **argv)
@@ -154,11 +170,21 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's': sets[nsets++] = optarg; break;
-        case 'H': config_print_reference(stdout, false); return 0;
-        case 'V': printf("callwright %s\n", CW_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 's':
+            sets[nsets++] = optarg;
+            break;
+        case 'H':
+            config_print_reference(stdout, false);
+            return 0;
+        case 'V':
+            printf("callwright %s\n", CW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     struct stat sb;
