@@ -76,6 +76,8 @@ struct entry {
     cw_timer *timeout_timer;
     cw_timer *progress_timer;
     cw_timer *retry_timer; /* after everyone free missed this caller */
+    cw_timer *announce_timer;
+    bool announcing;
     struct agent *agent;
     char moh[64];
     bool finishing;
@@ -87,6 +89,9 @@ struct queue {
     char name[128], ext[16];
     enum acd_strategy strategy;
     int ring_timeout, wrapup, max_wait, max_len, max_misses, avg_talk, tier_escalation;
+    int announce_interval;
+    bool announce_position;
+    char lang[8];
     bool join_empty, leave_empty;
     char moh[64];
     char greeting_text[256], info_url[512];
@@ -300,7 +305,8 @@ static struct queue *queue_load(int64_t id)
     if (store_query(st, &r,
                     "SELECT domain_id, name, extension, strategy, ring_timeout, wrapup_time, "
                     "max_wait, max_length, max_misses, avg_talk_time, tier_escalation, "
-                    "join_empty, leave_empty, moh, greeting_text, info_url "
+                    "join_empty, leave_empty, moh, greeting_text, info_url, announce_interval, "
+                    "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id) "
                     "FROM call_groups WHERE id = ?",
                     SA_INT(id), SA_END) < 0 ||
         !store_next(r)) {
@@ -331,6 +337,10 @@ static struct queue *queue_load(int64_t id)
     cw_strlcpy(q->moh, store_str(r, 13), sizeof q->moh);
     cw_strlcpy(q->greeting_text, store_str(r, 14) ? store_str(r, 14) : "", sizeof q->greeting_text);
     cw_strlcpy(q->info_url, store_str(r, 15) ? store_str(r, 15) : "", sizeof q->info_url);
+    q->announce_interval = (int)store_int(r, 16);
+    q->announce_position = store_int(r, 17) != 0;
+    cw_strlcpy(q->lang, store_str(r, 18) && !strcmp(store_str(r, 18), "ru") ? "ru" : "en",
+               sizeof q->lang);
     store_res_free(r);
     if (q->ring_timeout <= 0) q->ring_timeout = 20;
 
@@ -481,6 +491,7 @@ static void offer_answered(call_leg *leg, void *arg)
     cw_timer_stop(e->timeout_timer);
     cw_timer_stop(e->progress_timer);
     cw_timer_stop(e->retry_timer);
+    cw_timer_stop(e->announce_timer);
     int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
     call_set_queue(e->c, e->q->id, a->user_id, wait_s);
     e->q->answered++;
@@ -677,6 +688,73 @@ static void dispatch_for_agent(struct agent *a)
         if (cw_map_get(&q->member_idx, (uint64_t)a->user_id)) dispatch(q);
 }
 
+/* ---- announcements ---- */
+
+static int entry_position(const struct entry *e)
+{
+    int pos = 0;
+    for (const struct entry *x = e->q->entries; x; x = x->next) {
+        if (x->talking) continue;
+        pos++;
+        if (x == e) break;
+    }
+    return pos;
+}
+
+/* Seconds until an agent is likely free: position x handle time / agents. */
+static int64_t estimated_wait_s(const struct entry *e)
+{
+    const struct queue *q = e->q;
+    int64_t handle = q->avg_talk > 0   ? q->avg_talk
+                     : q->answered > 0 ? q->talk_total_ms / 1000 / q->answered
+                                       : 0;
+    if (handle <= 0) return -1;
+    int agents = logged_in_members(q);
+    return (int64_t)entry_position(e) * handle / (agents > 0 ? agents : 1);
+}
+
+static int add_prompt(char **files, int n, int max, const char *lang, const char *name)
+{
+    if (n < max) files[n++] = cw_sprintf("%s/%s", lang, name);
+    return n;
+}
+
+/* Position and estimated wait while all agents are busy; MOH resumes after. */
+static void on_announce(void *arg)
+{
+    struct entry *e = arg;
+    struct queue *q = e->q;
+    if (e->talking || e->finishing || e->noffers > 0) goto again;
+    char *files[24];
+    int n = 0;
+    if (q->announce_position) {
+        int pos = entry_position(e);
+        if (pos == 1) {
+            n = add_prompt(files, n, 24, q->lang, "you_are_next");
+        } else {
+            n = add_prompt(files, n, 24, q->lang, "you_are_caller_number");
+            n += call_say_words(q->lang, "number", pos, files + n, 24 - n);
+        }
+    }
+    int64_t est = estimated_wait_s(e);
+    if (est >= 0) {
+        n = add_prompt(files, n, 24, q->lang, "estimated_wait");
+        if (est < 60)
+            n = add_prompt(files, n, 24, q->lang, "less_than_minute");
+        else
+            n += call_say_words(q->lang, "duration", (est + 59) / 60 * 60, files + n, 24 - n);
+    }
+    if (n > 0) {
+        e->announcing = true;
+        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, 0);
+        for (int i = 0; i < n; i++)
+            free(files[i]);
+    }
+again:
+    if (q->announce_interval > 0)
+        cw_timer_start(e->announce_timer, (int64_t)q->announce_interval * 1000);
+}
+
 /* ---- entries ---- */
 
 static void entry_unlink(struct entry *e)
@@ -700,6 +778,7 @@ static void entry_finish(struct entry *e, enum acd_result r)
     cw_timer_free(e->timeout_timer);
     cw_timer_free(e->progress_timer);
     cw_timer_free(e->retry_timer);
+    cw_timer_free(e->announce_timer);
     if (r != ACD_ANSWERED) {
         int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
         call_set_queue(e->c, e->q->id, 0, wait_s);
@@ -739,6 +818,7 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     e->timeout_timer = cw_timer_new(on_max_wait, e);
     e->progress_timer = cw_timer_new(on_progress, e);
     e->retry_timer = cw_timer_new(on_retry, e);
+    e->announce_timer = cw_timer_new(on_announce, e);
     call_ref(c);
     /* ordered by priority (lower first), then arrival */
     struct entry **p = &q->entries;
@@ -770,6 +850,9 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     media_moh(leg_media(call_a_leg(c)), e->moh, 0);
     call_mark_state(c, "queued");
     dispatch(q);
+    /* if nobody is free right away, tell the caller where they stand */
+    if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0)
+        cw_timer_start(e->announce_timer, 1500);
     return CW_OK;
 }
 
@@ -777,8 +860,10 @@ void acd_caller_media_event(call *c, const struct media_event *ev)
 {
     struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
     if (!e || e->talking) return;
-    if (ev->type == MEDIA_EV_PLAY_DONE && ev->reason == 0)
+    if (ev->type == MEDIA_EV_PLAY_DONE && e->announcing) {
+        e->announcing = false;
         media_moh(leg_media(call_a_leg(c)), e->moh, 0);
+    }
 }
 
 void acd_caller_gone(call *c)
@@ -902,6 +987,7 @@ void acd_shutdown(void)
             cw_timer_free(e->timeout_timer);
             cw_timer_free(e->progress_timer);
             cw_timer_free(e->retry_timer);
+            cw_timer_free(e->announce_timer);
             call_unref(e->c);
             free(e);
         }

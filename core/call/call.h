@@ -104,6 +104,13 @@ int call_bridge(call *c, call_leg *b);
 /* The B leg currently bridged to A (NULL if none). */
 call_leg *call_bridged(call *c);
 
+/*
+ * Prompt names that speak a value ("en/n_20", ...) via the cw.say library:
+ * kind is number, digits, duration (seconds), date or time. Appends up to
+ * max names to files (each owned by the caller, free()) and returns how many.
+ */
+int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max);
+
 /* ---- record keeping ---- */
 
 /* Add an entry to the call's event protocol (goes to the CDR). */

@@ -1118,6 +1118,36 @@ void call_lua_route(call *c)
     if (s->script_done) cscript_release(s);
 }
 
+int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)
+{
+    script_vm *vm = script_system();
+    if (!vm || max <= 0) return 0;
+    lua_State *L = script_vm_state(vm);
+    int top = lua_gettop(L);
+    int n = 0;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cw.say");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "words");
+        lua_pushstring(L, lang);
+        lua_pushstring(L, kind);
+        lua_pushinteger(L, (lua_Integer)value);
+        if (lua_pcall(L, 3, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+            lua_Integer len = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= len && n < max; i++) {
+                lua_geti(L, -1, i);
+                if (lua_isstring(L, -1)) files[n++] = cw_strdup(lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+        } else {
+            log_warn("call", "say %s %s %lld: %s", lang, kind, (long long)value,
+                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "no words");
+        }
+    }
+    lua_settop(L, top);
+    return n;
+}
+
 void call_lua_init(void)
 {
     script_add_module("callapi", open_callapi);

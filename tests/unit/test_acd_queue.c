@@ -153,6 +153,30 @@ int media_moh(media_id id, const char *stream, uint32_t tag)
     return 0;
 }
 
+/* announcements the queue played, newest last */
+static char played[64][256];
+static int nplayed;
+
+int media_play(media_id id, const char *const *files, int nfiles, bool loop, uint32_t tag)
+{
+    if (nplayed < 64) {
+        played[nplayed][0] = '\0';
+        for (int i = 0; i < nfiles; i++) {
+            strncat(played[nplayed], files[i], 255 - strlen(played[nplayed]));
+            strncat(played[nplayed], " ", 255 - strlen(played[nplayed]));
+        }
+        nplayed++;
+    }
+    return 0;
+}
+
+int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)
+{
+    if (max < 1) return 0;
+    files[0] = cw_sprintf("%s/%s_%lld", lang, kind, (long long)value);
+    return 1;
+}
+
 bool sip_user_online(int64_t user_id)
 {
     return user_id != offline_user;
@@ -350,7 +374,7 @@ static int setup(void **state)
                     "INSERT INTO call_groups(domain_id, name, extension, strategy, created_at) "
                     "VALUES (1, 'Support', '200', 'longest_idle', 0) RETURNING id",
                     SA_END);
-    nlegs = nqlog = ntimers = 0;
+    nlegs = nqlog = ntimers = nplayed = 0;
     offline_user = 0;
     acd_init();
     return 0;
@@ -534,6 +558,29 @@ static void acd_caller_hangup_withdraws_offers(void **state)
     assert_true(abandoned);
 }
 
+static void acd_busy_agents_mean_position_and_wait_announcements(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st,
+               "UPDATE call_groups SET announce_position = 1, avg_talk_time = 120, "
+               "announce_interval = 30 WHERE id = ?",
+               SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    call *first = join("111", 0);
+    answer(ringing(a1)); /* the only agent is now busy */
+    join("222", 0);
+    advance(2);
+    assert_int_equal(nplayed, 1);
+    /* in the domain's language (ru by default); second in line is next once the first
+     * is talking; one agent at 120 s a call */
+    assert_non_null(strstr(played[0], "ru/you_are_next"));
+    assert_non_null(strstr(played[0], "ru/estimated_wait ru/duration_120"));
+    advance(30);
+    assert_int_equal(nplayed, 2); /* and again every announce_interval */
+    (void)first;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +596,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(acd_ring_all_rings_the_top_tier_together, setup, teardown),
         cmocka_unit_test_setup_teardown(acd_caller_hangup_withdraws_offers, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_busy_agents_mean_position_and_wait_announcements,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
