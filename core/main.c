@@ -10,6 +10,7 @@
 #include "events/events.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "sip/sip.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -113,10 +114,19 @@ int main(int argc, char **argv)
     event_add(sigint, NULL);
     event_add(sighup, NULL);
 
+    /* SIP edge: listeners and registrar; the call layer sets its handlers */
+    struct sip_config sipcfg;
+    sip_config_from_settings(&sipcfg);
+    if (sip_start(&sipcfg, NULL)) {
+        log_error("core", "SIP: cannot start on %s:%d", sipcfg.listen, sipcfg.port);
+        return 1;
+    }
+
     log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
              store_schema_version(st));
     loop_run();
 
+    sip_stop();
     log_info("core", "stopped");
     event_free(sigterm);
     event_free(sigint);
