@@ -88,17 +88,6 @@ static void media_config_from(struct media_config *m)
     cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
 }
 
-static void sip_config_from(struct sip_config *s)
-{
-    memset(s, 0, sizeof *s);
-    cw_strlcpy(s->listen, config_str("sip.listen"), sizeof s->listen);
-    s->port = (int)config_int("sip.port");
-    s->tls_port = (int)config_int("sip.tls_port");
-    cw_strlcpy(s->tls_dir, config_str("sip.tls_cert"), sizeof s->tls_dir);
-    cw_strlcpy(s->public_ip, config_str("sip.public_ip"), sizeof s->public_ip);
-    snprintf(s->user_agent, sizeof s->user_agent, "Callwright/%s", CW_VERSION);
-}
-
 /* Start order: the domain layers register their routes and Lua modules
  * first, then the VMs, then the edges that bring outside traffic in. */
 static int start_subsystems(void)
@@ -124,7 +113,7 @@ static int start_subsystems(void)
         log_error("core", "media engine failed to start");
         return CW_EIO;
     }
-    sip_config_from(&sc);
+    sip_config_from_settings(&sc);
     if (sip_start(&sc, call_sip_handlers())) {
         log_error("core", "SIP failed to start on %s:%d", sc.listen, sc.port);
         return CW_EIO;
