@@ -5,6 +5,8 @@
 -- extension rings that user, a call-processing group's extension queues the
 -- caller, an IVR's extension runs its flow from ivr-flows/. Replace or
 -- extend this file to change routing for the whole platform.
+require("cw.call") -- collect() and say() on every call
+
 dialplan = dialplan or {}
 
 local function to_user(call, target)

@@ -723,6 +723,17 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         emit(c, hold ? "call.held" : "call.unheld", json_pack("{s:s}", "by", l->number));
         break;
     }
+    case SIP_EV_MEDIA:
+        /* new address or codec from the far end, hold state unchanged */
+        if (ev->has_sdp) {
+            int pt, dtmf;
+            if (!sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                l->pt = pt;
+                l->dtmf_pt = dtmf;
+                apply_remote(l, &ev->sdp);
+            }
+        }
+        break;
     case SIP_EV_REFER:
         /* transfers are decided by the script layer; refuse until one asks */
         sip_refer_result(l->sip, 603);

@@ -79,7 +79,7 @@ static void spy_answered(call_leg *leg, void *arg)
         leg_hangup(leg, SIP_CAUSE_NORMAL);
         return;
     }
-    static const char *names[] = {"", "listen", "whisper", "barge"};
+    static const char *const names[] = {"", "listen", "whisper", "barge"};
     call_log(c, "spy", "%s by user %lld", names[s->mode], (long long)s->supervisor);
 }
 
@@ -105,12 +105,12 @@ static void spy_call(http_req *req)
             return;
         }
     }
-    const char *mode = json_string_value(json_object_get(body, "mode"));
-    enum media_spy_mode m = !mode                      ? 0
-                            : !strcmp(mode, "listen")  ? MEDIA_SPY_LISTEN
-                            : !strcmp(mode, "whisper") ? MEDIA_SPY_WHISPER
-                            : !strcmp(mode, "barge")   ? MEDIA_SPY_BARGE
-                                                       : 0;
+    static const char *const modes[] = {NULL, "listen", "whisper", "barge"};
+    const char *given = json_string_value(json_object_get(body, "mode"));
+    enum media_spy_mode m = 0;
+    for (int i = 1; i <= 3 && given; i++)
+        if (!strcmp(given, modes[i])) m = (enum media_spy_mode)i;
+    const char *mode = m ? modes[m] : NULL;
     if (!m) {
         http_reply_error(req, 400, "invalid", "mode", "mode must be listen, whisper or barge");
         json_decref(body);

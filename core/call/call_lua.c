@@ -1047,7 +1047,7 @@ static void fallback(struct cscript *s)
         store_next(r) && !strcmp(store_str(r, 0), "ru"))
         lang = "ru";
     store_res_free(r);
-    snprintf(file, sizeof file, "%s/technical_problem", lang);
+    snprintf(file, sizeof file, "%s/call_cannot_be_completed", lang);
     const char *files[] = {file};
     s->wait = W_FALLBACK;
     call_set_driver(c, &(struct call_driver){on_media, fallback_a_ended, s});

@@ -51,6 +51,8 @@ static const struct key keys[] = {
     {"sip.reg_max_expires", C_INT, "3600", true, "longest registration granted, seconds"},
     {"sip.keepalive", C_INT, "30", true,
      "OPTIONS keep-alive to registered contacts, seconds (0=off)"},
+    {"sip.digest", C_STR, "md5", true,
+     "digest challenges: md5, sha-256, or both (SHA-256 first; needs RFC 8760 phones)"},
     {"sip.ban_failures", C_INT, "5", true, "failed authentications from one IP before a ban"},
     {"sip.ban_window", C_INT, "60", true, "window the failures are counted in, seconds"},
     {"sip.ban_time", C_INT, "600", true, "how long a banned IP is ignored, seconds"},
