@@ -847,6 +847,7 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     int max_wait = o && o->max_wait_s ? o->max_wait_s : q->max_wait;
     if (max_wait > 0) cw_timer_start(e->timeout_timer, (int64_t)max_wait * 1000);
     call_answer(c);
+    call_set_queue(c, q->id, 0, 0);
     media_moh(leg_media(call_a_leg(c)), e->moh, 0);
     call_mark_state(c, "queued");
     dispatch(q);

@@ -109,3 +109,40 @@ def write_tone_wav(path, freq, seconds, rate=8000, amplitude=12000, silence_befo
         w.setframerate(rate)
         w.writeframes(a.tobytes())
     return path
+
+
+def envelope(samples, rate, ms=10):
+    """RMS per ms-long frame: the loudness contour of speech."""
+    return [rms(w) for w in windows(samples, rate, ms)]
+
+
+def contour_match(reference, received, rate, max_lag_s=5.0, ms=10):
+    """How well received contains reference: the best normalised correlation of their
+    loudness contours over lags up to max_lag_s (1.0 = same shape). Robust to G.711
+    round trips and jitter, cheap enough for pure Python."""
+    a = envelope(reference, rate, ms)
+    b = envelope(received, rate, ms)
+    mean_a = sum(a) / len(a) if a else 0.0
+    a = [x - mean_a for x in a]
+    ea = math.sqrt(sum(x * x for x in a))
+    best = 0.0
+    if not a or ea == 0:
+        return 0.0
+    for lag in range(0, min(int(max_lag_s * 1000 / ms), len(b) - len(a)) + 1):
+        seg = b[lag:lag + len(a)]
+        m = sum(seg) / len(seg)
+        seg = [x - m for x in seg]
+        eb = math.sqrt(sum(x * x for x in seg))
+        if eb == 0:
+            continue
+        best = max(best, sum(x * y for x, y in zip(a, seg)) / (ea * eb))
+    return best
+
+
+def tone_share(samples, rate, freq):
+    """Share of the signal's energy at freq (0..1), over the whole stretch."""
+    return goertzel_power(samples, rate, freq)
+
+
+def segment(samples, rate, start_s, end_s):
+    return samples[max(0, int(start_s * rate)):max(0, int(end_s * rate))]
