@@ -32,7 +32,30 @@ local function to_ivr(call, target)
   return flow(call, target)
 end
 
+-- Feature codes an operator dials from their own phone.
+dialplan.agent_codes = {
+  ["*50"] = { state = "available", prompt = "agent_logged_in" },
+  ["*51"] = { state = "logged_out", prompt = "agent_logged_out" },
+  ["*52"] = { state = "break", prompt = "agent_on_break" },
+  ["*53"] = { state = "available", prompt = "agent_available" },
+}
+
+local function agent_code(call, code)
+  call:answer()
+  local ok, why = call:agent_state(code.state)
+  local lang = call.vars.lang or "en"
+  if ok then
+    call:play({ lang .. "/" .. code.prompt })
+  else
+    call:log("agent feature code refused: " .. tostring(why))
+    call:play({ lang .. "/access_denied" })
+  end
+  call:hangup()
+end
+
 function dialplan.route(call)
+  local code = dialplan.agent_codes[call.dialed]
+  if code then return agent_code(call, code) end
   local target = call:resolve(call.dialed)
   if not target then
     call:log("no route for " .. tostring(call.dialed))

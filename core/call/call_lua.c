@@ -605,6 +605,34 @@ static int l_resolve(lua_State *L)
     return 0;
 }
 
+/* call:agent_state(state, reason): the calling user's own ACD state (feature codes). */
+static int l_agent_state(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *name = luaL_checkstring(L, 2);
+    const char *reason = luaL_optstring(L, 3, NULL);
+    enum agent_state st;
+    if (agent_state_parse(name, &st)) return luaL_argerror(L, 2, "unknown agent state");
+    int64_t user = leg_user(call_a_leg(s->c));
+    int64_t op = 0;
+    if (!user ||
+        store_query_int(store_main(), &op, "SELECT is_operator FROM users WHERE id = ?",
+                        SA_INT(user), SA_END) ||
+        !op) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not_operator");
+        return 2;
+    }
+    int rc = acd_agent_set_state(call_domain(s->c), user, st, reason);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, cw_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* call:sound_path(id) -> the file of an uploaded sound of the call's domain, or nil */
 static int l_sound_path(lua_State *L)
 {
@@ -919,6 +947,7 @@ static const luaL_Reg methods[] = {
     {"send_dtmf", l_send_dtmf},
     {"resolve", l_resolve},
     {"sound_path", l_sound_path},
+    {"agent_state", l_agent_state},
     {"bridge", l_bridge},
     {"queue", l_queue},
     {"record", l_record},
