@@ -10,7 +10,7 @@ require("cw.call") -- collect() and say() on every call
 dialplan = dialplan or {}
 
 local function to_user(call, target)
-  local outcome = call:bridge("user:" .. target.id)
+  local outcome = call:bridge(target.number or ("user:" .. target.id))
   if outcome == "answered" or outcome == "cancelled" then return end
   -- map what happened to what the caller's phone should show
   local cause = ({ busy = "busy", no_answer = "no_answer", rejected = "rejected",
@@ -58,6 +58,8 @@ function dialplan.route(call)
   if code then return agent_code(call, code) end
   local target = call:resolve(call.dialed)
   if not target then
+    -- another domain of the pool (routing number + extension) or the outside world
+    if tostring(call.dialed):match("^%+?%d+$") then return to_user(call, { number = call.dialed }) end
     call:log("no route for " .. tostring(call.dialed))
     return call:hangup("no_route")
   end

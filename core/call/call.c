@@ -132,6 +132,11 @@ const char *call_caller_number(const call *c)
     return c->a_number;
 }
 
+const char *call_direction(const call *c)
+{
+    return c->direction[0] ? c->direction : "internal";
+}
+
 void leg_set_watch(call_leg *l, const struct leg_watch *w)
 {
     l->watch = *w;
@@ -212,6 +217,12 @@ void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s)
     c->queue_id = queue_id;
     if (agent_id) c->agent_id = agent_id;
     c->wait_s = wait_s;
+}
+
+void call_set_direction(call *c, const char *direction, int64_t trunk_id)
+{
+    cw_strlcpy(c->direction, direction, sizeof c->direction);
+    if (trunk_id) snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)trunk_id);
 }
 
 void call_set_recording(call *c, const char *path)
@@ -516,9 +527,8 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
     l->user_id = t->kind == SIP_TARGET_USER ? t->user_id : 0;
     if (l->user_id) {
         store_res *r;
-        if (store_query(store_main(), &r,
-                        "SELECT extension, display_name FROM users WHERE id = ? AND domain_id = ?",
-                        SA_INT(l->user_id), SA_INT(c->domain_id), SA_END) >= 0 &&
+        if (store_query(store_main(), &r, "SELECT extension, display_name FROM users WHERE id = ?",
+                        SA_INT(l->user_id), SA_END) >= 0 &&
             store_next(r)) {
             cw_strlcpy(l->number, store_str(r, 0) ? store_str(r, 0) : "", sizeof l->number);
             cw_strlcpy(l->name, store_str(r, 1), sizeof l->name);
@@ -539,7 +549,7 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
     inv.user_id = t->user_id;
     inv.trunk_id = t->trunk_id;
     cw_strlcpy(inv.uri, t->uri, sizeof inv.uri);
-    cw_strlcpy(inv.from_user, c->a_number, sizeof inv.from_user);
+    cw_strlcpy(inv.from_user, t->from_user[0] ? t->from_user : c->a_number, sizeof inv.from_user);
     cw_strlcpy(inv.from_display, c->a_name, sizeof inv.from_display);
     cw_strlcpy(inv.from_host, c->domain_name, sizeof inv.from_host);
     inv.sdp = l->local_sdp;

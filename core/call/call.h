@@ -52,9 +52,10 @@ struct leg_watch {
 
 struct dial_target {
     enum sip_target_kind kind;
-    int64_t user_id;
+    int64_t user_id; /* may be of another domain of the pool (inter-domain calls) */
     int64_t trunk_id;
-    char uri[256];
+    char uri[256];      /* URI, or the number to send through the trunk */
+    char from_user[64]; /* caller id to present; "" = the caller's number */
     int timeout_s;
     char headers[512];
 };
@@ -71,6 +72,7 @@ call *call_by_uuid(const char *uuid);
 const char *call_uuid(const call *c);
 int64_t call_domain(const call *c);
 const char *call_caller_number(const call *c);
+const char *call_direction(const call *c);
 call_leg *call_a_leg(call *c);
 call *leg_call(call_leg *l);
 enum leg_state leg_state(const call_leg *l);
@@ -120,6 +122,8 @@ void call_log(call *c, const char *what, const char *fmt, ...)
 void call_mark_state(call *c, const char *state);
 void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s);
 void call_set_recording(call *c, const char *path);
+/* CDR type: internal, incoming, outgoing, transit; and the trunk used. */
+void call_set_direction(call *c, const char *direction, int64_t trunk_id);
 
 /* Keep the call alive while something (a script, the ACD) refers to it. */
 void call_ref(call *c);
