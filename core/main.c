@@ -10,6 +10,10 @@
 #include "events/events.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "lua/script.h"
+#include "metrics/metrics.h"
+#include "net/httpc.h"
+#include "plugin/plugin.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -53,11 +57,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     char err[512];
     if (config_reload(err, sizeof err)) {
         log_error("core", "reload refused, keeping the running configuration: %s", err);
+        script_reload();
         return;
     }
     apply_logging();
     log_reopen();
     log_info("core", "configuration reloaded");
+    script_reload();
     events_emit("config.reloaded", 0, NULL);
 }
 
@@ -113,10 +119,23 @@ int main(int argc, char **argv)
     event_add(sigint, NULL);
     event_add(sighup, NULL);
 
+    /* plugins first: their Lua modules and routes must exist before the VMs and the HTTP edge */
+    httpc_init();
+    metrics_init();
+    plugins_load_config();
+    if (script_init()) {
+        log_error("core", "the script runtime failed to start");
+        return 1;
+    }
+
     log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
              store_schema_version(st));
     loop_run();
 
+    script_shutdown();
+    plugins_shutdown();
+    metrics_shutdown();
+    httpc_shutdown();
     log_info("core", "stopped");
     event_free(sigterm);
     event_free(sigint);

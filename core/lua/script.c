@@ -12,6 +12,8 @@
 #include "base/cw.h"
 #include "config/config.h"
 #include "loop/loop.h"
+#include "metrics/metrics.h"
+#include "net/httpc.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The count hook runs every HOOK_EVERY VM instructions of a tenant script. */
 #define HOOK_EVERY 1000
@@ -45,7 +49,7 @@ struct script_co {
     void *user;
     void (*cancel)(void *);
     void *cancel_arg;
-    int64_t run_start_us;
+    int64_t run_start_us, run_start_wait_us;
     int64_t instr;
     char where[96];
     script_co *prev, *next; /* the VM's live coroutines */
@@ -152,10 +156,35 @@ void script_defer(void (*fn)(void *arg), void *arg)
 
 static void hook(lua_State *L, lua_Debug *ar);
 
-/* Out of time: mark the coroutine to stop; every instruction from now on ends in the hook. */
+/*
+ * Microseconds the core thread has waited for a CPU (run queue), from the
+ * kernel's scheduler statistics; 0 when they are not available.
+ */
+static int sched_fd = -1;
+
+static int64_t runq_wait_us(void)
+{
+    char buf[96];
+    if (sched_fd < 0) return 0;
+    ssize_t n = pread(sched_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    unsigned long long run, wait;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return 0;
+    return (int64_t)(wait / 1000);
+}
+
+/*
+ * Out of time? The budget is wall time, less what the thread spent waiting
+ * for a CPU: a script is not blamed for a busy machine. If so, mark the
+ * coroutine to stop; every instruction from now on ends in the hook.
+ */
 static bool over_time(script_vm *vm, script_co *co)
 {
-    if (!vm->time_budget_us || cw_mono_us() - co->run_start_us < vm->time_budget_us) return false;
+    if (!vm->time_budget_us) return false;
+    int64_t wall = cw_mono_us() - co->run_start_us;
+    if (wall < vm->time_budget_us) return false;
+    if (wall - (runq_wait_us() - co->run_start_wait_us) < vm->time_budget_us) return false;
     co->abort = SCRIPT_BUDGET;
     snprintf(co->abort_msg, sizeof co->abort_msg, "time budget of %lld ms exhausted",
              (long long)(vm->time_budget_us / 1000));
@@ -856,6 +885,7 @@ static void co_run(script_co *co, int narg)
     co->mem_refused = false;
     co->instr = 0;
     co->run_start_us = cw_mono_us();
+    co->run_start_wait_us = vm->sandboxed ? runq_wait_us() : 0;
     vm->enforce++;
     int nres = 0;
     int rc = lua_resume(co->L, prev ? prev->L : NULL, narg, &nres);
@@ -1218,9 +1248,41 @@ static void system_run(script_vm *vm, int n, char **paths)
     free(paths);
 }
 
+static struct {
+    metric *vms, *cos, *ended, *memory, *http;
+} LM;
+
+static void collect_lua(void *arg)
+{
+    struct script_stats s;
+    script_get_stats(&s);
+    metrics_set(LM.vms, s.vms);
+    metrics_set(LM.cos, s.coroutines);
+    metrics_set(LM.memory, (double)s.tenant_memory);
+    for (int i = 0; i <= SCRIPT_KILLED; i++)
+        metrics_set(LM.ended, (double)s.ended[i], script_status_name((enum script_status)i));
+    metrics_set(LM.http, httpc_active());
+}
+
+static void metrics_declare(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    LM.vms = metrics_gauge("cw_lua_vms", "Lua VMs, system and tenants", NULL);
+    LM.cos = metrics_gauge("cw_lua_coroutines", "Script coroutines alive", NULL);
+    LM.ended = metrics_counter("cw_lua_coroutines_ended_total", "Script coroutines ended, by how",
+                               "status");
+    LM.memory = metrics_gauge("cw_lua_tenant_memory_bytes", "Memory held by tenant Lua VMs", NULL);
+    LM.http = metrics_gauge("cw_http_client_active", "Outbound HTTP transfers in flight", NULL);
+    metrics_on_collect(collect_lua, NULL);
+}
+
 int script_init(void)
 {
     if (R.up) return CW_OK;
+    metrics_declare();
+    sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     R.defer_ev = event_new(loop_base(), -1, 0, on_defer, NULL);
     R.up = true;
     int n;
@@ -1278,6 +1340,8 @@ void script_shutdown(void)
     free(R.mods);
     free(R.tenants);
     memset(&R, 0, sizeof R);
+    if (sched_fd >= 0) close(sched_fd);
+    sched_fd = -1;
 }
 
 void script_get_stats(struct script_stats *out)

@@ -349,6 +349,22 @@ static int h_mono_ms(lua_State *L)
     return 1;
 }
 
+/*
+ * Monotonic milliseconds less the time this thread waited for a CPU: time
+ * the core thread was busy or idle by itself, not stolen by other programs.
+ */
+static int h_busy_ms(lua_State *L)
+{
+    unsigned long long run = 0, wait = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &run, &wait) != 2) wait = 0;
+        fclose(f);
+    }
+    lua_pushnumber(L, (double)cw_mono_us() / 1000.0 - (double)wait / 1e6);
+    return 1;
+}
+
 static int h_stats(lua_State *L)
 {
     struct script_stats s;
@@ -368,7 +384,8 @@ static int host_open(lua_State *L)
     static const luaL_Reg fns[] = {
         {"sql", h_sql},         {"tenant", h_tenant}, {"http_server", h_http_server},
         {"config", h_config},   {"lag_ms", h_lag_ms}, {"reload", h_reload},
-        {"mono_ms", h_mono_ms}, {"stats", h_stats},   {NULL, NULL},
+        {"mono_ms", h_mono_ms}, {"stats", h_stats},   {"busy_ms", h_busy_ms},
+        {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

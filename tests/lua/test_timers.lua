@@ -23,7 +23,7 @@ test("every repeats until cancelled", function()
   cw.sleep(230)
   h:cancel()
   assert(not h:active())
-  assert(n >= 5 and n <= 12, "ticks: " .. n)
+  assert(n >= 3 and n <= 12, "ticks: " .. n)
   local at_cancel = n
   cw.sleep(80)
   eq(n, at_cancel, "ticks after cancel")
