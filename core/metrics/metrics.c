@@ -304,8 +304,15 @@ static void put_value(cw_buf *b, double v)
         cw_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15)
         cw_buf_printf(b, "%.0f", v);
-    else
-        cw_buf_printf(b, "%.17g", v);
+    else {
+        /* the shortest form that reads back as the same number */
+        char tmp[40];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v) break;
+        }
+        cw_buf_puts(b, tmp);
+    }
 }
 
 void metrics_render(cw_buf *out)
