@@ -362,9 +362,9 @@ static int l_log(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     if (log_level_parse(name, &lvl))
         return luaL_argerror(L, 1, "level: error, warn, info, debug or trace");
+    int n = lua_gettop(L); /* before the buffer puts its own slot on the stack */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 2; i <= n; i++) {
         if (i > 2) luaL_addchar(&b, ' ');
         luaL_tolstring(L, i, NULL);

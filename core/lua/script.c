@@ -454,9 +454,9 @@ static const char tenant_table_lua[] =
 
 static int lua_print(lua_State *L)
 {
+    int n = lua_gettop(L); /* before the buffer puts its own slot on the stack */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         if (i > 1) luaL_addchar(&b, '\t');
         luaL_tolstring(L, i, NULL);

@@ -263,11 +263,31 @@ static int query_int(struct evhttp_request *req, const char *name, int def)
     return v;
 }
 
+/* Bodies POSTed to /record, in order; GET /recorded returns them as a JSON array. */
+static json_t *recorded;
+
 static void on_http(struct evhttp_request *req, void *arg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!path) path = "/";
-    if (strcmp(path, "/echo") == 0) {
+    if (strcmp(path, "/record") == 0) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        char *b = cw_malloc(len + 1);
+        evbuffer_copyout(in, b, len);
+        if (!recorded) recorded = json_array();
+        json_array_append_new(recorded, json_stringn(b, len));
+        free(b);
+        int status = query_int(req, "status", 200);
+        evhttp_send_reply(req, status, "Recorded", NULL);
+    } else if (strcmp(path, "/recorded") == 0) {
+        char *s = json_dumps(recorded ? recorded : json_array(), JSON_COMPACT);
+        struct evbuffer *out = evbuffer_new();
+        evbuffer_add(out, s, strlen(s));
+        free(s);
+        evhttp_send_reply(req, 200, "OK", out);
+        evbuffer_free(out);
+    } else if (strcmp(path, "/echo") == 0) {
         reply_echo(req);
     } else if (strcmp(path, "/slow") == 0) {
         struct delayed *d = cw_calloc(1, sizeof *d);
@@ -554,6 +574,7 @@ int main(int argc, char **argv)
     script_shutdown();
     while (delayed_list)
         delayed_drop(delayed_list);
+    json_decref(recorded);
     if (H.http) evhttp_free(H.http);
     httpc_shutdown();
     events_shutdown();

@@ -38,11 +38,18 @@ test("a cancelled after never runs", function()
 end)
 
 test("every skips ticks while the previous run still waits", function()
-  local starts = 0
-  local h = cw.every(10, function() starts = starts + 1 cw.sleep(100) end)
-  cw.sleep(250)
+  local starts, active, most = 0, 0, 0
+  local h = cw.every(10, function()
+    starts = starts + 1
+    active = active + 1
+    most = math.max(most, active)
+    cw.sleep(100)
+    active = active - 1
+  end)
+  cw.sleep(450)
   h:cancel()
-  assert(starts >= 2 and starts <= 4, "runs: " .. starts)
+  eq(most, 1, "runs at once")
+  assert(starts >= 2 and starts <= 5, "runs: " .. starts)
 end)
 
 test("a failing timer callback does not stop the others", function()

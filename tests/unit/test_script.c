@@ -580,6 +580,31 @@ static void tenant_sees_only_its_events(void **state)
     assert_non_null(strstr(o.err, "data.f"));
 }
 
+static void log_lines_hold_what_the_script_said(void **state)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/log.txt", scripts_dir);
+    assert_int_equal(log_open(path), CW_OK);
+    log_set_level("warn");
+    struct outcome o;
+    assert_int_equal(run(script_tenant(118),
+                         "cw.log('error', 'answer', 42, nil, true) print('p', 1) return 1", &o,
+                         2000),
+                     SCRIPT_DONE);
+    assert_int_equal(run(script_tenant(118), "cw.log('loud', 'x')", &o, 2000), SCRIPT_ERROR);
+    log_close();
+    log_set_level("error");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "[script] domain 118: answer 42 nil true\n"));
+    assert_null(strstr(buf, "userdata"));
+    assert_non_null(strstr(buf, "level: error, warn"));
+}
+
 static int ext_open(lua_State *L)
 {
     lua_newtable(L);
@@ -639,6 +664,7 @@ int main(void)
         cmocka_unit_test(modules_reach_every_vm),
         cmocka_unit_test(reload_replaces_handlers),
         cmocka_unit_test(tenant_sees_only_its_events),
+        cmocka_unit_test(log_lines_hold_what_the_script_said),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
