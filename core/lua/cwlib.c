@@ -209,11 +209,19 @@ static int l_every(lua_State *L)
 struct sleeper {
     struct event *ev;
     script_co *co;
+    int64_t due_us;
 };
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct sleeper *s = arg;
+    /* the loop's clock is coarse: a wake-up a little early waits out the rest */
+    int64_t left = s->due_us - cw_mono_us();
+    if (left > 0) {
+        struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+        evtimer_add(s->ev, &tv);
+        return;
+    }
     script_co *co = s->co;
     event_free(s->ev);
     free(s);
@@ -238,6 +246,7 @@ static int l_sleep(lua_State *L)
     script_co_ref(co);
     s->ev = evtimer_new(loop_base(), on_wake, s);
     struct timeval tv = ms_tv(ms);
+    s->due_us = cw_mono_us() + ms * 1000;
     evtimer_add(s->ev, &tv);
     script_co_on_cancel(co, sleep_cancel, s);
     return script_co_suspend(L);

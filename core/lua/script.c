@@ -274,6 +274,25 @@ static void hook(lua_State *L, lua_Debug *ar)
     luaL_error(L, "%s", co->abort_msg);
 }
 
+void script_charge(lua_State *L, unsigned units)
+{
+    script_vm *vm = vm_of(L);
+    script_co *co = vm->running;
+    if (!co || !vm->sandboxed) return;
+    if (!co->abort) {
+        co->instr += units;
+        if (vm->instr_budget && co->instr >= vm->instr_budget) {
+            co->abort = SCRIPT_BUDGET;
+            snprintf(co->abort_msg, sizeof co->abort_msg, "instruction budget of %lld exhausted",
+                     (long long)vm->instr_budget);
+            lua_sethook(co->L, hook, LUA_MASKCOUNT, 1);
+        } else {
+            over_time(vm, co);
+        }
+    }
+    if (co->abort) luaL_error(L, "%s", co->abort_msg);
+}
+
 /* ---- token buckets ---- */
 
 static bool bucket_take(struct bucket *b, double rate, double burst)
@@ -582,6 +601,7 @@ static int vm_setup(lua_State *L)
         lua_pushcfunction(L, fast_rep);
         lua_setfield(L, -2, "rep");
         lua_pop(L, 1);
+        script_open_patterns(L);
         if (luaL_loadbufferx(L, tenant_table_lua, sizeof tenant_table_lua - 1, "=sandbox", "t"))
             return lua_error(L);
         lua_call(L, 0, 0);

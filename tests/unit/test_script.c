@@ -219,6 +219,160 @@ static void sandbox_library_replacements_behave(void **state)
     assert_true(elapsed_ms(&o) < 100);
 }
 
+/*
+ * The tenant's budgeted pattern functions against the standard ones: the
+ * same corpus, plus random patterns and subjects, run in the system VM
+ * (standard library) and a tenant VM must give the same results and the
+ * same errors.
+ */
+static const char pattern_corpus[] =
+    "local out = {}\n"
+    "local function ser(...)\n"
+    "  local t = table.pack(...)\n"
+    "  for i = 1, t.n do\n"
+    "    local ty = type(t[i])\n"
+    "    t[i] = (ty == 'function' or ty == 'table') and ty or (ty .. ':' .. tostring(t[i]))\n"
+    "  end\n"
+    "  return table.concat(t, ',', 1, t.n)\n"
+    "end\n"
+    "local names = {}\n"
+    "for k, v in pairs(string) do names[v] = k end\n"
+    "local function try(f, ...)\n"
+    "  local r = table.pack(pcall(f, ...))\n"
+    "  if not r[1] then r[2] = tostring(r[2]):gsub('^[^:]*:%d+: ', '') end\n"
+    "  out[#out + 1] = (names[f] or 'gmatch') .. '(' .. ser(...):gsub('%c', '?') .. ') => ' .. "
+    "ser(table.unpack(r, 1, r.n)):gsub('%c', '?')\n"
+    "end\n"
+    "local function gm(s, p, init)\n"
+    "  local acc = {}\n"
+    "  for a, b in string.gmatch(s, p, init) do acc[#acc + 1] = tostring(a) .. '/' .. "
+    "tostring(b) if #acc > 50 then break end end\n"
+    "  return table.concat(acc, ' ')\n"
+    "end\n"
+    "local cases = {\n"
+    "  {'hello world', 'o'}, {'hello world', 'l+'}, {'hello world', '(h)(e)'}, {'hello', "
+    "'()ll()'},\n"
+    "  {'hello', '^h'}, {'hello', '^e'}, {'hello', 'o$'}, {'hel$lo', 'l$l'}, {'abc', ''},\n"
+    "  {'', ''}, {'', 'a*'}, {'aaa', 'a-b'}, {'aaab', 'a-b'}, {'aaab', 'a*'}, {'x = 10', "
+    "'(%w+)%s*=%s*(%w+)'},\n"
+    "  {'THE (quick) fox', '%((%a+)%)'}, {'f(a(b)c)d', '%b()'}, {'[[x]]', '%[(.-)%]'},\n"
+    "  {'THE (quick) fox', '%f[%a]%a+'}, {'key=val; k2=v2', '(%w+)=(%w+)'}, {'abcabc', "
+    "'(abc)%1'},\n"
+    "  {'a.b.c', '.', 1, true}, {'a.b.c', '%.'}, {'x+y', '+', 1, true}, {'2024-01-05', "
+    "'(%d+)-(%d+)-(%d+)'},\n"
+    "  {'hello', 'l', -2}, {'hello', 'l', 10}, {'hello', 'l', -10}, {'hello', '[aeiou]'},\n"
+    "  {'hello', '[^aeiou]+'}, {'a]b', '[]]'}, {'a-b', '[a-]'}, {'a^b', '[%^]'}, {'\\0a\\0', "
+    "'%z'},\n"
+    "  {'x\\0y', '\\0'}, {'x\\0y', '.\\0.'}, {'hello', '%'}, {'hello', '[a'}, {'hello', '(l'},\n"
+    "  {'hello', 'l)'}, {'hello', '%b'}, {'hello', '%f'}, {'hello', '%1'}, {'hello', '(l)%2'},\n"
+    "  {'hello', '%g+'}, {'tab\there', '%c'}, {'MiXeD', '%u%l'}, {'0x1F', '%x+'}, {'a,b;c', "
+    "'%p'},\n"
+    "  {'  trim  ', '^%s*(.-)%s*$'}, {'aaa', 'a?a?a?aaa'}, {'abc', '.-'}, {'abc', '()'},\n"
+    "}\n"
+    "for _, c in ipairs(cases) do\n"
+    "  try(string.find, table.unpack(c, 1, 4))\n"
+    "  try(string.match, c[1], c[2], c[3])\n"
+    "  try(gm, c[1], c[2], c[3])\n"
+    "  try(string.gsub, c[1], c[2], '<%0>')\n"
+    "  try(string.gsub, c[1], c[2], '%1|', 2)\n"
+    "  try(string.gsub, c[1], c[2], function(a, b) return b and (a .. b) or nil end)\n"
+    "  try(string.gsub, c[1], c[2], {hello = 'HI', l = 'L'})\n"
+    "end\n"
+    "try(string.gsub, 'abc', '%w', '%2')\n"
+    "try(string.gsub, 'abc', '%w', '%')\n"
+    "try(string.gsub, 'abc', '%w', '%x')\n"
+    "try(string.gsub, 'abc', '%w', function() return {} end)\n"
+    "try(string.gsub, 'abc', '%w', 5)\n"
+    "try(string.gsub, 'abc', '', '-')\n"
+    "try(string.gsub, 'abc', '^', '>')\n"
+    "try(string.gsub, 'abc', 'b*', '-')\n"
+    "try(string.gsub, 'abc', '%w', true)\n"
+    "try(string.find, 'abc', 'b', 1.5)\n"
+    "try(string.rep)\n"
+    "try(string.find, ('a'):rep(300), ('a?'):rep(300) .. ('a'):rep(300))\n"
+    "try(string.match, 'x', ('('):rep(40) .. 'x' .. (')'):rep(40))\n"
+    "-- random patterns\n"
+    "local seed = 12345\n"
+    "local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n + 1 "
+    "end\n"
+    "local atoms = {'a', 'b', '.', '%a', '%d', '[ab]', '[^a]', '%s', '(', ')', '()', '%b()', "
+    "'%f[%w]', '%1', '^', '$', '[a-c]', '%%', '-', '*', '+', '?', ']', '['}\n"
+    "local letters = {'a', 'b', 'c', '1', ' ', '(', ')', '%', '-', '\\0'}\n"
+    "for i = 1, 4000 do\n"
+    "  local p, s = {}, {}\n"
+    "  for j = 1, rnd(6) do p[#p + 1] = atoms[rnd(#atoms)] end\n"
+    "  for j = 1, rnd(12) - 1 do s[#s + 1] = letters[rnd(#letters)] end\n"
+    "  p, s = table.concat(p), table.concat(s)\n"
+    "  try(string.find, s, p, rnd(4) - 2)\n"
+    "  try(string.gsub, s, p, '[%0]')\n"
+    "  try(gm, s, p)\n"
+    "  if i % 500 == 0 then cw.sleep(0) end\n"
+    "end\n"
+    "RESULT = table.concat(out, '\\n')\n"
+    "return #out";
+
+static char *corpus_result(script_vm *vm)
+{
+    struct outcome o;
+    assert_int_equal(run(vm, pattern_corpus, &o, 20000), SCRIPT_DONE);
+    lua_State *L = script_vm_state(vm);
+    lua_getglobal(L, "RESULT");
+    char *r = cw_strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return r;
+}
+
+static void tenant_patterns_behave_like_the_standard_ones(void **state)
+{
+    /* a generous budget: this compares results, the budget is tested elsewhere */
+    char err[128];
+    config_set("lua.time_budget_ms", "20000", err, sizeof err);
+    config_set("lua.instruction_budget", "2000000000", err, sizeof err);
+    script_vm *vm = script_tenant(119);
+    config_set("lua.time_budget_ms", "30", err, sizeof err);
+    config_set("lua.instruction_budget", "20000000", err, sizeof err);
+    char *std = corpus_result(script_system());
+    char *mine = corpus_result(vm);
+    if (strcmp(std, mine) != 0) {
+        /* name the first line that differs */
+        char *a = std, *b = mine;
+        while (*a && *a == *b)
+            a++, b++;
+        while (a > std && a[-1] != '\n')
+            a--, b--;
+        fail_msg("standard: %.200s\n  tenant: %.200s", a, b);
+    }
+    assert_true(strlen(std) > 10000);
+    free(std);
+    free(mine);
+}
+
+static void pattern_bombs_are_stopped(void **state)
+{
+    struct outcome o;
+    const char *bombs[] = {
+        "local s = ('a'):rep(30000) return s:find('.-.-.-.-.-.-b')",
+        "local s = ('a'):rep(20000) return s:match('(.-)(.-)(.-)x')",
+        "local s = ('a'):rep(3000000) local p = ('a'):rep(2000000) .. 'b' return s:find(p, 1, "
+        "true)",
+        "local s = ('a'):rep(4000000) return select(2, s:gsub('', '-'))",
+        "local s = ('ab'):rep(40000) for w in s:gmatch('.-.-.-.-z') do end",
+    };
+    for (size_t i = 0; i < CW_ARRAY_LEN(bombs); i++) {
+        enum script_status st = run(script_tenant(120), bombs[i], &o, 5000);
+        if (st != SCRIPT_BUDGET && st != SCRIPT_MEMORY)
+            fail_msg("bomb %zu ended %d: %s", i, st, o.err);
+        assert_true(elapsed_ms(&o) < 100);
+    }
+    /* ordinary use on a big subject is fine */
+    assert_int_equal(run(script_tenant(120),
+                         "local s = ('word '):rep(2000) local n = 0 "
+                         "for w in s:gmatch('%a+') do n = n + 1 end return n",
+                         &o, 2000),
+                     SCRIPT_DONE);
+    assert_int_equal(o.result, 2000);
+}
+
 static void system_vm_is_trusted(void **state)
 {
     script_vm *vm = script_system();
@@ -647,6 +801,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sandbox_removes_dangerous_libraries),
         cmocka_unit_test(sandbox_library_replacements_behave),
+        cmocka_unit_test(tenant_patterns_behave_like_the_standard_ones),
+        cmocka_unit_test(pattern_bombs_are_stopped),
         cmocka_unit_test(system_vm_is_trusted),
         cmocka_unit_test(tenant_vms_are_separate),
         cmocka_unit_test(endless_loop_is_stopped_within_100ms),
