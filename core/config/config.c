@@ -37,6 +37,8 @@ static const struct key keys[] = {
     {"http.max_body", C_INT, "1048576", true, "largest request body accepted, bytes (uploads)"},
     {"http.max_upload", C_INT, "33554432", true, "largest sound-file upload, bytes"},
     {"http.web_root", C_STR, "web", false, "folder served as the browser apps"},
+    {"http.sse_heartbeat", C_INT, "15", false,
+     "seconds between keep-alive comments on event streams"},
     {"public_url", C_STR, "http://127.0.0.1:8080", true,
      "base URL put into e-mailed links (password reset, voicemail)"},
     {"sip.listen", C_STR, "0.0.0.0", false, "address SIP listens on (UDP and TCP)"},
@@ -47,12 +49,19 @@ static const struct key keys[] = {
      "address put in Contact and SDP; empty = sip.listen, or the primary interface"},
     {"sip.reg_min_expires", C_INT, "60", true, "shortest registration accepted, seconds"},
     {"sip.reg_max_expires", C_INT, "3600", true, "longest registration granted, seconds"},
-    {"sip.keepalive", C_INT, "30", true, "OPTIONS keep-alive to registered contacts, seconds (0=off)"},
+    {"sip.keepalive", C_INT, "30", true,
+     "OPTIONS keep-alive to registered contacts, seconds (0=off)"},
+    {"sip.digest", C_STR, "md5", true,
+     "digest challenges: md5, sha-256, or both (SHA-256 first; needs RFC 8760 phones)"},
     {"sip.ban_failures", C_INT, "5", true, "failed authentications from one IP before a ban"},
     {"sip.ban_window", C_INT, "60", true, "window the failures are counted in, seconds"},
     {"sip.ban_time", C_INT, "600", true, "how long a banned IP is ignored, seconds"},
     {"sip.session_timer", C_INT, "1800", true, "session-timer interval offered, seconds"},
     {"sip.ring_timeout", C_INT, "40", true, "default ring time before no_answer, seconds"},
+    {"sip.trunk_retry", C_INT, "30", true,
+     "first wait before a failed trunk registration is retried, seconds (doubles up to 16x)"},
+    {"sip.nonce_ttl", C_INT, "300", true,
+     "age after which a digest nonce is stale and the client is challenged again, seconds"},
     {"media.workers", C_INT, "0", false, "media worker threads (0 = one per core)"},
     {"media.rtp_min", C_INT, "16384", false, "lowest RTP port"},
     {"media.rtp_max", C_INT, "32767", false, "highest RTP port"},
@@ -120,7 +129,8 @@ static int key_index(const char *name)
 static void value_clear(struct value *v)
 {
     free(v->s);
-    for (int i = 0; i < v->nlist; i++) free(v->list[i]);
+    for (int i = 0; i < v->nlist; i++)
+        free(v->list[i]);
     free(v->list);
     memset(v, 0, sizeof *v);
 }
@@ -303,7 +313,8 @@ static int build(const char *path, char **overrides, int n_over, struct value *v
 
 static void free_values(struct value *vals)
 {
-    for (size_t k = 0; k < NKEYS; k++) value_clear(&vals[k]);
+    for (size_t k = 0; k < NKEYS; k++)
+        value_clear(&vals[k]);
 }
 
 int config_load(const char *path, const char *const *overrides, int n_overrides, char *err,
@@ -312,10 +323,12 @@ int config_load(const char *path, const char *const *overrides, int n_overrides,
     struct value vals[NKEYS];
     memset(vals, 0, sizeof vals);
     char **ov = cw_calloc((size_t)n_overrides + 1, sizeof(char *));
-    for (int i = 0; i < n_overrides; i++) ov[i] = cw_strdup(overrides[i]);
+    for (int i = 0; i < n_overrides; i++)
+        ov[i] = cw_strdup(overrides[i]);
     if (build(path, ov, n_overrides, vals, err, errlen)) {
         free_values(vals);
-        for (int i = 0; i < n_overrides; i++) free(ov[i]);
+        for (int i = 0; i < n_overrides; i++)
+            free(ov[i]);
         free(ov);
         return CW_EINVAL;
     }
@@ -351,7 +364,8 @@ void config_free(void)
 {
     free_values(C.v);
     free(C.path);
-    for (int i = 0; i < C.n_overrides; i++) free(C.overrides[i]);
+    for (int i = 0; i < C.n_overrides; i++)
+        free(C.overrides[i]);
     free(C.overrides);
     memset(&C, 0, sizeof C);
 }

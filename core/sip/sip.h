@@ -30,7 +30,7 @@ enum sip_cause {
     SIP_CAUSE_CANCELLED,   /* caller gave up before answer */
     SIP_CAUSE_MEDIA,       /* 488, no common codec */
     SIP_CAUSE_RTP_TIMEOUT,
-    SIP_CAUSE_FAILED,      /* anything else */
+    SIP_CAUSE_FAILED, /* anything else */
 };
 const char *sip_cause_name(enum sip_cause c); /* "busy", "no_answer", ... */
 enum sip_cause sip_cause_from_status(int status);
@@ -38,11 +38,11 @@ int sip_status_from_cause(enum sip_cause c); /* for answering an inbound leg */
 
 /* Who is on the far end of a leg, as authenticated by the edge. */
 struct sip_party {
-    int64_t domain_id;  /* 0 when unknown */
-    int64_t user_id;    /* > 0 for a registered device's user */
-    int64_t trunk_id;   /* > 0 for a call from a trunk */
-    char user[64];      /* URI user part (extension, number or login) */
-    char host[128];     /* URI host (the tenant domain name for devices) */
+    int64_t domain_id; /* 0 when unknown */
+    int64_t user_id;   /* > 0 for a registered device's user */
+    int64_t trunk_id;  /* > 0 for a call from a trunk */
+    char user[64];     /* URI user part (extension, number or login) */
+    char host[128];    /* URI host (the tenant domain name for devices) */
     char display[128];
 };
 
@@ -50,7 +50,7 @@ struct sip_party {
 struct sip_incoming {
     sip_leg_id leg;
     struct sip_party from;
-    char to_user[64];   /* request-URI user: what was dialled */
+    char to_user[64]; /* request-URI user: what was dialled */
     char to_host[128];
     char call_id[128];
     bool has_offer;
@@ -69,6 +69,8 @@ enum sip_leg_event_type {
     SIP_EV_UNHOLD,       /* ... and took us off; sdp has the (maybe new) address */
     SIP_EV_REFER,        /* transfer request: refer_to, replaces; answer with sip_refer_result */
     SIP_EV_DTMF,         /* SIP INFO dtmf: digit, duration_ms */
+    SIP_EV_MEDIA,        /* far end changed media without a hold change (answered by the
+                            edge; sdp), or the answer to our sip_reoffer (status; sdp when 2xx) */
 };
 
 struct sip_leg_event {
@@ -78,7 +80,7 @@ struct sip_leg_event {
     enum sip_cause cause;
     bool has_sdp;
     struct sdp_media sdp;
-    char refer_to_user[64];   /* REFER: target user part */
+    char refer_to_user[64]; /* REFER: target user part */
     char refer_to_host[128];
     char replaces_call_id[128]; /* REFER with Replaces: the dialog to replace */
     char digit;
@@ -93,14 +95,23 @@ struct sip_handlers {
 
 struct sip_config {
     char listen[64];
-    int port;         /* UDP and TCP */
-    int tls_port;     /* used when tls_dir is set */
+    int port;     /* UDP and TCP */
+    int tls_port; /* used when tls_dir is set */
     char tls_dir[512];
     char public_ip[64];
     char user_agent[64];
 };
 
+/* The configuration from the sip.* keys (core thread). */
+void sip_config_from_settings(struct sip_config *cfg);
+/*
+ * Start the sofia thread and bind the listeners; CW_EIO when a port cannot
+ * be bound. h may be NULL: until handlers are set, inbound calls are
+ * answered 480 and outbound legs cannot be made.
+ */
 int sip_start(const struct sip_config *cfg, const struct sip_handlers *h);
+/* Set or replace the call handlers (the call layer, once it is up). */
+void sip_set_handlers(const struct sip_handlers *h);
 /* Stop accepting, end dialogs with BYE, unregister trunks, join the thread. */
 void sip_stop(void);
 
@@ -120,9 +131,9 @@ struct sip_invite {
     char from_user[64]; /* caller number shown */
     char from_display[128];
     char from_host[128]; /* tenant domain name */
-    const char *sdp;    /* our offer (copied) */
-    int timeout_s;      /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
-    char headers[512];  /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
+    const char *sdp;     /* our offer (copied) */
+    int timeout_s;       /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
+    char headers[512];   /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
 };
 
 /* Start an outbound leg; events come to the leg_event handler. 0 on error. */
@@ -136,8 +147,10 @@ int sip_hangup(sip_leg_id leg, enum sip_cause cause);
 int sip_reoffer(sip_leg_id leg, const char *sdp);
 /* After SIP_EV_REFER: tell the transferor how it went (NOTIFY with sipfrag). */
 int sip_refer_result(sip_leg_id leg, int status);
-/* The local SDP this leg last sent or will send (copy). */
+/* The Call-ID of the leg's dialog (copy). */
 int sip_leg_call_id(sip_leg_id leg, char *out, size_t len);
+/* The live leg whose dialog has this Call-ID (Replaces, attended transfer); 0 = none. */
+sip_leg_id sip_leg_by_call_id(const char *call_id);
 
 /* --- registrar (core thread, backed by the store) --- */
 
@@ -150,10 +163,63 @@ struct sip_contact {
 int sip_locate(int64_t user_id, struct sip_contact *out, int max);
 bool sip_user_online(int64_t user_id);
 
+/* Every live binding (of one domain, or all when domain_id is 0); returns the count. */
+struct sip_registration {
+    int64_t user_id;
+    int64_t domain_id;
+    char login[64];
+    char extension[16];
+    struct sip_contact contact;
+    char source[96];   /* "ip:port" the REGISTER came from */
+    char transport[8]; /* "udp", "tcp", "tls" */
+};
+int sip_registrations(int64_t domain_id, struct sip_registration *out, int max);
+
+/* --- trunks and outbound lines (SIP trunk, SIP phone, GSM gateway, private route) --- */
+
+enum sip_trunk_state {
+    SIP_TRUNK_UNREGISTERED = 0,
+    SIP_TRUNK_REGISTERING,
+    SIP_TRUNK_REGISTERED,
+    SIP_TRUNK_FAILED,          /* reason says why; retried with back-off */
+    SIP_TRUNK_NO_REGISTRATION, /* enabled, registration not configured */
+    SIP_TRUNK_DISABLED,
+};
+const char *sip_trunk_state_name(enum sip_trunk_state s);
+
+struct sip_trunk_status {
+    int64_t trunk_id;
+    enum sip_trunk_state state;
+    char reason[128]; /* e.g. "403 Forbidden" */
+    int64_t since;    /* when the state last changed */
+    int64_t next_retry;
+    int calls_in, calls_out;
+};
+int sip_trunk_status(int64_t trunk_id, struct sip_trunk_status *out);
+/* Re-read the trunks table after a change; changed trunks re-register. */
+void sip_trunks_reload(void);
+
+/*
+ * Outbound routing: the enabled trunks of the domain in priority order
+ * (lowest number first) whose dial pattern (an extended regex; \d \w \s
+ * allowed; default sip:8(\d{3}@.*)) matches "sip:<dialled>@<domain>", that
+ * the caller may use (trunk limited to a group) and that have a free
+ * outgoing line. number: capture group 1 (or the whole match) up to '@',
+ * with strip_digits removed and the trunk's prefix added; caller_id: one of
+ * the trunk's outgoing numbers at random, "" when it has none.
+ * CW_ENOENT: no trunk matches; CW_EBUSY: every match is at its line limit.
+ */
+struct sip_route {
+    int64_t trunk_id;
+    char number[64];
+    char caller_id[64];
+};
+int sip_route_outbound(int64_t domain_id, int64_t caller_user_id, const char *dialled,
+                       struct sip_route *out);
+
 /* --- BLF: the call layer tells the edge what a user's phone is doing --- */
 enum sip_dialog_state { SIP_DLG_IDLE = 0, SIP_DLG_EARLY, SIP_DLG_CONFIRMED };
-void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id,
-                    bool initiator);
+void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id, bool initiator);
 
 /* --- security: banned addresses --- */
 struct sip_ban {
