@@ -411,8 +411,16 @@ static int host_open(lua_State *L)
     return 1;
 }
 
-/* The helpers every test file has: test(name, fn) and eq(a, b, what). */
+/*
+ * The helpers every test file has: test(name, fn) and eq(a, b, what); and
+ * print writes to stdout here (in the daemon it writes to the log).
+ */
 static const char prelude[] =
+    "function print(...)\n"
+    "  local t = table.pack(...)\n"
+    "  for i = 1, t.n do t[i] = tostring(t[i]) end\n"
+    "  io.write(table.concat(t, '\\t', 1, t.n), '\\n')\n"
+    "end\n"
     "local failures = 0\n"
     "function test(name, fn)\n"
     "  local ok, err = pcall(fn)\n"
