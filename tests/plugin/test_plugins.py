@@ -171,6 +171,11 @@ def test_metrics_parse_and_move(d):
             == val(before, "cw_events_total", kind="hello") + 3)
     assert val(after, "cw_test_hello_events") == val(before, "cw_test_hello_events") + 3
     assert val(after, "cw_metrics_scrapes_total") == val(before, "cw_metrics_scrapes_total") + 1
+    got = (val(after, "cw_http_requests_total", method="GET", status="200")
+           - val(before, "cw_http_requests_total", method="GET", status="200"))
+    assert got >= 4, got  # the three hellos and the first scrape
+    assert c.get("/api/v1/no/such/thing").status == 404
+    assert val(scrape(d)[0], "cw_http_requests_total", method="GET", status="404") >= 1
 
 
 def run_tenant(d, domain, code):
