@@ -492,8 +492,8 @@ static void count_request(const http_req *req, int status)
 {
     static metric *requests;
     if (!requests)
-        requests = metrics_counter("cw_http_requests_total", "API requests answered",
-                                   "method,status");
+        requests =
+            metrics_counter("cw_http_requests_total", "API requests answered", "method,status");
     char code[12];
     snprintf(code, sizeof code, "%d", status);
     metrics_add(requests, 1, req->method ? req->method : "?", code);
