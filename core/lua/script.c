@@ -506,6 +506,18 @@ static bool module_name_ok(const char *s, size_t len)
     return !start;
 }
 
+struct file_reader {
+    FILE *f;
+    char buf[4096];
+};
+
+static const char *read_file(lua_State *L, void *arg, size_t *size)
+{
+    struct file_reader *r = arg;
+    *size = fread(r->buf, 1, sizeof r->buf, r->f);
+    return *size ? r->buf : NULL;
+}
+
 /*
  * require for tenant VMs: modules added by C (script_add_module), then Lua
  * text from scripts_dir and flows_dir. No C modules, no binary chunks, no
@@ -535,9 +547,16 @@ static int lua_require(lua_State *L)
             if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) found = true;
         }
     if (!found) return luaL_error(L, "require: module '%s' not found", name);
-    if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
+    /* named by its place in the folder, so messages do not show the server's paths */
+    char chunk[96];
+    snprintf(chunk, sizeof chunk, "@%s%s", rel, strstr(path, "/init.lua") ? "/init.lua" : ".lua");
+    struct file_reader fr = {.f = fopen(path, "r")};
+    if (!fr.f) return luaL_error(L, "require: cannot read module '%s'", name);
+    int rc = lua_load(L, read_file, &fr, chunk, "t");
+    fclose(fr.f);
+    if (rc != LUA_OK) return lua_error(L);
     lua_pushstring(L, name);
-    lua_pushstring(L, path);
+    lua_pushstring(L, chunk + 1);
     lua_call(L, 2, 1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
