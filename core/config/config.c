@@ -93,6 +93,8 @@ static const struct key keys[] = {
     {"lua.memory_cap", C_INT, "33554432", true, "bytes a tenant's Lua state may hold"},
     {"lua.time_budget_ms", C_INT, "30", true, "wall time a tenant script may run between yields"},
     {"lua.http_max_body", C_INT, "4194304", true, "largest response body cw.http accepts, bytes"},
+    {"lua.tenant_http_private", C_BOOL, "false", true,
+     "let tenant scripts' cw.http reach loopback and private addresses"},
     {"smtp.url", C_STR, "", true, "mail server, e.g. smtp://127.0.0.1:25 (empty = mail off)"},
     {"smtp.from", C_STR, "callwright@localhost", true, "sender address of mail"},
     {"smtp.user", C_STR, "", true, "SMTP login (empty = none)"},

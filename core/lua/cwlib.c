@@ -599,6 +599,7 @@ static int l_http(lua_State *L)
     o.headers = (const char *const *)lines;
     o.nheaders = nh;
     o.max_body = (size_t)config_int("lua.http_max_body");
+    o.public_only = script_vm_sandboxed(vm) && !config_bool("lua.tenant_http_private");
     struct hwait *w = cw_calloc(1, sizeof *w);
     char err[256];
     w->req = httpc_start(&o, http_done, w, err, sizeof err);
