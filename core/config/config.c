@@ -92,6 +92,8 @@ static const struct key keys[] = {
      "VM instructions a tenant script may run between yields"},
     {"lua.memory_cap", C_INT, "33554432", true, "bytes a tenant's Lua state may hold"},
     {"lua.time_budget_ms", C_INT, "30", true, "wall time a tenant script may run between yields"},
+    {"lua.system_time_budget_ms", C_INT, "2000", true,
+     "wall time a system script may run between yields (0 = no limit)"},
     {"lua.http_max_body", C_INT, "4194304", true, "largest response body cw.http accepts, bytes"},
     {"lua.tenant_http_private", C_BOOL, "false", true,
      "let tenant scripts' cw.http reach loopback and private addresses"},

@@ -240,17 +240,16 @@ static void hook(lua_State *L, lua_Debug *ar)
     script_co *co = vm->running;
     if (!co) {
         if (vm->sandboxed) luaL_error(L, "tenant code may only run in a script coroutine");
-        lua_sethook(L, NULL, 0, 0);
-        return;
+        return; /* trusted code C runs directly: not budgeted */
     }
     if (!co->abort) {
         int step = lua_gethookcount(L);
         co->instr += step;
-        if (step != HOOK_EVERY) lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
-        if (!vm->sandboxed) {
-            lua_sethook(L, NULL, 0, 0);
+        if (!vm->instr_budget && !vm->time_budget_us) {
+            lua_sethook(L, NULL, 0, 0); /* was set only to deliver a kill */
             return;
         }
+        if (step != HOOK_EVERY) lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
         if (vm->instr_budget && co->instr >= vm->instr_budget) {
             co->abort = SCRIPT_BUDGET;
             snprintf(co->abort_msg, sizeof co->abort_msg, "instruction budget of %lld exhausted",
@@ -278,7 +277,7 @@ void script_charge(lua_State *L, unsigned units)
 {
     script_vm *vm = vm_of(L);
     script_co *co = vm->running;
-    if (!co || !vm->sandboxed) return;
+    if (!co || (!vm->instr_budget && !vm->time_budget_us)) return;
     if (!co->abort) {
         co->instr += units;
         if (vm->instr_budget && co->instr >= vm->instr_budget) {
@@ -659,7 +658,9 @@ static script_vm *vm_new(int64_t domain_id)
         vm->instr_budget = config_int("lua.instruction_budget");
         vm->time_budget_us = config_int("lua.time_budget_ms") * 1000;
     } else {
+        /* trusted, but a runaway would still stop the whole daemon: a generous time budget */
         snprintf(vm->name, sizeof vm->name, "system");
+        vm->time_budget_us = config_int("lua.system_time_budget_ms") * 1000;
     }
     vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->L) {
@@ -681,7 +682,7 @@ static script_vm *vm_new(int64_t domain_id)
     }
     for (int i = 0; i < R.nmods; i++)
         vm_open_module(vm, &R.mods[i]);
-    if (vm->sandboxed) lua_sethook(vm->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+    if (vm->instr_budget || vm->time_budget_us) lua_sethook(vm->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
     lua_gc(vm->L, LUA_GCCOLLECT);
     log_debug("script", "%s: VM created (%zu bytes)", vm->name, vm->mem);
     return vm;
@@ -924,7 +925,7 @@ static void co_run(script_co *co, int narg)
     co->mem_refused = false;
     co->instr = 0;
     co->run_start_us = cw_mono_us();
-    co->run_start_wait_us = vm->sandboxed ? runq_wait_us() : 0;
+    co->run_start_wait_us = vm->time_budget_us ? runq_wait_us() : 0;
     vm->enforce++;
     int nres = 0;
     int rc = lua_resume(co->L, prev ? prev->L : NULL, narg, &nres);
