@@ -20,6 +20,9 @@
 #include "lua/script.h"
 #include "mail/mail.h"
 #include "media/media.h"
+#include "metrics/metrics.h"
+#include "net/httpc.h"
+#include "plugin/plugin.h"
 #include "sip/sip.h"
 #include "store/store.h"
 
@@ -104,6 +107,10 @@ static int start_subsystems(void)
         return CW_EIO;
     }
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
+    /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
+    httpc_init();
+    metrics_init();
+    plugins_load_config();
     if (script_init()) {
         log_error("core", "the system scripts failed to start");
         return CW_EIO;
@@ -137,6 +144,9 @@ static void stop_subsystems(void)
     acd_shutdown();
     cdr_shutdown();
     script_shutdown();
+    plugins_shutdown();
+    metrics_shutdown();
+    httpc_shutdown();
     work_shutdown();
     mail_shutdown();
 }

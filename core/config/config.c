@@ -77,6 +77,8 @@ static const struct key keys[] = {
     {"flows_dir", C_STR, "ivr-flows", true, "IVR flow scripts"},
     {"plugin_dir", C_STR, "build/plugins", false, "folder searched for plugin .so files"},
     {"plugins", C_LIST, "", false, "plugins loaded at start, by name, e.g. { \"metrics\" }"},
+    {"metrics.public", C_BOOL, "true", false,
+     "serve /metrics without credentials (false: a sysadmin session or token is needed)"},
     {"log.level", C_STR, "info", true, "default log level: error, warn, info, debug, trace"},
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
@@ -89,8 +91,12 @@ static const struct key keys[] = {
     {"lua.instruction_budget", C_INT, "20000000", true,
      "VM instructions a tenant script may run between yields"},
     {"lua.memory_cap", C_INT, "33554432", true, "bytes a tenant's Lua state may hold"},
-    {"lua.time_budget_ms", C_INT, "50", true, "wall time a tenant script may run between yields"},
+    {"lua.time_budget_ms", C_INT, "30", true, "wall time a tenant script may run between yields"},
+    {"lua.system_time_budget_ms", C_INT, "2000", true,
+     "wall time a system script may run between yields (0 = no limit)"},
     {"lua.http_max_body", C_INT, "4194304", true, "largest response body cw.http accepts, bytes"},
+    {"lua.tenant_http_private", C_BOOL, "false", true,
+     "let tenant scripts' cw.http reach loopback and private addresses"},
     {"smtp.url", C_STR, "", true, "mail server, e.g. smtp://127.0.0.1:25 (empty = mail off)"},
     {"smtp.from", C_STR, "callwright@localhost", true, "sender address of mail"},
     {"smtp.user", C_STR, "", true, "SMTP login (empty = none)"},
@@ -403,6 +409,13 @@ int config_list(const char *key, const char *const **items)
     const struct value *v = get(key, C_LIST);
     *items = (const char *const *)v->list;
     return v->nlist;
+}
+
+char config_kind(const char *key)
+{
+    int k = key_index(key);
+    if (k < 0) return 0;
+    return "sibl"[keys[k].type];
 }
 
 int config_set(const char *key, const char *value, char *err, size_t errlen)

@@ -13,6 +13,7 @@
 #include "http/http_int.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "metrics/metrics.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -486,6 +487,18 @@ void http_add_header(http_req *req, const char *name, const char *value)
     if (req->ev) evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
 }
 
+/* Every reply counts in cw_http_requests_total{method,status}. */
+static void count_request(const http_req *req, int status)
+{
+    static metric *requests;
+    if (!requests)
+        requests =
+            metrics_counter("cw_http_requests_total", "API requests answered", "method,status");
+    char code[12];
+    snprintf(code, sizeof code, "%d", status);
+    metrics_add(requests, 1, req->method ? req->method : "?", code);
+}
+
 static void send_buffer(http_req *req, int status, struct evbuffer *buf)
 {
     if (priv(req)->replied) {
@@ -493,6 +506,7 @@ static void send_buffer(http_req *req, int status, struct evbuffer *buf)
         return;
     }
     detach_close(req);
+    count_request(req, status);
     if (req->ev) evhttp_send_reply(req->ev, status, reason(status), buf);
     req_done(req);
 }
@@ -605,6 +619,7 @@ void http_stream_start(http_req *req, const char *content_type, http_close_fn on
     http_add_header(req, "Content-Type", content_type);
     http_add_header(req, "Cache-Control", "no-store");
     http_add_header(req, "X-Accel-Buffering", "no");
+    count_request(req, 200);
     evhttp_send_reply_start(req->ev, 200, "OK");
 }
 

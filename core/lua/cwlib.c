@@ -209,11 +209,19 @@ static int l_every(lua_State *L)
 struct sleeper {
     struct event *ev;
     script_co *co;
+    int64_t due_us;
 };
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct sleeper *s = arg;
+    /* the loop's clock is coarse: a wake-up a little early waits out the rest */
+    int64_t left = s->due_us - cw_mono_us();
+    if (left > 0) {
+        struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+        evtimer_add(s->ev, &tv);
+        return;
+    }
     script_co *co = s->co;
     event_free(s->ev);
     free(s);
@@ -238,6 +246,7 @@ static int l_sleep(lua_State *L)
     script_co_ref(co);
     s->ev = evtimer_new(loop_base(), on_wake, s);
     struct timeval tv = ms_tv(ms);
+    s->due_us = cw_mono_us() + ms * 1000;
     evtimer_add(s->ev, &tv);
     script_co_on_cancel(co, sleep_cancel, s);
     return script_co_suspend(L);
@@ -362,9 +371,9 @@ static int l_log(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     if (log_level_parse(name, &lvl))
         return luaL_argerror(L, 1, "level: error, warn, info, debug or trace");
+    int n = lua_gettop(L); /* before the buffer puts its own slot on the stack */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 2; i <= n; i++) {
         if (i > 2) luaL_addchar(&b, ' ');
         luaL_tolstring(L, i, NULL);
@@ -590,6 +599,7 @@ static int l_http(lua_State *L)
     o.headers = (const char *const *)lines;
     o.nheaders = nh;
     o.max_body = (size_t)config_int("lua.http_max_body");
+    o.public_only = script_vm_sandboxed(vm) && !config_bool("lua.tenant_http_private");
     struct hwait *w = cw_calloc(1, sizeof *w);
     char err[256];
     w->req = httpc_start(&o, http_done, w, err, sizeof err);

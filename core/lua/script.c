@@ -12,6 +12,8 @@
 #include "base/cw.h"
 #include "config/config.h"
 #include "loop/loop.h"
+#include "metrics/metrics.h"
+#include "net/httpc.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The count hook runs every HOOK_EVERY VM instructions of a tenant script. */
 #define HOOK_EVERY 1000
@@ -45,7 +49,7 @@ struct script_co {
     void *user;
     void (*cancel)(void *);
     void *cancel_arg;
-    int64_t run_start_us;
+    int64_t run_start_us, run_start_wait_us;
     int64_t instr;
     char where[96];
     script_co *prev, *next; /* the VM's live coroutines */
@@ -152,10 +156,35 @@ void script_defer(void (*fn)(void *arg), void *arg)
 
 static void hook(lua_State *L, lua_Debug *ar);
 
-/* Out of time: mark the coroutine to stop; every instruction from now on ends in the hook. */
+/*
+ * Microseconds the core thread has waited for a CPU (run queue), from the
+ * kernel's scheduler statistics; 0 when they are not available.
+ */
+static int sched_fd = -1;
+
+static int64_t runq_wait_us(void)
+{
+    char buf[96];
+    if (sched_fd < 0) return 0;
+    ssize_t n = pread(sched_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    unsigned long long run, wait;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return 0;
+    return (int64_t)(wait / 1000);
+}
+
+/*
+ * Out of time? The budget is wall time, less what the thread spent waiting
+ * for a CPU: a script is not blamed for a busy machine. If so, mark the
+ * coroutine to stop; every instruction from now on ends in the hook.
+ */
 static bool over_time(script_vm *vm, script_co *co)
 {
-    if (!vm->time_budget_us || cw_mono_us() - co->run_start_us < vm->time_budget_us) return false;
+    if (!vm->time_budget_us) return false;
+    int64_t wall = cw_mono_us() - co->run_start_us;
+    if (wall < vm->time_budget_us) return false;
+    if (wall - (runq_wait_us() - co->run_start_wait_us) < vm->time_budget_us) return false;
     co->abort = SCRIPT_BUDGET;
     snprintf(co->abort_msg, sizeof co->abort_msg, "time budget of %lld ms exhausted",
              (long long)(vm->time_budget_us / 1000));
@@ -211,17 +240,16 @@ static void hook(lua_State *L, lua_Debug *ar)
     script_co *co = vm->running;
     if (!co) {
         if (vm->sandboxed) luaL_error(L, "tenant code may only run in a script coroutine");
-        lua_sethook(L, NULL, 0, 0);
-        return;
+        return; /* trusted code C runs directly: not budgeted */
     }
     if (!co->abort) {
         int step = lua_gethookcount(L);
         co->instr += step;
-        if (step != HOOK_EVERY) lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
-        if (!vm->sandboxed) {
-            lua_sethook(L, NULL, 0, 0);
+        if (!vm->instr_budget && !vm->time_budget_us) {
+            lua_sethook(L, NULL, 0, 0); /* was set only to deliver a kill */
             return;
         }
+        if (step != HOOK_EVERY) lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
         if (vm->instr_budget && co->instr >= vm->instr_budget) {
             co->abort = SCRIPT_BUDGET;
             snprintf(co->abort_msg, sizeof co->abort_msg, "instruction budget of %lld exhausted",
@@ -243,6 +271,25 @@ static void hook(lua_State *L, lua_Debug *ar)
         return;
     }
     luaL_error(L, "%s", co->abort_msg);
+}
+
+void script_charge(lua_State *L, unsigned units)
+{
+    script_vm *vm = vm_of(L);
+    script_co *co = vm->running;
+    if (!co || (!vm->instr_budget && !vm->time_budget_us)) return;
+    if (!co->abort) {
+        co->instr += units;
+        if (vm->instr_budget && co->instr >= vm->instr_budget) {
+            co->abort = SCRIPT_BUDGET;
+            snprintf(co->abort_msg, sizeof co->abort_msg, "instruction budget of %lld exhausted",
+                     (long long)vm->instr_budget);
+            lua_sethook(co->L, hook, LUA_MASKCOUNT, 1);
+        } else {
+            over_time(vm, co);
+        }
+    }
+    if (co->abort) luaL_error(L, "%s", co->abort_msg);
 }
 
 /* ---- token buckets ---- */
@@ -425,9 +472,9 @@ static const char tenant_table_lua[] =
 
 static int lua_print(lua_State *L)
 {
+    int n = lua_gettop(L); /* before the buffer puts its own slot on the stack */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         if (i > 1) luaL_addchar(&b, '\t');
         luaL_tolstring(L, i, NULL);
@@ -456,6 +503,18 @@ static bool module_name_ok(const char *s, size_t len)
         start = false;
     }
     return !start;
+}
+
+struct file_reader {
+    FILE *f;
+    char buf[4096];
+};
+
+static const char *read_file(lua_State *L, void *arg, size_t *size)
+{
+    struct file_reader *r = arg;
+    *size = fread(r->buf, 1, sizeof r->buf, r->f);
+    return *size ? r->buf : NULL;
 }
 
 /*
@@ -487,9 +546,16 @@ static int lua_require(lua_State *L)
             if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) found = true;
         }
     if (!found) return luaL_error(L, "require: module '%s' not found", name);
-    if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
+    /* named by its place in the folder, so messages do not show the server's paths */
+    char chunk[96];
+    snprintf(chunk, sizeof chunk, "@%s%s", rel, strstr(path, "/init.lua") ? "/init.lua" : ".lua");
+    struct file_reader fr = {.f = fopen(path, "r")};
+    if (!fr.f) return luaL_error(L, "require: cannot read module '%s'", name);
+    int rc = lua_load(L, read_file, &fr, chunk, "t");
+    fclose(fr.f);
+    if (rc != LUA_OK) return lua_error(L);
     lua_pushstring(L, name);
-    lua_pushstring(L, path);
+    lua_pushstring(L, chunk + 1);
     lua_call(L, 2, 1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -553,6 +619,7 @@ static int vm_setup(lua_State *L)
         lua_pushcfunction(L, fast_rep);
         lua_setfield(L, -2, "rep");
         lua_pop(L, 1);
+        script_open_patterns(L);
         if (luaL_loadbufferx(L, tenant_table_lua, sizeof tenant_table_lua - 1, "=sandbox", "t"))
             return lua_error(L);
         lua_call(L, 0, 0);
@@ -591,7 +658,9 @@ static script_vm *vm_new(int64_t domain_id)
         vm->instr_budget = config_int("lua.instruction_budget");
         vm->time_budget_us = config_int("lua.time_budget_ms") * 1000;
     } else {
+        /* trusted, but a runaway would still stop the whole daemon: a generous time budget */
         snprintf(vm->name, sizeof vm->name, "system");
+        vm->time_budget_us = config_int("lua.system_time_budget_ms") * 1000;
     }
     vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->L) {
@@ -613,7 +682,7 @@ static script_vm *vm_new(int64_t domain_id)
     }
     for (int i = 0; i < R.nmods; i++)
         vm_open_module(vm, &R.mods[i]);
-    if (vm->sandboxed) lua_sethook(vm->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+    if (vm->instr_budget || vm->time_budget_us) lua_sethook(vm->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
     lua_gc(vm->L, LUA_GCCOLLECT);
     log_debug("script", "%s: VM created (%zu bytes)", vm->name, vm->mem);
     return vm;
@@ -856,6 +925,7 @@ static void co_run(script_co *co, int narg)
     co->mem_refused = false;
     co->instr = 0;
     co->run_start_us = cw_mono_us();
+    co->run_start_wait_us = vm->time_budget_us ? runq_wait_us() : 0;
     vm->enforce++;
     int nres = 0;
     int rc = lua_resume(co->L, prev ? prev->L : NULL, narg, &nres);
@@ -1218,9 +1288,41 @@ static void system_run(script_vm *vm, int n, char **paths)
     free(paths);
 }
 
+static struct {
+    metric *vms, *cos, *ended, *memory, *http;
+} LM;
+
+static void collect_lua(void *arg)
+{
+    struct script_stats s;
+    script_get_stats(&s);
+    metrics_set(LM.vms, s.vms);
+    metrics_set(LM.cos, s.coroutines);
+    metrics_set(LM.memory, (double)s.tenant_memory);
+    for (int i = 0; i <= SCRIPT_KILLED; i++)
+        metrics_set(LM.ended, (double)s.ended[i], script_status_name((enum script_status)i));
+    metrics_set(LM.http, httpc_active());
+}
+
+static void metrics_declare(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    LM.vms = metrics_gauge("cw_lua_vms", "Lua VMs, system and tenants", NULL);
+    LM.cos = metrics_gauge("cw_lua_coroutines", "Script coroutines alive", NULL);
+    LM.ended = metrics_counter("cw_lua_coroutines_ended_total", "Script coroutines ended, by how",
+                               "status");
+    LM.memory = metrics_gauge("cw_lua_tenant_memory_bytes", "Memory held by tenant Lua VMs", NULL);
+    LM.http = metrics_gauge("cw_http_client_active", "Outbound HTTP transfers in flight", NULL);
+    metrics_on_collect(collect_lua, NULL);
+}
+
 int script_init(void)
 {
     if (R.up) return CW_OK;
+    metrics_declare();
+    sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     R.defer_ev = event_new(loop_base(), -1, 0, on_defer, NULL);
     R.up = true;
     int n;
@@ -1278,6 +1380,8 @@ void script_shutdown(void)
     free(R.mods);
     free(R.tenants);
     memset(&R, 0, sizeof R);
+    if (sched_fd >= 0) close(sched_fd);
+    sched_fd = -1;
 }
 
 void script_get_stats(struct script_stats *out)

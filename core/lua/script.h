@@ -4,7 +4,8 @@
  *
  * Runs on the core thread only. The system VM runs the scripts under
  * scripts_dir (*.lua at its top level, in name order) and may require the
- * library modules below it (the cw folder) and the IVR flows; it is trusted. Each
+ * library modules below it (the cw folder) and the IVR flows; it is trusted
+ * (only a long time budget, lua.system_time_budget_ms, guards it). Each
  * tenant gets its own VM lazily, sandboxed: no io, os (but os.time, os.date,
  * os.clock, os.difftime), debug, package, load of binary chunks,
  * string.dump or __gc metamethods; require loads only Lua text from

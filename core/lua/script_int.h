@@ -44,6 +44,15 @@ void script_log(script_vm *vm, enum log_level lvl, const char *msg);
  */
 bool script_vm_allow_emit(script_vm *vm);
 
+/*
+ * Charge work done in C for the running tenant script (pattern matching)
+ * to its instruction and time budget; raises a Lua error once it is spent.
+ * No-op outside tenant coroutines.
+ */
+void script_charge(lua_State *L, unsigned units);
+/* Replace string.find/match/gmatch/gsub with the budgeted ones (lpattern.c). */
+void script_open_patterns(lua_State *L);
+
 /* The cw module (cwlib.c); leaves the table on the stack. */
 int cwlib_open(lua_State *L);
 /* The JSON sentinel pushed for null. */

@@ -12,7 +12,9 @@
 #include "log/log.h"
 #include "loop/loop.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +38,8 @@ struct httpc_req {
     cw_buf body;
     size_t max_body;
     bool too_big;
+    bool public_only;
+    char refused[64]; /* the address refused by public_only */
     struct httpc_header *rh;
     int nrh, caprh;
     char errbuf[CURL_ERROR_SIZE];
@@ -262,6 +266,47 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Loopback, private, shared, link-local, multicast or reserved: not for tenants. */
+static bool ip4_private(uint32_t a)
+{
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 22) == (100u << 2 | 1) ||
+           (a >> 16) == (169u << 8 | 254) || (a >> 20) == (172u << 4 | 1) ||
+           (a >> 16) == (192u << 8 | 168) || (a >> 28) >= 14;
+}
+
+static bool addr_private(const struct sockaddr *sa, char *text, size_t len)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)len);
+        return ip4_private(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)len);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) || IN6_IS_ADDR_V4COMPAT(&in6->sin6_addr))
+            return ip4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+                               (uint32_t)b[14] << 8 | b[15]);
+        return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) || IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff;
+    }
+    snprintf(text, len, "(family %d)", sa->sa_family);
+    return true;
+}
+
+/* Every connection curl opens for the request, redirects included, comes here first. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    httpc_req *r = arg;
+    char text[64];
+    if (r->public_only && addr_private(&a->addr, text, sizeof text)) {
+        cw_strlcpy(r->refused, text, sizeof r->refused);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
 static void req_free(httpc_req *r)
 {
     curl_easy_cleanup(r->easy);
@@ -284,6 +329,10 @@ static void req_done(CURL *easy, CURLcode rc, void *arg)
     char err[CURL_ERROR_SIZE + 64];
     if (r->too_big) {
         snprintf(err, sizeof err, "response body larger than %zu bytes", r->max_body);
+        res.error = err;
+    } else if (r->refused[0]) {
+        snprintf(err, sizeof err, "%s is a loopback or private address: not allowed here",
+                 r->refused);
         res.error = err;
     } else if (rc != CURLE_OK) {
         snprintf(err, sizeof err, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -346,6 +395,7 @@ httpc_req *httpc_start(const struct httpc_opts *o, httpc_done_fn done, void *arg
     r->done = done;
     r->arg = arg;
     r->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+    r->public_only = o->public_only;
     cw_buf_init(&r->body);
     CURL *e = r->easy = curl_easy_init();
     if (!e) {
@@ -368,6 +418,13 @@ httpc_req *httpc_start(const struct httpc_opts *o, httpc_done_fn done, void *arg
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    if (r->public_only) {
+        /* a pooled connection would skip the address check: always a fresh one */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "HEAD") == 0) {

@@ -10,6 +10,7 @@
 #define CW_HTTPC_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct httpc_req httpc_req;
@@ -41,6 +42,9 @@ struct httpc_opts {
     size_t body_len;
     long timeout_ms; /* whole transfer; 0 = 30000 */
     size_t max_body; /* larger responses fail; 0 = 8 MiB */
+    /* refuse loopback, private, link-local and multicast addresses (checked on
+       every connection, redirects included) */
+    bool public_only;
 };
 
 /* Set up libcurl (once, before other threads start); idempotent. */

@@ -263,11 +263,31 @@ static int query_int(struct evhttp_request *req, const char *name, int def)
     return v;
 }
 
+/* Bodies POSTed to /record, in order; GET /recorded returns them as a JSON array. */
+static json_t *recorded;
+
 static void on_http(struct evhttp_request *req, void *arg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!path) path = "/";
-    if (strcmp(path, "/echo") == 0) {
+    if (strcmp(path, "/record") == 0) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        char *b = cw_malloc(len + 1);
+        evbuffer_copyout(in, b, len);
+        if (!recorded) recorded = json_array();
+        json_array_append_new(recorded, json_stringn(b, len));
+        free(b);
+        int status = query_int(req, "status", 200);
+        evhttp_send_reply(req, status, "Recorded", NULL);
+    } else if (strcmp(path, "/recorded") == 0) {
+        char *s = json_dumps(recorded ? recorded : json_array(), JSON_COMPACT);
+        struct evbuffer *out = evbuffer_new();
+        evbuffer_add(out, s, strlen(s));
+        free(s);
+        evhttp_send_reply(req, 200, "OK", out);
+        evbuffer_free(out);
+    } else if (strcmp(path, "/echo") == 0) {
         reply_echo(req);
     } else if (strcmp(path, "/slow") == 0) {
         struct delayed *d = cw_calloc(1, sizeof *d);
@@ -349,6 +369,22 @@ static int h_mono_ms(lua_State *L)
     return 1;
 }
 
+/*
+ * Monotonic milliseconds less the time this thread waited for a CPU: time
+ * the core thread was busy or idle by itself, not stolen by other programs.
+ */
+static int h_busy_ms(lua_State *L)
+{
+    unsigned long long run = 0, wait = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &run, &wait) != 2) wait = 0;
+        fclose(f);
+    }
+    lua_pushnumber(L, (double)cw_mono_us() / 1000.0 - (double)wait / 1e6);
+    return 1;
+}
+
 static int h_stats(lua_State *L)
 {
     struct script_stats s;
@@ -368,14 +404,23 @@ static int host_open(lua_State *L)
     static const luaL_Reg fns[] = {
         {"sql", h_sql},         {"tenant", h_tenant}, {"http_server", h_http_server},
         {"config", h_config},   {"lag_ms", h_lag_ms}, {"reload", h_reload},
-        {"mono_ms", h_mono_ms}, {"stats", h_stats},   {NULL, NULL},
+        {"mono_ms", h_mono_ms}, {"stats", h_stats},   {"busy_ms", h_busy_ms},
+        {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;
 }
 
-/* The helpers every test file has: test(name, fn) and eq(a, b, what). */
+/*
+ * The helpers every test file has: test(name, fn) and eq(a, b, what); and
+ * print writes to stdout here (in the daemon it writes to the log).
+ */
 static const char prelude[] =
+    "function print(...)\n"
+    "  local t = table.pack(...)\n"
+    "  for i = 1, t.n do t[i] = tostring(t[i]) end\n"
+    "  io.write(table.concat(t, '\\t', 1, t.n), '\\n')\n"
+    "end\n"
     "local failures = 0\n"
     "function test(name, fn)\n"
     "  local ok, err = pcall(fn)\n"
@@ -537,6 +582,7 @@ int main(int argc, char **argv)
     script_shutdown();
     while (delayed_list)
         delayed_drop(delayed_list);
+    json_decref(recorded);
     if (H.http) evhttp_free(H.http);
     httpc_shutdown();
     events_shutdown();

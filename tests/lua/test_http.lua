@@ -98,6 +98,31 @@ test("a response over the size limit fails", function()
   eq(#res.body, 50000)
 end)
 
+test("tenant scripts may not reach loopback or private addresses", function()
+  local function try(url)
+    local st, err, res = host.tenant(40, ([[
+      local r, e = cw.http{url = "%s", timeout = 2000}
+      return {ok = r ~= nil, err = e}
+    ]]):format(url))
+    eq(st, "done", tostring(err))
+    return res
+  end
+  local res = try(base .. "/echo")
+  eq(res.ok, false)
+  assert(res.err:find("127.0.0.1 is a loopback or private address"), res.err)
+  for _, url in ipairs({"http://10.1.2.3:9/", "http://[::1]:9/", "http://169.254.169.254/",
+                        "http://0.0.0.0:9/", "http://192.168.0.1:9/", "http://[fe80::1]:9/"}) do
+    res = try(url)
+    eq(res.ok, false)
+    assert(res.err:find("private address"), url .. ": " .. tostring(res.err))
+  end
+  -- the system VM is trusted
+  assert(cw.http{url = base .. "/echo"})
+end)
+
+-- the rest of the file talks to the local test server from tenant VMs too
+host.config("lua.tenant_http_private", "true")
+
 test("tenant scripts use cw.http too", function()
   local st, err, res = host.tenant(41, ([[
     local r = assert(cw.http{url = "%s/echo", method = "POST", body = "hi"})

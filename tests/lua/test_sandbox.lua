@@ -1,19 +1,23 @@
 -- Tenant budgets seen from a script: the runaway ends, the loop goes on.
 
+-- Times are host.busy_ms(): wall time less what the box's other programs
+-- took from this thread, so a noisy machine does not fail the test.
+
 test("endless loop in a tenant ends with 'budget' and the loop keeps ticking", function()
-  local ticks, last, worst = 0, host.mono_ms(), 0
+  local ticks, last, worst = 0, host.busy_ms(), 0
   local h = cw.every(10, function()
-    local now = host.mono_ms()
+    local now = host.busy_ms()
     worst = math.max(worst, now - last)
     last = now
     ticks = ticks + 1
   end)
   cw.sleep(30)
   for i = 1, 5 do
-    local t0 = host.mono_ms()
+    local t0 = host.busy_ms()
     local st, err = host.tenant(31, "while true do end")
     eq(st, "budget", tostring(err))
-    assert(host.mono_ms() - t0 < 100, "stopped after " .. (host.mono_ms() - t0) .. " ms")
+    local dt = host.busy_ms() - t0
+    assert(dt < 100, "stopped after " .. dt .. " ms")
     cw.sleep(20)
   end
   h:cancel()
@@ -22,9 +26,9 @@ test("endless loop in a tenant ends with 'budget' and the loop keeps ticking", f
 end)
 
 test("unbounded allocation in a tenant ends within 100 ms", function()
-  local t0 = host.mono_ms()
+  local t0 = host.busy_ms()
   local st, err = host.tenant(32, "local t = {} while true do t[#t + 1] = ('x'):rep(4096) .. #t end")
-  local dt = host.mono_ms() - t0
+  local dt = host.busy_ms() - t0
   assert(st == "memory" or st == "budget", st .. " " .. tostring(err))
   assert(dt < 100, "stopped after " .. dt .. " ms")
   st = host.tenant(32, "return 1")
