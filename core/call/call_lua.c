@@ -122,14 +122,35 @@ static void resume_str(struct cscript *s, const char *value, const char *detail)
     resume_end(co, 2);
 }
 
+/* The waiting coroutine ended without being resumed (killed, VM closed). */
+static void waiter_cancelled(void *arg)
+{
+    struct cscript *s = arg;
+    script_co *co = s->waiter;
+    s->waiter = NULL;
+    s->wait = W_NONE;
+    if (s->timer) evtimer_del(s->timer);
+    if (co) script_co_unref(co);
+}
+
+/*
+ * Methods that wait call may_suspend() before they start anything, so an
+ * impossible suspension (inside coroutine.wrap, a metamethod) raises
+ * before a prompt or a dial has begun.
+ */
+static void may_suspend(lua_State *L, struct cscript *s)
+{
+    script_co_check(L);
+    if (s->waiter) luaL_error(L, "call is already waiting in another coroutine");
+}
+
 static int suspend(lua_State *L, struct cscript *s, enum wait_kind kind)
 {
     script_co *co = script_co_of(L);
-    if (!co) return luaL_error(L, "call methods that wait must run in a call's coroutine");
-    if (s->waiter) return luaL_error(L, "call is already waiting in another coroutine");
     s->wait = kind;
     s->waiter = co;
     script_co_ref(co);
+    script_co_on_cancel(co, waiter_cancelled, s);
     return script_co_suspend(L);
 }
 
@@ -344,6 +365,7 @@ static const char *opt_str(lua_State *L, int idx, const char *key, const char *d
 static int l_play(lua_State *L)
 {
     CALL_OR_GONE(L, s);
+    may_suspend(L, s);
     const char *files[32];
     int n = collect_files(L, 2, files, 32);
     if (n == 0) {
@@ -409,6 +431,7 @@ static int l_stop(lua_State *L)
 static int l_sleep(lua_State *L)
 {
     CALL_OR_GONE(L, s);
+    may_suspend(L, s);
     lua_Integer ms = luaL_checkinteger(L, 2);
     if (ms < 0 || ms > 3600000) return luaL_argerror(L, 2, "0..3600000 ms");
     arm_timer(s, (int)ms);
@@ -440,6 +463,7 @@ static bool take_ahead(struct cscript *s, const char **why)
 static int l_read_digits(lua_State *L)
 {
     CALL_OR_GONE(L, s);
+    may_suspend(L, s);
     lua_Integer max = luaL_checkinteger(L, 2);
     lua_Integer timeout = luaL_optinteger(L, 3, 5000);
     lua_Integer inter = luaL_optinteger(L, 4, 3000);
@@ -870,6 +894,7 @@ static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered,
 static int l_bridge(lua_State *L)
 {
     CALL_OR_GONE(L, s);
+    may_suspend(L, s);
     int timeout = (int)opt_int(L, 3, "timeout", config_int("sip.ring_timeout"));
     if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
     s->sequential = opt_bool(L, 3, "sequential");
@@ -923,6 +948,7 @@ static void queue_done(call *c, enum acd_result r, void *arg)
 static int l_queue(lua_State *L)
 {
     CALL_OR_GONE(L, s);
+    may_suspend(L, s);
     const char *key = luaL_checkstring(L, 2);
     int64_t qid = acd_queue_find(call_domain(s->c), key);
     if (!qid) {
@@ -1105,10 +1131,12 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
     }
 }
 
+/* Run the script's on_hangup hook once, in the VM the script runs in. */
 static void run_on_hangup(struct cscript *s)
 {
     if (s->on_hangup_ref == LUA_NOREF) return;
-    script_vm *vm = script_system();
+    script_vm *vm = s->co ? script_co_vm(s->co) : NULL;
+    if (!vm) return;
     lua_State *L = script_vm_state(vm);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_hangup_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->on_hangup_ref);
@@ -1166,6 +1194,8 @@ static void fallback(struct cscript *s)
 static void on_script_done(script_co *co, enum script_status st, const char *err, void *arg)
 {
     struct cscript *s = arg;
+    if (!s->co) s->co = co; /* ended inside script_co_start() */
+    run_on_hangup(s);       /* the call ends with its script */
     s->script_done = true;
     call *c = s->c;
     if (st != SCRIPT_DONE) {
@@ -1184,8 +1214,6 @@ static void cscript_release(struct cscript *s)
         return; /* released when the fallback prompt ends the call */
     if (s->ud) s->ud->s = NULL;
     if (s->timer) event_free(s->timer);
-    if (s->on_hangup_ref != LUA_NOREF)
-        luaL_unref(script_vm_state(script_system()), LUA_REGISTRYINDEX, s->on_hangup_ref);
     cw_buf_free(&s->digits);
     if (s->co) script_co_unref(s->co);
     call *c = s->c;
