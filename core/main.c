@@ -100,12 +100,12 @@ static int start_subsystems(void)
     /* worker pool for password hashing, files and mail */
     work_init(2);
     mail_init();
-    auth_api_init();
-    domain_api_init();
     if (config_bool("demo") && domain_demo_ensure()) {
         log_error("core", "cannot create the demo tenant");
         return CW_EIO;
     }
+    auth_api_init();
+    domain_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();

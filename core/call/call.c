@@ -781,6 +781,11 @@ static void on_media_event(const struct media_event *ev, void *arg)
         maybe_finish(c);
         return;
     }
+    if (ev->type == MEDIA_EV_RECORD_DONE) {
+        /* a recording ends (and its file is complete) even when the call is over */
+        if (c->drv.media_event) c->drv.media_event(c, l, ev, c->drv.arg);
+        return;
+    }
     if (l->state == LEG_ENDED) return;
     if (ev->type == MEDIA_EV_RTP_TIMEOUT) {
         call_log(c, "rtp-timeout", "%s", l->number);

@@ -136,6 +136,7 @@ void crud_entities_init(void);
 void users_api_init(void);
 void import_api_init(void);
 void sounds_api_init(void);
+void callctl_api_init(void);
 
 /* Shared rules. */
 extern const char *const crud_languages[];

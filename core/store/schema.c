@@ -171,9 +171,56 @@ static const char m003[] = "CREATE INDEX audit_log_pool_ts ON audit_log(pool_id,
                            "CREATE INDEX users_pool ON users(pool_id);\n"
                            "CREATE INDEX domains_pool ON domains(pool_id, subgroup_id);\n";
 
+/* Call control: forwarding schemes, voicemail, recordings, VIP callers, operator messages. */
+static const char m004[] =
+    "CREATE TABLE forwarding_rules (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  kind TEXT NOT NULL DEFAULT 'sip', number TEXT NOT NULL,\n"
+    "  priority INTEGER NOT NULL DEFAULT 10, ring_time INTEGER NOT NULL DEFAULT 40,\n"
+    "  schedule TEXT, enabled INTEGER NOT NULL DEFAULT 1, is_main INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX forwarding_rules_owner ON forwarding_rules(owner_id, priority);\n"
+    "ALTER TABLE users ADD COLUMN voicemail_pin TEXT;\n"
+    "ALTER TABLE users ADD COLUMN greeting_sound_id {{bigint}};\n"
+    "ALTER TABLE users ADD COLUMN vm_greeting_sound_id {{bigint}};\n"
+    "ALTER TABLE users ADD COLUMN ringback_sound_id {{bigint}};\n"
+    "CREATE TABLE voicemail_messages (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  call_uuid TEXT NOT NULL, caller TEXT NOT NULL, caller_name TEXT NOT NULL DEFAULT '',\n"
+    "  duration_ms {{bigint}} NOT NULL, path TEXT NOT NULL, heard INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX voicemail_owner ON voicemail_messages(owner_id, created_at);\n"
+    "CREATE TABLE recordings (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  call_uuid TEXT NOT NULL, path TEXT NOT NULL, duration_ms {{bigint}} NOT NULL DEFAULT 0,\n"
+    "  size {{bigint}} NOT NULL DEFAULT 0, a_number TEXT, b_number TEXT, user_id {{bigint}},\n"
+    "  group_id {{bigint}}, created_at {{bigint}} NOT NULL, expires_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX recordings_domain ON recordings(domain_id, created_at);\n"
+    "CREATE INDEX recordings_expiry ON recordings(expires_at);\n"
+    "ALTER TABLE domains ADD COLUMN record_all INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE domains ADD COLUMN recording_retention INTEGER NOT NULL DEFAULT 6;\n"
+    "ALTER TABLE call_groups ADD COLUMN recording_enabled INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE vip_numbers (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  number TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 1, comment TEXT NOT NULL DEFAULT '',\n"
+    "  created_at {{bigint}} NOT NULL, UNIQUE(domain_id, number));\n"
+    "CREATE TABLE operator_messages (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} NOT NULL REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  author_id {{bigint}} REFERENCES users(id) ON DELETE SET NULL, text TEXT NOT NULL,\n"
+    "  created_at {{bigint}} NOT NULL);\n"
+    "CREATE TABLE operator_message_reads (\n"
+    "  message_id {{bigint}} NOT NULL REFERENCES operator_messages(id) ON DELETE CASCADE,\n"
+    "  user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  read_at {{bigint}} NOT NULL, PRIMARY KEY(message_id, user_id));\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
     {3, "API v1 indexes", m003},
+    {4, "forwarding, voicemail, recordings, VIP numbers, operator messages", m004},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);
