@@ -64,7 +64,7 @@ bool auth_throttled(const char *account, const char *ip, int64_t *retry_after)
     return *retry_after > 0;
 }
 
-static void slot_fail(const char *key, int64_t now)
+static void slot_fail(const char *key, int64_t now, int64_t max)
 {
     struct slot *s = slot_find(key, true);
     int64_t window = config_int("auth.login_window");
@@ -73,7 +73,7 @@ static void slot_fail(const char *key, int64_t now)
         s->failures = 0;
     }
     s->touched = now;
-    if (++s->failures >= config_int("auth.login_max_failures")) {
+    if (++s->failures >= max) {
         s->locked_until = now + config_int("auth.lockout");
         s->failures = 0;
         s->window_start = now;
@@ -87,9 +87,9 @@ void auth_throttle_fail(const char *account, const char *ip)
     int64_t now = cw_wall_time();
     char k[200];
     snprintf(k, sizeof k, "a:%s", account);
-    slot_fail(k, now);
+    slot_fail(k, now, config_int("auth.login_max_failures"));
     snprintf(k, sizeof k, "i:%s", ip);
-    slot_fail(k, now);
+    slot_fail(k, now, config_int("auth.login_max_failures_ip"));
 }
 
 void auth_throttle_ok(const char *account)

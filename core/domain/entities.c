@@ -266,6 +266,7 @@ static void subgroup_move_domains(http_req *req)
     struct crud_ctx cx = {.req = req, .e = &subgroups};
     int64_t pool, sub, one;
     if (!http_pool_param(req, 0, &pool)) return;
+    cx.scope_id = cx.pool_id = pool;
     if (cw_parse_i64(req->params[1], &sub) ||
         store_query_int(store_main(), &one, "SELECT 1 FROM subgroups WHERE id = ? AND pool_id = ?",
                         SA_INT(sub), SA_INT(pool), SA_END) != CW_OK) {
@@ -925,7 +926,13 @@ static bool ivr_validate(struct crud_ctx *c)
     json_t *flow = json_object_get(c->cols, "flow");
     if (flow && !json_is_object(flow))
         return crud_fail(c, 400, "invalid_type", "flow", "flow must be an object");
-    if (!c->creating)
+    /* every real change makes a new version */
+    const char *k;
+    json_t *v;
+    bool changed = c->creating;
+    json_object_foreach(c->cols, k, v) if (!json_equal(v, json_object_get(c->old, k))) changed =
+        true;
+    if (changed && !c->creating)
         json_object_set_new(
             c->cols, "version",
             json_integer(json_integer_value(json_object_get(c->old, "version")) + 1));
