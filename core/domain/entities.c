@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOGIN_RE  "[a-z][a-z0-9._-]{0,63}"
@@ -349,8 +350,23 @@ static bool domain_reach(struct crud_ctx *c, cw_buf *w, store_arg *args, int *n)
     return true;
 }
 
+/* A zone the system's tz database knows (package tzdata), or UTC. */
+static bool timezone_known(const char *tz)
+{
+    if (!strcmp(tz, "UTC")) return true;
+    char *path = cw_sprintf("/usr/share/zoneinfo/%s", tz);
+    struct stat sb;
+    bool ok = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    free(path);
+    return ok;
+}
+
 static bool domain_validate(struct crud_ctx *c)
 {
+    json_t *tz = json_object_get(c->cols, "timezone");
+    if (tz && !timezone_known(json_string_value(tz)))
+        return crud_fail(c, 400, "invalid_value", "timezone", "unknown time zone \"%s\"",
+                         json_string_value(tz));
     json_t *pool = crud_value(c, "pool_id");
     json_t *sub = json_object_get(c->cols, "subgroup_id");
     int64_t pid = json_integer_value(pool), one;
