@@ -257,6 +257,86 @@ class Client:
 from smtpsink import SmtpSink  # noqa: E402  (re-exported for tests)
 
 
+# ---------------------------------------------------------------- event stream
+
+class EventStream:
+    """GET /api/v1/events as a Server-Sent Events reader.
+
+    next() returns {"id": int, "event": type, "data": {...}} or, with
+    comments=True, {"comment": text} for keep-alive lines. Every read has
+    a timeout (TestFailure when it passes).
+    """
+
+    def __init__(self, port, cookies=None, token=None, last_event_id=None, types=None,
+                 query_last_id=None, timeout=10):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        h = {"Accept": "text/event-stream"}
+        if cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if last_event_id is not None:
+            h["Last-Event-ID"] = str(last_event_id)
+        q = {}
+        if types:
+            q["types"] = ",".join(types)
+        if query_last_id is not None:
+            q["last_event_id"] = str(query_last_id)
+        path = "/api/v1/events" + ("?" + urllib.parse.urlencode(q) if q else "")
+        self.conn.request("GET", path, headers=h)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        if self.status != 200:
+            self.body = self.resp.read()
+
+    def _line(self, timeout):
+        self.conn.sock.settimeout(timeout)
+        try:
+            line = self.resp.readline()
+        except socket.timeout:
+            raise TestFailure("no event within %.1f s" % timeout)
+        if not line:
+            raise TestFailure("the event stream ended")
+        return line.decode("utf-8").rstrip("\r\n")
+
+    def next(self, timeout=10, comments=False):
+        end = time.monotonic() + timeout
+        ev = {}
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no event within %.1f s" % timeout)
+            line = self._line(left)
+            if line == "":
+                if "event" in ev:
+                    return ev
+                ev = {}
+                continue
+            if line.startswith(":"):
+                if comments:
+                    return {"comment": line[1:].strip()}
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                ev["id"] = int(value)
+            elif field == "event":
+                ev["event"] = value
+            elif field == "data":
+                ev["data"] = json.loads(value)
+
+    def wait_for(self, pred, timeout=10):
+        """The first event for which pred(event) is true, skipping others."""
+        end = time.monotonic() + timeout
+        while True:
+            ev = self.next(max(0.05, end - time.monotonic()))
+            if pred(ev):
+                return ev
+
+    def close(self):
+        self.conn.close()
+
+
 # ---------------------------------------------------------------- the daemon
 
 class Daemon:
