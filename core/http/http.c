@@ -574,6 +574,12 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
     http_req *req = arg;
     struct http_priv *p = priv(req);
+    /*
+     * A failed connection detaches the unfinished request and leaves it to
+     * us; when the whole server goes down it stays attached and evhttp
+     * frees it right after this callback.
+     */
+    if (req->ev && !evhttp_request_get_connection(req->ev)) evhttp_request_free(req->ev);
     req->ev = NULL;
     p->evcon = NULL;
     if (p->streaming && !p->replied) {

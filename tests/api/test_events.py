@@ -104,8 +104,8 @@ def test_keepalive_comments_and_clients_that_go_away(d):
     assert c["comment"] == "connected", c
     c = es.next(timeout=5, comments=True)
     assert c["comment"] == "ping" and time.monotonic() - t0 < 4, c
-    es.close()
     gone = d.log_text().count("went away")
+    es.close()
     wait_until(lambda: d.log_text().count("went away") > gone, 10,
                what="the server to notice the closed stream")
     # many streams opened and dropped leave the daemon serving
