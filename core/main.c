@@ -26,11 +26,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
-                 "  --set key=value override one configuration key (repeatable)\n"
-                 "  --help-config   print every configuration key with its default\n"
-                 "  --version       print the version\n");
+    fprintf(out,
+            "usage: callwright [--config FILE] [--set key=value]... [--help-config[=markdown]]\n"
+            "  --config FILE   configuration file (default etc/callwright.lua)\n"
+            "  --set key=value override one configuration key (repeatable)\n"
+            "  --help-config   print every configuration key with its default\n"
+            "                  (=markdown: the table of the README)\n"
+            "  --version       print the version\n");
 }
 
 static int apply_logging(void)
@@ -72,9 +74,9 @@ int main(int argc, char **argv)
     const char **sets = cw_calloc((size_t)argc, sizeof(char *));
     int nsets = 0;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"help-config", no_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {0, 0, 0, 0},
+        {"config", required_argument, NULL, 'c'},      {"set", required_argument, NULL, 's'},
+        {"help-config", optional_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},           {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
             sets[nsets++] = optarg;
             break;
         case 'H':
-            config_print_reference(stdout, false);
+            config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
             return 0;
         case 'V':
             printf("callwright %s\n", CW_VERSION);
