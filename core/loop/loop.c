@@ -81,6 +81,14 @@ struct event *loop_attach_queue(cw_queue *q, loop_msg_fn fn, void *arg)
     return ev;
 }
 
+void loop_detach_queue(struct event *ev)
+{
+    if (!ev) return;
+    struct attached *a = event_get_callback_arg(ev);
+    event_free(ev);
+    free(a);
+}
+
 int loop_run(void)
 {
     return event_base_dispatch(base) < 0 ? CW_EIO : CW_OK;

@@ -21,6 +21,8 @@ bool loop_on_core_thread(void);
 
 /* Deliver messages pushed on q to fn on the core thread; fn owns each message. */
 struct event *loop_attach_queue(cw_queue *q, loop_msg_fn fn, void *arg);
+/* Undo loop_attach_queue(): stop delivering and free the event (not the queue). */
+void loop_detach_queue(struct event *ev);
 
 /* Run until loop_stop(). */
 int loop_run(void);
