@@ -55,14 +55,14 @@ def _bindable(port, kind):
         s.close()
 
 
+# Ports are picked below the kernel's ephemeral range (32768+), so a daemon
+# restarted on the same port does not find it taken by some client socket.
 def free_port(udp_too=False):
     """A port free on 127.0.0.1 for TCP (and UDP when udp_too)."""
-    for _ in range(200):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if not udp_too or _bindable(port, socket.SOCK_DGRAM):
+    for _ in range(500):
+        port = random.randrange(10000, 20000)
+        if _bindable(port, socket.SOCK_STREAM) and (
+                not udp_too or _bindable(port, socket.SOCK_DGRAM)):
             return port
     raise TestFailure("no free port")
 
@@ -70,7 +70,7 @@ def free_port(udp_too=False):
 def free_udp_range(count=64):
     """The first port of `count` consecutive UDP ports that are free now."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count, 2)
+        base = random.randrange(20000, 32700 - count, 2)
         if all(_bindable(p, socket.SOCK_DGRAM) for p in range(base, base + count)):
             return base
     raise TestFailure("no free UDP port range")
@@ -457,6 +457,19 @@ class Daemon:
         c = self.client()
         c.login(login, password, domain)
         return c
+
+    def sql_exec(self, statement):
+        """Run one writing statement on the daemon's store (tests that set up edge cases)."""
+        if self.pg:
+            self.pg.query(statement)
+            return
+        import sqlite3
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            con.execute(statement)
+            con.commit()
+        finally:
+            con.close()
 
     def sql(self, query):
         """Rows of a query on the daemon's store, as lists of strings (None for NULL)."""
