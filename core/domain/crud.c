@@ -20,6 +20,7 @@
 #include <string.h>
 
 const char *const crud_languages[] = {"ru", "en", "de", "es", "fr", NULL};
+const char *const crud_statuses[] = {"active", "blocked", NULL};
 
 #define MAX_ARGS 48
 
@@ -212,7 +213,7 @@ json_t *crud_fetch(struct crud_ctx *c, int64_t id)
     return o;
 }
 
-/* Hidden columns (file paths) of an object, for hooks. */
+/* The object's name for the audit log and events. */
 static const char *object_label(struct crud_ctx *c, json_t *obj)
 {
     json_t *v = c->e->name_field ? json_object_get(obj, c->e->name_field) : NULL;

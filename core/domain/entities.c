@@ -29,7 +29,6 @@
 #define DIAL_RE   "[0-9*#+]{1,32}"
 #define SCRIPT_RE "[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}"
 
-static const char *const statuses[] = {"active", "blocked", NULL};
 static const char *const admin_roles[] = {"subgroup_admin", "pool_supervisor", NULL};
 static const char *const number_kinds[] = {"city", "mobile", "tollfree", "sip", NULL};
 static const char *const strategies[] = {
@@ -129,8 +128,7 @@ int domain_next_extension(int64_t domain_id, char *out, size_t outlen)
     return CW_OK;
 }
 
-/* The extension field of tables that share the dial plan: free, or chosen now. */
-static bool extension_rule(struct crud_ctx *c, bool required)
+bool domain_extension_rule(struct crud_ctx *c, bool required)
 {
     json_t *ext = json_object_get(c->cols, "extension");
     if (ext && json_is_string(ext)) {
@@ -336,7 +334,7 @@ static const struct crud_field domain_fields[] = {
     {"ivr_timeout", FT_INT, 0, 1, 60},
     {"ivr_max_errors", FT_INT, 0, 1, 10},
     {"notify_email", FT_EMAIL, FF_NULLABLE},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses, NULL, ROLE_SYSADMIN},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses, NULL, ROLE_SYSADMIN},
     {"pool_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_SYSADMIN},
     {"subgroup_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_POOL_SUPERVISOR},
     {"created_at", FT_INT, FF_READONLY},
@@ -476,7 +474,7 @@ static const struct crud_field pool_admin_fields[] = {
     {"phone", FT_TEXT, FF_NULLABLE, 0, 32, NULL, PHONE_RE},
     {"password", FT_PASSWORD, FF_REQUIRED},
     {"role", FT_ENUM, FF_CREATE | FF_FILTER, 0, 0, admin_roles},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"subgroups", FT_IDLIST, FF_VIRTUAL},
     {"created_at", FT_INT, FF_READONLY},
 };
@@ -559,7 +557,7 @@ static const struct crud_field sysadmin_fields[] = {
     {"email", FT_EMAIL, FF_NULLABLE},
     {"phone", FT_TEXT, FF_NULLABLE, 0, 32, NULL, PHONE_RE},
     {"password", FT_PASSWORD, FF_REQUIRED},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"created_at", FT_INT, FF_READONLY},
 };
 
@@ -677,7 +675,7 @@ static const struct crud_field call_group_fields[] = {
 
 static bool call_group_validate(struct crud_ctx *c)
 {
-    if (!extension_rule(c, true)) return false;
+    if (!domain_extension_rule(c, true)) return false;
     json_t *m = json_object_get(c->in, "members");
     if (!m) return true;
     if (!json_is_array(m))
@@ -952,7 +950,7 @@ static bool ivr_validate(struct crud_ctx *c)
         json_object_set_new(
             c->cols, "version",
             json_integer(json_integer_value(json_object_get(c->old, "version")) + 1));
-    return extension_rule(c, false);
+    return domain_extension_rule(c, false);
 }
 
 static const struct crud_entity ivr_flows = {.path = "ivr-flows",

@@ -98,7 +98,11 @@ void http_route_schema(const char *method, const char *pattern, json_t *schema);
 json_t *http_openapi(void);
 
 int http_start(void);
-/* Stop accepting; in-flight replies finish. */
+/*
+ * Close the listeners and every connection: event streams end cleanly
+ * first; async requests still waiting for a worker are answered into the
+ * void (their reply only releases them).
+ */
 void http_stop(void);
 
 /* Body parsing: JSON object or 400 sent and NULL returned. New reference. */
