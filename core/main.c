@@ -90,15 +90,19 @@ int main(int argc, char **argv)
             break;
         case 'H':
             config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
+            free(sets);
             return 0;
         case 'V':
             printf("callwright %s\n", CW_VERSION);
+            free(sets);
             return 0;
         case 'h':
             usage(stdout);
+            free(sets);
             return 0;
         default:
             usage(stderr);
+            free(sets);
             return 2;
         }
     }

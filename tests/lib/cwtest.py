@@ -379,7 +379,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
 
     # -- process
-    def start(self, timeout=30):
+    def start(self, timeout=90):
         args = [os.path.join(BUILD, "callwright")]
         for k, v in self.sets.items():
             if v is not None:
