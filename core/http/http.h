@@ -105,6 +105,14 @@ int http_start(void);
  */
 void http_stop(void);
 
+/* Counters for metrics (core thread). */
+struct http_counters {
+    uint64_t requests;  /* requests dispatched */
+    uint64_t status[6]; /* replies by class: [2] = 2xx ... [5] = 5xx */
+    int streams;        /* event-stream clients connected now */
+};
+void http_get_counters(struct http_counters *out);
+
 /* Body parsing: JSON object or 400 sent and NULL returned. New reference. */
 json_t *http_json_body(http_req *req);
 /* Raw body (uploads); len set; NULL if empty. Owned by the request. */
