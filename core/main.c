@@ -74,9 +74,9 @@ int main(int argc, char **argv)
     const char **sets = cw_calloc((size_t)argc, sizeof(char *));
     int nsets = 0;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},      {"set", required_argument, NULL, 's'},
-        {"help-config", optional_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {0, 0, 0, 0},
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"help-config", optional_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
@@ -85,25 +85,14 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's':
-            sets[nsets++] = optarg;
-            break;
+        case 's': sets[nsets++] = optarg; break;
         case 'H':
             config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
             free(sets);
             return 0;
-        case 'V':
-            printf("callwright %s\n", CW_VERSION);
-            free(sets);
-            return 0;
-        case 'h':
-            usage(stdout);
-            free(sets);
-            return 0;
-        default:
-            usage(stderr);
-            free(sets);
-            return 2;
+        case 'V': printf("callwright %s\n", CW_VERSION); free(sets); return 0;
+        case 'h': usage(stdout); free(sets); return 0;
+        default: usage(stderr); free(sets); return 2;
         }
     }
     struct stat sb;

@@ -49,8 +49,7 @@ static const struct key keys[] = {
      "address put in Contact and SDP; empty = sip.listen, or the primary interface"},
     {"sip.reg_min_expires", C_INT, "60", true, "shortest registration accepted, seconds"},
     {"sip.reg_max_expires", C_INT, "3600", true, "longest registration granted, seconds"},
-    {"sip.keepalive", C_INT, "30", true,
-     "OPTIONS keep-alive to registered contacts, seconds (0=off)"},
+    {"sip.keepalive", C_INT, "30", true, "OPTIONS keep-alive to registered contacts, seconds (0=off)"},
     {"sip.ban_failures", C_INT, "5", true, "failed authentications from one IP before a ban"},
     {"sip.ban_window", C_INT, "60", true, "window the failures are counted in, seconds"},
     {"sip.ban_time", C_INT, "600", true, "how long a banned IP is ignored, seconds"},
@@ -75,8 +74,7 @@ static const struct key keys[] = {
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
     {"auth.session_ttl", C_INT, "43200", true, "web session lifetime, seconds"},
-    {"auth.pbkdf2_iterations", C_INT, "210000", true,
-     "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
+    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
     {"auth.login_max_failures", C_INT, "5", true, "failed logins of one account before it locks"},
     {"auth.login_max_failures_ip", C_INT, "20", true,
      "failed logins from one IP address (any accounts) before it locks"},
@@ -123,8 +121,7 @@ static int key_index(const char *name)
 static void value_clear(struct value *v)
 {
     free(v->s);
-    for (int i = 0; i < v->nlist; i++)
-        free(v->list[i]);
+    for (int i = 0; i < v->nlist; i++) free(v->list[i]);
     free(v->list);
     memset(v, 0, sizeof *v);
 }
@@ -307,8 +304,7 @@ static int build(const char *path, char **overrides, int n_over, struct value *v
 
 static void free_values(struct value *vals)
 {
-    for (size_t k = 0; k < NKEYS; k++)
-        value_clear(&vals[k]);
+    for (size_t k = 0; k < NKEYS; k++) value_clear(&vals[k]);
 }
 
 int config_load(const char *path, const char *const *overrides, int n_overrides, char *err,
@@ -317,12 +313,10 @@ int config_load(const char *path, const char *const *overrides, int n_overrides,
     struct value vals[NKEYS];
     memset(vals, 0, sizeof vals);
     char **ov = cw_calloc((size_t)n_overrides + 1, sizeof(char *));
-    for (int i = 0; i < n_overrides; i++)
-        ov[i] = cw_strdup(overrides[i]);
+    for (int i = 0; i < n_overrides; i++) ov[i] = cw_strdup(overrides[i]);
     if (build(path, ov, n_overrides, vals, err, errlen)) {
         free_values(vals);
-        for (int i = 0; i < n_overrides; i++)
-            free(ov[i]);
+        for (int i = 0; i < n_overrides; i++) free(ov[i]);
         free(ov);
         return CW_EINVAL;
     }
@@ -358,8 +352,7 @@ void config_free(void)
 {
     free_values(C.v);
     free(C.path);
-    for (int i = 0; i < C.n_overrides; i++)
-        free(C.overrides[i]);
+    for (int i = 0; i < C.n_overrides; i++) free(C.overrides[i]);
     free(C.overrides);
     memset(&C, 0, sizeof C);
 }

@@ -40,11 +40,11 @@ void script_add_module(const char *name, lua_CFunction open);
 /* ---- coroutines ---- */
 
 enum script_status {
-    SCRIPT_DONE = 0, /* returned normally */
-    SCRIPT_ERROR,    /* raised an error */
-    SCRIPT_BUDGET,   /* instruction or time budget exhausted */
-    SCRIPT_MEMORY,   /* memory cap hit */
-    SCRIPT_KILLED,   /* script_co_kill() */
+    SCRIPT_DONE = 0,     /* returned normally */
+    SCRIPT_ERROR,        /* raised an error */
+    SCRIPT_BUDGET,       /* instruction or time budget exhausted */
+    SCRIPT_MEMORY,       /* memory cap hit */
+    SCRIPT_KILLED,       /* script_co_kill() */
 };
 
 /* Called once when the coroutine ends; err is NULL on SCRIPT_DONE. */
