@@ -35,11 +35,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
-                 "  --set key=value override one configuration key (repeatable)\n"
-                 "  --help-config   print every configuration key with its default\n"
-                 "  --version       print the version\n");
+    fprintf(out,
+            "usage: callwright [--config FILE] [--set key=value]... [--help-config[=markdown]]\n"
+            "  --config FILE   configuration file (default etc/callwright.lua)\n"
+            "  --set key=value override one configuration key (repeatable)\n"
+            "  --help-config   print every configuration key with its default\n"
+            "                  (=markdown: the table of the README)\n"
+            "  --version       print the version\n");
 }
 
 static int apply_logging(void)
@@ -159,7 +161,7 @@ int main(int argc, char **argv)
     int nsets = 0;
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"help-config", no_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
+        {"help-config", optional_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {0, 0, 0, 0},
     };
     int c;
@@ -169,21 +171,14 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's':
-            sets[nsets++] = optarg;
-            break;
+        case 's': sets[nsets++] = optarg; break;
         case 'H':
-            config_print_reference(stdout, false);
+            config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
+            free(sets);
             return 0;
-        case 'V':
-            printf("callwright %s\n", CW_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'V': printf("callwright %s\n", CW_VERSION); free(sets); return 0;
+        case 'h': usage(stdout); free(sets); return 0;
+        default: usage(stderr); free(sets); return 2;
         }
     }
     struct stat sb;

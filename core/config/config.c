@@ -83,8 +83,10 @@ static const struct key keys[] = {
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
     {"auth.session_ttl", C_INT, "43200", true, "web session lifetime, seconds"},
-    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes"},
-    {"auth.login_max_failures", C_INT, "5", true, "failed logins per account or IP before lock"},
+    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
+    {"auth.login_max_failures", C_INT, "5", true, "failed logins of one account before it locks"},
+    {"auth.login_max_failures_ip", C_INT, "20", true,
+     "failed logins from one IP address (any accounts) before it locks"},
     {"auth.login_window", C_INT, "300", true, "window failed logins are counted in, seconds"},
     {"auth.lockout", C_INT, "900", true, "how long a locked account or IP waits, seconds"},
     {"auth.reset_ttl", C_INT, "3600", true, "password-reset link lifetime, seconds"},
@@ -133,8 +135,7 @@ static int key_index(const char *name)
 static void value_clear(struct value *v)
 {
     free(v->s);
-    for (int i = 0; i < v->nlist; i++)
-        free(v->list[i]);
+    for (int i = 0; i < v->nlist; i++) free(v->list[i]);
     free(v->list);
     memset(v, 0, sizeof *v);
 }
@@ -317,8 +318,7 @@ static int build(const char *path, char **overrides, int n_over, struct value *v
 
 static void free_values(struct value *vals)
 {
-    for (size_t k = 0; k < NKEYS; k++)
-        value_clear(&vals[k]);
+    for (size_t k = 0; k < NKEYS; k++) value_clear(&vals[k]);
 }
 
 int config_load(const char *path, const char *const *overrides, int n_overrides, char *err,
@@ -327,12 +327,10 @@ int config_load(const char *path, const char *const *overrides, int n_overrides,
     struct value vals[NKEYS];
     memset(vals, 0, sizeof vals);
     char **ov = cw_calloc((size_t)n_overrides + 1, sizeof(char *));
-    for (int i = 0; i < n_overrides; i++)
-        ov[i] = cw_strdup(overrides[i]);
+    for (int i = 0; i < n_overrides; i++) ov[i] = cw_strdup(overrides[i]);
     if (build(path, ov, n_overrides, vals, err, errlen)) {
         free_values(vals);
-        for (int i = 0; i < n_overrides; i++)
-            free(ov[i]);
+        for (int i = 0; i < n_overrides; i++) free(ov[i]);
         free(ov);
         return CW_EINVAL;
     }
@@ -368,8 +366,7 @@ void config_free(void)
 {
     free_values(C.v);
     free(C.path);
-    for (int i = 0; i < C.n_overrides; i++)
-        free(C.overrides[i]);
+    for (int i = 0; i < C.n_overrides; i++) free(C.overrides[i]);
     free(C.overrides);
     memset(&C, 0, sizeof C);
 }

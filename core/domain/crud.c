@@ -20,6 +20,7 @@
 #include <string.h>
 
 const char *const crud_languages[] = {"ru", "en", "de", "es", "fr", NULL};
+const char *const crud_statuses[] = {"active", "blocked", NULL};
 
 #define MAX_ARGS 48
 
@@ -212,7 +213,7 @@ json_t *crud_fetch(struct crud_ctx *c, int64_t id)
     return o;
 }
 
-/* Hidden columns (file paths) of an object, for hooks. */
+/* The object's name for the audit log and events. */
 static const char *object_label(struct crud_ctx *c, json_t *obj)
 {
     json_t *v = c->e->name_field ? json_object_get(obj, c->e->name_field) : NULL;
@@ -769,41 +770,44 @@ static void write_object(struct crud_ctx *c)
     auth_pw_submit(job);
 }
 
+/* Body, field rules, uniqueness and the entity's rules; then the write. Owns c. */
+static void check_and_write(struct crud_ctx *c)
+{
+    if (!(c->in = http_json_body(c->req)) || !check_body(c, c->in) || !check_unique(c) ||
+        (c->e->validate && !c->e->validate(c))) {
+        ctx_free(c);
+        return;
+    }
+    write_object(c);
+}
+
 static void crud_create(http_req *req)
 {
     struct crud_ctx *c = ctx_new(req);
     c->creating = true;
-    json_t *body = NULL;
-    if (!resolve_scope(c) || !(body = http_json_body(req))) goto fail;
-    c->in = body;
-    if (!check_body(c, body) || !check_unique(c) || (c->e->validate && !c->e->validate(c)))
-        goto fail;
-    write_object(c);
-    return;
-fail:
-    ctx_free(c);
+    if (!resolve_scope(c)) {
+        ctx_free(c);
+        return;
+    }
+    check_and_write(c);
 }
 
 static void crud_update(http_req *req)
 {
     struct crud_ctx *c = ctx_new(req);
-    json_t *body = NULL;
-    if (!resolve_scope(c) || !object_id(c)) goto fail;
+    if (!resolve_scope(c) || !object_id(c)) {
+        ctx_free(c);
+        return;
+    }
     c->old = crud_fetch(c, c->id);
     if (!c->old) {
         crud_fail(c, 404, "not_found", NULL, "no such %s", c->e->label);
-        goto fail;
+        ctx_free(c);
+        return;
     }
     if (c->e->is_domain) c->domain_id = c->id;
     if (c->e->is_pool) c->pool_id = c->id;
-    if (!(body = http_json_body(req))) goto fail;
-    c->in = body;
-    if (!check_body(c, body) || !check_unique(c) || (c->e->validate && !c->e->validate(c)))
-        goto fail;
-    write_object(c);
-    return;
-fail:
-    ctx_free(c);
+    check_and_write(c);
 }
 
 static void crud_delete(http_req *req)

@@ -140,9 +140,16 @@ void callctl_api_init(void);
 
 /* Shared rules. */
 extern const char *const crud_languages[];
+extern const char *const crud_statuses[]; /* of accounts and domains: active, blocked */
 /* Is this extension free in the domain (users, call groups, IVR flows)? */
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id);
+/*
+ * validate-hook rule for tables sharing the dial plan (users, call groups,
+ * IVR flows): an extension given must be free; a missing one is chosen now
+ * when required. Replies and returns false on a clash.
+ */
+bool domain_extension_rule(struct crud_ctx *c, bool required);
 /* The lowest free extension of at least 3 digits. */
 int domain_next_extension(int64_t domain_id, char *out, size_t outlen);
 

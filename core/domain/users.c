@@ -17,7 +17,6 @@ static const char *const user_roles[] = {"subscriber", "operator", "supervisor",
                                          NULL};
 static const char *const restrictions[] = {"none", "no_international",
                                            "no_international_longdistance", "internal_only", NULL};
-static const char *const statuses[] = {"active", "blocked", NULL};
 static const char *const dtmf_modes[] = {"auto", "rfc4733", "inband", NULL};
 
 static const struct crud_field user_fields[] = {
@@ -38,7 +37,7 @@ static const struct crud_field user_fields[] = {
     {"is_operator", FT_BOOL, FF_FILTER},
     {"is_domain_admin", FT_BOOL, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL, "true = role domain_admin"},
     {"language", FT_ENUM, 0, 0, 0, crud_languages},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"voicemail_enabled", FT_BOOL},
     {"voicemail_notify", FT_BOOL},
     {"recording_enabled", FT_BOOL},
@@ -89,17 +88,7 @@ static bool user_validate(struct crud_ctx *c)
         json_object_set_new(cols, "role",
                             json_string(json_is_true(op) ? "operator" : "subscriber"));
     /* the extension: free across users, groups and IVR numbers, or chosen now */
-    json_t *ext = json_object_get(cols, "extension");
-    if (ext) {
-        if (!domain_extension_free(c->domain_id, json_string_value(ext), "users", c->id))
-            return crud_fail(c, 409, "conflict", "extension",
-                             "extension %s is already used in this domain", json_string_value(ext));
-    } else if (c->creating) {
-        char next[16];
-        if (domain_next_extension(c->domain_id, next, sizeof next))
-            return crud_fail(c, 409, "no_extension", "extension", "no free extension is left");
-        json_object_set_new(cols, "extension", json_string(next));
-    }
+    if (!domain_extension_rule(c, true)) return false;
     json_t *cli = json_object_get(cols, "cli_number");
     int64_t one;
     if (cli && !json_is_null(cli) &&
