@@ -44,6 +44,17 @@ static void usage(FILE *out)
             "  --version       print the version\n");
 }
 
+static int apply_clock(void)
+{
+    int64_t off;
+    if (cw_parse_i64(config_str("clock.offset"), &off)) {
+        fprintf(stderr, "callwright: clock.offset must be a whole number of seconds\n");
+        return CW_EINVAL;
+    }
+    cw_clock_set_offset(off);
+    return CW_OK;
+}
+
 static int apply_logging(void)
 {
     if (log_open(config_str("log.file"))) {
@@ -71,6 +82,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     apply_logging();
+    apply_clock();
     log_reopen();
     if (script_reload())
         log_error("core", "scripts not reloaded: the running ones are kept (see errors above)");
@@ -189,7 +201,7 @@ int main(int argc, char **argv)
         return 2;
     }
     free(sets);
-    if (apply_logging()) return 2;
+    if (apply_logging() || apply_clock()) return 2;
     signal(SIGPIPE, SIG_IGN);
 
     mkdir(config_str("var_dir"), 0750);

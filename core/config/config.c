@@ -105,6 +105,8 @@ static const struct key keys[] = {
     {"smtp.password", C_STR, "", true, "SMTP password"},
     {"cdr.flush_ms", C_INT, "500", true, "how often buffered CDRs and queue-log rows are written"},
     {"demo", C_BOOL, "false", false, "create the demo tenant at start if it is missing"},
+    {"clock.offset", C_STR, "0", true,
+     "seconds added to the wall clock (signed); for tests and demos of schedules"},
 };
 
 #define NKEYS CW_ARRAY_LEN(keys)
