@@ -7,6 +7,7 @@
 -- extend this file to change routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
 local forward = require("cw.forward")
+require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 
 dialplan = dialplan or {}
 
@@ -54,9 +55,25 @@ local function agent_code(call, code)
   call:hangup()
 end
 
+-- *97: your own voicemail; *98<extension>: a box by number (PIN required)
+local function voicemail_code(call)
+  local dialed = call.dialed
+  if dialed == "*97" then
+    local me = call:resolve(call.caller)
+    if me and me.kind == "user" then return call:voicemail_menu(me.id) end
+  elseif dialed:match("^%*98%d+$") then
+    local box = call:resolve(dialed:sub(4))
+    if box and box.kind == "user" then return call:voicemail_menu(box.id, { require_pin = true }) end
+  end
+  call:hangup("no_route")
+end
+
 function dialplan.route(call)
   local code = dialplan.agent_codes[call.dialed]
   if code then return agent_code(call, code) end
+  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
+    return voicemail_code(call)
+  end
   local target = call:resolve(call.dialed)
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world

@@ -6,11 +6,21 @@
 
 #include "call/call.h"
 
+#include <lauxlib.h>
+#include <lua.h>
+
 /* Start the routing script for a new inbound call (call_lua.c). */
 void call_lua_route(call *c);
 /* Register the Lua `call` API (call_lua.c). */
 void call_lua_init(void);
 /* HTTP endpoints for live calls and supervisor actions (call_api.c). */
 void call_api_init(void);
+
+/* The call behind a Lua call object at stack index 1 (NULL once it is gone). */
+call *call_lua_check(lua_State *L);
+/* Voicemail methods of the call object (call_vm.c), added to the method table. */
+extern const luaL_Reg call_vm_methods[];
+/* A voicemail PIN as stored in users.voicemail_pin (malloc'd). */
+char *call_vm_pin_hash(const char *pin);
 
 #endif

@@ -172,6 +172,12 @@ static struct cscript *check_call(lua_State *L)
     return ud->s;
 }
 
+call *call_lua_check(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    return s ? s->c : NULL;
+}
+
 /* For methods: NULL (and nil, "hangup" pushed) when the call is gone. */
 #define CALL_OR_GONE(L, s)                                                                         \
     struct cscript *s = check_call(L);                                                             \
@@ -1087,9 +1093,9 @@ static int l_queue(lua_State *L)
 
 /*
  * call:record(path, {mono=, max= s, silence= s, wait=}) records the call
- * (stereo: caller left, the other party right). Relative paths go under
- * var_dir/recordings. With wait = true it returns when the recording ends
- * (max length, silence, call:record_stop() or hang-up): true, ms, why.
+ * (stereo: caller left, the other party right). Relative paths are under
+ * var_dir (e.g. "recordings/<uuid>.wav"); folders are made as needed. With wait = true it returns
+ * when the recording ends (max length, silence, call:record_stop() or hang-up): true, ms, why.
  */
 static int l_record(lua_State *L)
 {
@@ -1098,8 +1104,9 @@ static int l_record(lua_State *L)
     bool wait = opt_bool(L, 3, "wait");
     if (wait) may_suspend(L, s);
     if (strstr(path, "..")) return luaL_argerror(L, 2, "path may not contain ..");
-    char *full = path[0] == '/' ? cw_strdup(path)
-                                : cw_sprintf("%s/recordings/%s", config_str("var_dir"), path);
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    cw_mkdir_parents(full);
     s->tag = ++s->next_tag;
     int rc =
         media_record_start(leg_media(call_a_leg(s->c)), full, !opt_bool(L, 3, "mono"),
@@ -1191,6 +1198,7 @@ static int open_callapi(lua_State *L)
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         luaL_newlib(L, methods);
+        luaL_setfuncs(L, call_vm_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);
@@ -1249,6 +1257,10 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
         return;
     }
     if (ev->type != MEDIA_EV_DTMF) return;
+    if (s->wait == W_RECORD && ev->digit == '#') { /* "hang up or press pound" */
+        media_record_stop(leg_media(l));
+        return;
+    }
     if (s->nahead < (int)sizeof s->typeahead) s->typeahead[s->nahead++] = ev->digit;
     if (s->wait == W_PLAY && s->interrupt) {
         s->tag = 0; /* the PLAY_DONE of the stopped prompt is not ours any more */
