@@ -113,6 +113,9 @@ call_leg *call_bridged(call *c);
  */
 int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max);
 
+/* A voicemail PIN as stored in users.voicemail_pin (malloc'd). */
+char *call_vm_pin_hash(const char *pin);
+
 /* ---- record keeping ---- */
 
 /* Add an entry to the call's event protocol (goes to the CDR). */

@@ -20,7 +20,5 @@ void call_api_init(void);
 call *call_lua_check(lua_State *L);
 /* Voicemail methods of the call object (call_vm.c), added to the method table. */
 extern const luaL_Reg call_vm_methods[];
-/* A voicemail PIN as stored in users.voicemail_pin (malloc'd). */
-char *call_vm_pin_hash(const char *pin);
 
 #endif

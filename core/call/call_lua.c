@@ -71,6 +71,7 @@ struct cscript {
     call_leg *winner;
     bool ringback_on;
     int sync_result;
+    int dialing; /* attempt slot being dialled, -1 when none */
     int on_hangup_ref;
 };
 
@@ -874,22 +875,35 @@ static void bridge_ringing(call_leg *leg, void *arg);
 static void bridge_answered(call_leg *leg, void *arg);
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg);
 
+/*
+ * Dial targets until one is ringing (sequential) or the next one (parallel
+ * callers loop). A leg may fail while it is being dialled (nobody
+ * registered): bridge_ended() then marks the slot in s->dialing and leaves
+ * the decision to this loop, which moves on.
+ */
 static int dial_next(struct cscript *s)
 {
     while (s->next_att < s->ntargets) {
         int i = s->next_att++;
+        int k = s->natt++;
+        s->att[k] = (struct dial_attempt){0};
         struct leg_watch w = {bridge_ringing, bridge_answered, bridge_ended, s};
         const struct dial_target *t = &s->targets[i];
         if (t->kind == SIP_TARGET_TRUNK)
             call_set_direction(s->c,
                                strcmp(call_direction(s->c), "incoming") ? "outgoing" : "transit",
                                t->trunk_id);
+        s->dialing = k;
         call_leg *l = call_dial(s->c, LEG_B, t, &w);
-        s->att[s->natt].leg = l;
-        s->att[s->natt].done = l == NULL;
-        s->att[s->natt].cause = l ? SIP_CAUSE_NONE : SIP_CAUSE_NO_ROUTE;
-        s->natt++;
-        if (l) return 1;
+        s->dialing = -1;
+        if (s->att[k].done) continue; /* failed at once */
+        s->att[k].leg = l;
+        if (!l) {
+            s->att[k].done = true;
+            s->att[k].cause = SIP_CAUSE_NO_ROUTE;
+            continue;
+        }
+        return 1;
     }
     return 0;
 }
@@ -950,10 +964,17 @@ static void bridge_answered(call_leg *leg, void *arg)
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
 {
     struct cscript *s = arg;
+    bool found = false;
     for (int i = 0; i < s->natt; i++) {
         if (s->att[i].leg != leg) continue;
         s->att[i].done = true;
         s->att[i].cause = cause;
+        found = true;
+    }
+    if (!found && s->dialing >= 0) {
+        s->att[s->dialing].done = true;
+        s->att[s->dialing].cause = cause;
+        return; /* dial_next() goes on */
     }
     if (s->wait != W_BRIDGE) return;
     if (leg == s->winner) {
@@ -1031,8 +1052,8 @@ static int l_bridge(lua_State *L)
     else
         while (dial_next(s))
             started++;
-    if (!started) {
-        lua_pushstring(L, "no_route");
+    if (!started) { /* every target failed at once */
+        lua_pushstring(L, call_outcome_name(call_outcome_from_cause(worst_cause(s))));
         lua_pushstring(L, "");
         return 2;
     }
@@ -1378,6 +1399,7 @@ void call_lua_route(call *c)
     struct cscript *s = cw_calloc(1, sizeof *s);
     s->c = c;
     s->on_hangup_ref = LUA_NOREF;
+    s->dialing = -1;
     cw_buf_init(&s->digits);
     call_ref(c);
     call_set_driver(c, &(struct call_driver){on_media, on_a_ended, s});

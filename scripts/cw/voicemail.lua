@@ -36,7 +36,11 @@ function M.leave(call, box_id)
   call:stop()
   local path = ("voicemail/%d/%d-%s.wav"):format(box_id, os.time(), call.uuid)
   local ok, ms = call:record(path, { mono = true, max = 120, silence = 6, wait = true })
-  if not ok or ms < MIN_MESSAGE_MS then return nil, "empty" end
+  if not ok then
+    call:log("voicemail: recording failed: " .. tostring(ms))
+    return nil, "error"
+  end
+  if ms < MIN_MESSAGE_MS then return nil, "empty" end
   local id, err = call:voicemail_store(box_id, path, ms)
   if call.alive then
     call:play(p(lang, "vm_message_saved_bye"))
