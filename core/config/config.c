@@ -55,6 +55,9 @@ static const struct key keys[] = {
     {"sip.ring_timeout", C_INT, "40", true, "default ring time before no_answer, seconds"},
     {"sip.trunk_retry", C_INT, "30", true,
      "first wait before a failed trunk registration is retried, seconds (doubles up to 16x)"},
+    {"sip.digest_md5_only", C_LIST, "baresip v0.,baresip v1.", true,
+     "User-Agent substrings of phones that reject a SHA-256 digest challenge; they are "
+     "challenged with MD5 only"},
     {"sip.nonce_ttl", C_INT, "300", true,
      "age after which a digest nonce is stale and the client is challenged again, seconds"},
     {"media.workers", C_INT, "0", false, "media worker threads (0 = one per core)"},

@@ -35,18 +35,34 @@ static void lower(char *dst, size_t size, const char *src)
     dst[i] = '\0';
 }
 
+/* Phones that give up on a challenge list with an algorithm they do not know. */
+static bool md5_only_agent(const char *ua)
+{
+    const char *const *items;
+    int n = config_list("sip.digest_md5_only", &items);
+    for (int i = 0; i < n; i++)
+        if (items[i][0] && strstr(ua, items[i])) return true;
+    return false;
+}
+
 static void challenge(const struct edge_request *r, const char *realm, bool proxy, bool stale)
 {
     char nonce[64];
     digest_nonce_make(nonce_key, realm, cw_wall_time(), nonce, sizeof nonce);
     const char *name = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
-    char *sha = digest_challenge(realm, nonce, DIGEST_SHA256, stale);
     char *md5 = digest_challenge(realm, nonce, DIGEST_MD5, stale);
-    char *h = cw_sprintf("%s: %s\r\n%s: %s\r\n", name, sha, name, md5);
+    char *h;
+    if (md5_only_agent(r->user_agent)) {
+        h = cw_sprintf("%s: %s\r\n", name, md5);
+    } else {
+        /* RFC 8760: most preferred first */
+        char *sha = digest_challenge(realm, nonce, DIGEST_SHA256, stale);
+        h = cw_sprintf("%s: %s\r\n%s: %s\r\n", name, sha, name, md5);
+        free(sha);
+    }
     edge_respond(r->id, proxy ? 407 : 401, proxy ? "Proxy Authentication Required" : "Unauthorized",
                  h, NULL, NULL);
     free(h);
-    free(sha);
     free(md5);
 }
 
