@@ -110,6 +110,14 @@ class Client:
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((local_ip, 0))
+        elif transport == "tls":
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+            raw = socket.create_connection(self.server, timeout=5)
+            self.sock = ctx.wrap_socket(raw)
+            self.tls_version = self.sock.version()
         else:
             self.sock = socket.create_connection(self.server, timeout=5)
         self.local = self.sock.getsockname()
@@ -125,6 +133,11 @@ class Client:
         self.tag = os.urandom(4).hex()
 
     def close(self):
+        if self.transport == "tls":
+            try:
+                self.sock = self.sock.unwrap()  # close_notify, like a polite phone
+            except (OSError, ValueError):
+                pass
         self.sock.close()
 
     def new_call(self):
@@ -230,7 +243,7 @@ class Client:
         lines += ["From: " + req.get("from"), "To: " + to, "Call-ID: " + req.get("call-id"),
                   "CSeq: " + req.get("cseq")]
         if contact and req.method in ("INVITE", "SUBSCRIBE", "REFER", "UPDATE") and status < 300:
-            t = "" if self.transport == "udp" else ";transport=tcp"
+            t = "" if self.transport == "udp" else ";transport=" + self.transport
             lines.append("Contact: <sip:peer@%s:%d%s>" % (self.local[0], self.local[1], t))
         lines += list(headers)
         if body and not any(h.lower().startswith("content-type") for h in headers):
@@ -297,7 +310,7 @@ class Client:
         self.send_raw(CRLF.join(lines) + CRLF + CRLF)
 
     def via(self):
-        t = "UDP" if self.transport == "udp" else "TCP"
+        t = self.transport.upper()
         return "SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (t, self.local[0], self.local[1],
                                                            os.urandom(6).hex())
 
@@ -309,7 +322,7 @@ class Client:
             cseq = self.cseq
         self.last_cseq, self.last_method, self.last_uri = cseq, method, uri
         if contact is None:
-            t = "" if self.transport == "udp" else ";transport=tcp"
+            t = "" if self.transport == "udp" else ";transport=" + self.transport
             contact = "<sip:%s@%s:%d%s>" % (frm.split("@")[0].replace("sip:", ""),
                                             self.local[0], self.local[1], t)
         lines = [
@@ -379,7 +392,7 @@ class Dialog:
         self.cseq += 1
         c = self.client
         c.last_cseq, c.last_method, c.last_uri = self.cseq, method, self.target
-        t = "" if c.transport == "udp" else ";transport=tcp"
+        t = "" if c.transport == "udp" else ";transport=" + c.transport
         lines = ["%s %s SIP/2.0" % (method, self.target), "Via: " + c.via(), "Max-Forwards: 70",
                  "From: " + self.local, "To: " + self.remote, "Call-ID: " + self.call_id,
                  "CSeq: %d %s" % (self.cseq, method)]
