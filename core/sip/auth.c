@@ -4,8 +4,11 @@
  *
  * The realm is the tenant domain's name; the digest username is the
  * user's login; HA1 comes from users.sip_ha1_md5 / sip_ha1_sha256, so no
- * password is ever known here. Challenges offer SHA-256 first, then MD5
- * (RFC 8760). Every wrong credential, unknown user or unknown domain is
+ * password is ever known here. Challenges follow sip.digest: MD5 (the
+ * default: many deployed phones, baresip's libre among them, give up on a
+ * response that carries any challenge they cannot compute), SHA-256, or
+ * both with SHA-256 first (RFC 8760). Credentials of either algorithm are
+ * checked whatever was offered. Every wrong credential, unknown user or unknown domain is
  * counted against the source address (bans.c); a missing or stale
  * credential is not. Every path answers the request exactly once.
  */
@@ -35,34 +38,25 @@ static void lower(char *dst, size_t size, const char *src)
     dst[i] = '\0';
 }
 
-/* Phones that give up on a challenge list with an algorithm they do not know. */
-static bool md5_only_agent(const char *ua)
-{
-    const char *const *items;
-    int n = config_list("sip.digest_md5_only", &items);
-    for (int i = 0; i < n; i++)
-        if (items[i][0] && strstr(ua, items[i])) return true;
-    return false;
-}
-
 static void challenge(const struct edge_request *r, const char *realm, bool proxy, bool stale)
 {
     char nonce[64];
     digest_nonce_make(nonce_key, realm, cw_wall_time(), nonce, sizeof nonce);
     const char *name = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
-    char *md5 = digest_challenge(realm, nonce, DIGEST_MD5, stale);
-    char *h;
-    if (md5_only_agent(r->user_agent)) {
-        h = cw_sprintf("%s: %s\r\n", name, md5);
-    } else {
-        /* RFC 8760: most preferred first */
-        char *sha = digest_challenge(realm, nonce, DIGEST_SHA256, stale);
-        h = cw_sprintf("%s: %s\r\n%s: %s\r\n", name, sha, name, md5);
-        free(sha);
-    }
+    const char *which = config_str("sip.digest");
+    bool want_sha = !strcasecmp(which, "sha-256") || !strcasecmp(which, "both");
+    bool want_md5 = !strcasecmp(which, "both") || !want_sha;
+    char *sha = want_sha ? digest_challenge(realm, nonce, DIGEST_SHA256, stale) : NULL;
+    char *md5 = want_md5 ? digest_challenge(realm, nonce, DIGEST_MD5, stale) : NULL;
+    cw_buf b;
+    cw_buf_init(&b);
+    if (sha) cw_buf_printf(&b, "%s: %s\r\n", name, sha);
+    if (md5) cw_buf_printf(&b, "%s: %s\r\n", name, md5);
+    char *h = cw_buf_steal(&b);
     edge_respond(r->id, proxy ? 407 : 401, proxy ? "Proxy Authentication Required" : "Unauthorized",
                  h, NULL, NULL);
     free(h);
+    free(sha);
     free(md5);
 }
 

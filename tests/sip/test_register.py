@@ -27,7 +27,7 @@ def contacts(resp):
 
 def main():
     d = cwsip.Daemon(["sip.reg_min_expires=2", "sip.keepalive=0", "sip.ban_failures=100",
-                      "sip.nonce_ttl=2"]).start()
+                      "sip.nonce_ttl=2", "sip.digest=both"]).start()
     try:
         d.add_domain()
         d.add_domain("other.local")
