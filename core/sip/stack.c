@@ -1173,8 +1173,10 @@ static void cmd_trunk(struct cmd_trunk *c)
     branch_add(o, nh);
     char expires[16];
     snprintf(expires, sizeof expires, "%d", c->expires);
+    /* no RFC 5626 self-check through the provider: it resolves the AOR's
+       domain, which for a provider's realm often is not a host at all */
     nua_register(nh, NUTAG_REGISTRAR(c->registrar), NUTAG_M_USERNAME(c->user),
-                 SIPTAG_EXPIRES_STR(expires), TAG_END());
+                 NUTAG_OUTBOUND("no-validate"), SIPTAG_EXPIRES_STR(expires), TAG_END());
 }
 
 static void shutdown_guard(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)

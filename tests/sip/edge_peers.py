@@ -128,24 +128,26 @@ def invite(c, user, password, to_user, body, extra=()):
     return c.final(timeout=8)
 
 
-def invite_start(c, user, password, to_user, body):
+def invite_start(c, user, password, to_user, body, extra=()):
     """Like invite() but returns once the authenticated INVITE is on its way."""
     uri = "sip:%s@%s" % (to_user, DOMAIN)
     frm = "sip:%s@%s" % (user, DOMAIN)
     c.new_call()
-    c.request("INVITE", uri, frm, uri, body=body)
+    c.request("INVITE", uri, frm, uri, list(extra), body=body)
     r = c.final()
     c.ack(r)
     chal = sipraw.parse_challenge(r.all("proxy-authenticate")[-1])
     auth = sipraw.digest_header(chal, "INVITE", uri, user, password)
-    return c.request("INVITE", uri, frm, uri, ["Proxy-Authorization: " + auth], body=body)
+    return c.request("INVITE", uri, frm, uri, list(extra) + ["Proxy-Authorization: " + auth],
+                     body=body)
 
 
 def inbound_calls(h, ids):
     note("-- inbound calls")
     a = sipraw.Client(PORT)
-    # answered call, caller hangs up
-    invite_start(a, "alice", "secret1", "102", sipraw.sdp(4000))
+    # answered call, caller hangs up; the caller asks for session timers
+    invite_start(a, "alice", "secret1", "102", sipraw.sdp(4000),
+                 ["Supported: timer", "Session-Expires: 120;refresher=uac", "Min-SE: 90"])
     inc = h.incoming()
     check(inc is not None, "an authenticated INVITE reaches the call layer")
     leg = field(inc, "leg")
@@ -159,6 +161,9 @@ def inbound_calls(h, ids):
     r = a.final()
     check(r is not None and r.status == 200 and "m=audio 40010" in r.body,
           "caller gets 200 with our SDP")
+    se = (r.get("session-expires") or r.get("x") or "") if r else ""
+    check(se.startswith("120") and "refresher=uac" in se,
+          "session timer: 120 s, refreshed by the caller (%s)" % se)
     a.ack(r)
     ev = h.event(leg, "ANSWERED")
     check(ev is not None, "ACK -> ANSWERED")
@@ -193,6 +198,13 @@ def inbound_calls(h, ids):
     dlg.request("UPDATE", body=sipraw.sdp(4002, "sendrecv", version=5))
     a.final()
     check(h.event(leg, "UNHOLD") is not None, "UNHOLD by UPDATE reported")
+
+    # a session refresh by UPDATE without SDP: answered, nothing to report
+    dlg.request("UPDATE", ["Session-Expires: 120;refresher=uac"])
+    r = a.final()
+    check(r is not None and r.status == 200 and not r.body, "a refresh UPDATE gets 200")
+    check(h.wait(lambda l: l.startswith("event leg=%s " % leg), 0.5) is None,
+          "a refresh is not an event")
 
     # the core puts the far end on hold: re-INVITE from us
     h.cmd("reoffer %s 40010 sendonly" % leg)
@@ -295,6 +307,11 @@ def outbound_calls(h, ids):
     check(c1.register("bob", DOMAIN, "secret2").status == 200 and
           c2.register("bob", DOMAIN, "secret2", aor_user="102").status == 200,
           "bob registers two contacts")
+    bus = [h.wait(lambda l: l.startswith("bus sip.registered ") and '"login":"bob"' in l, 3)
+           for _ in range(2)]
+    check(all(bus) and '"contact":"sip:bob@127.0.0.1:%d"' % c1.local[1] in bus[0] + bus[1],
+          "sip.registered on the bus for each contact")
+    check(h.cmd("locate %d" % ids["bob"]).startswith("ok locate 2 "), "sip_locate finds both")
     reply = h.cmd("call user %d" % ids["bob"])
     leg = reply.split()[2]
     i1, i2 = c1.wait_request("INVITE"), c2.wait_request("INVITE")
@@ -389,8 +406,33 @@ def outbound_calls(h, ids):
             check(h.event(leg, "ANSWERED") is not None, "the redirected call is answered")
             h.cmd("hangup %s normal" % leg)
             check(c4.wait_request("BYE") is not None, "sip_hangup after answer sends BYE")
-    for c in (c1, c2, c3, c4):
+    # keep-alive: a contact that stops answering is dropped
+    h.drain()
+    c2.close()
+    time.sleep(0.2)
+    ev = h.wait(lambda l: l.startswith("bus sip.unregistered ") and '"reason":"unreachable"' in l,
+                15)
+    check(ev is not None and "127.0.0.1:%d" % c2.local[1] in ev,
+          "a contact that no longer answers OPTIONS is dropped (%s)" % (ev or "")[:80])
+    check(h.cmd("locate %d" % ids["bob"]).startswith("ok locate 1 "), "one contact left")
+    for c in (c1, c3, c4):
         c.close()
+
+    # a phone registered over TCP is called over its own connection
+    ct = sipraw.Client(PORT, transport="tcp")
+    check(ct.register("carol", DOMAIN, "secret3").status == 200, "carol registers over TCP")
+    leg = h.cmd("call user %d" % ids["carol"]).split()[2]
+    i = ct.wait_request("INVITE")
+    check(i is not None and "TCP" in (i.get("via") or ""),
+          "the INVITE comes back over the phone's TCP connection")
+    if i:
+        ct.reply(i, 486, to_tag="c")
+        ev = h.event(leg, "FAILED")
+        check(ev is not None and field(ev, "cause") == "busy", "busy over TCP")
+        check(ct.wait_request("ACK") is not None, "ACK over TCP")
+    r = ct.register("carol", DOMAIN, "secret3", expires=0)
+    check(r is not None and r.status == 200, "carol unregisters over TCP")
+    ct.close()
 
 
 class Provider:

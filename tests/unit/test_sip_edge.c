@@ -296,7 +296,7 @@ int main(int argc, char **argv)
                           "log.level=debug",
                           set_log,
                           "sip.ring_timeout=30",
-                          "sip.keepalive=0",
+                          "sip.keepalive=1",
                           "sip.trunk_retry=2"};
     if (config_load(NULL, sets, (int)CW_ARRAY_LEN(sets), err, sizeof err)) {
         fprintf(stderr, "config: %s\n", err);
