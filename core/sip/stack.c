@@ -1327,15 +1327,20 @@ static void *thread_main(void *arg)
     su_log_redirect(NULL, sofia_log, NULL);
     if (log_enabled("sofia", LOG_DEBUG)) su_log_set_level(NULL, 5);
 
-    const char *bind = !cfg->listen[0] || !strcmp(cfg->listen, "0.0.0.0") ? "*" : cfg->listen;
+    /* "*" binds every address; with a public address, that is the name we
+       give in Via and Contact and maddr is where we bind */
+    bool any = !cfg->listen[0] || !strcmp(cfg->listen, "0.0.0.0");
+    const char *bind = any ? "*" : cfg->listen;
+    const char *maddr = any ? "0.0.0.0" : cfg->listen;
     char url[256], sips[256] = "";
     if (cfg->public_ip[0])
-        snprintf(url, sizeof url, "sip:%s:%d;maddr=%s", cfg->public_ip, cfg->port, bind);
+        snprintf(url, sizeof url, "sip:%s:%d;maddr=%s", cfg->public_ip, cfg->port, maddr);
     else
         snprintf(url, sizeof url, "sip:%s:%d", bind, cfg->port);
     if (cfg->tls_dir[0]) {
         if (cfg->public_ip[0])
-            snprintf(sips, sizeof sips, "sips:%s:%d;maddr=%s", cfg->public_ip, cfg->tls_port, bind);
+            snprintf(sips, sizeof sips, "sips:%s:%d;maddr=%s", cfg->public_ip, cfg->tls_port,
+                     maddr);
         else
             snprintf(sips, sizeof sips, "sips:%s:%d", bind, cfg->tls_port);
     }
@@ -1360,6 +1365,7 @@ static void *thread_main(void *arg)
         log_error("sip", "cannot listen on %s%s%s", url, sips[0] ? " and " : "", sips);
         su_root_destroy(S.root);
         S.root = NULL;
+        su_home_deinit(S.home);
         start_result(CW_EIO);
         return NULL;
     }
