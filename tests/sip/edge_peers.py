@@ -275,6 +275,41 @@ def inbound_calls(h, ids):
         ev = h.event(leg, "ENDED")
         check(ev is not None and field(ev, "cause") == "cancelled", "CANCEL -> ENDED cancelled")
 
+    # early media: 183 with our SDP, then 200
+    invite_start(a, "alice", "secret1", "102", sipraw.sdp(4000))
+    leg = field(h.incoming(), "leg")
+    h.cmd("respond %s 183 sdp 40014 sendrecv" % leg)
+    r = a.provisional(183)
+    check(r is not None and "m=audio 40014" in r.body, "183 carries early-media SDP")
+    h.cmd("respond %s 200 sdp 40014 sendrecv" % leg)
+    r = a.final()
+    if r:
+        a.ack(r)
+    check(h.event(leg, "ANSWERED") is not None, "and the call is answered after early media")
+    h.cmd("hangup %s normal" % leg)
+    a.wait_request("BYE")
+
+    # late offer: no SDP in the INVITE, our offer in 200, their answer in ACK
+    invite_start(a, "alice", "secret1", "102", "")
+    inc = h.incoming()
+    check(inc is not None and field(inc, "has_offer") == "0", "an INVITE without SDP: no offer")
+    leg = field(inc, "leg")
+    h.cmd("respond %s 200 sdp 40016 sendrecv" % leg)
+    r = a.final()
+    check(r is not None and "m=audio 40016" in r.body, "our 200 carries the offer")
+    if r:
+        dlg = sipraw.Dialog.from_uac(a, r)
+        a.send_raw("ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n"
+                   "Call-ID: %s\r\nCSeq: %s ACK\r\nContent-Type: application/sdp\r\n"
+                   "Content-Length: %d\r\n\r\n%s"
+                   % (dlg.target, a.via(), r.get("from"), r.get("to"), r.get("call-id"),
+                      r.get("cseq").split()[0], len(sipraw.sdp(4020)), sipraw.sdp(4020)))
+        ev = h.event(leg, "ANSWERED")
+        check(ev is not None and field(ev, "has_sdp") == "1" and field(ev, "port") == "4020",
+              "the answer in ACK comes with ANSWERED")
+        h.cmd("hangup %s normal" % leg)
+        a.wait_request("BYE")
+
     # the core refuses: busy
     invite_start(a, "alice", "secret1", "102", sipraw.sdp(4000))
     leg = field(h.incoming(), "leg")
@@ -326,6 +361,10 @@ def outbound_calls(h, ids):
     c1.reply(i1, 180, to_tag="t1")
     ev = h.event(leg, "PROGRESS")
     check(ev is not None and field(ev, "status") == "180", "180 from one branch -> PROGRESS")
+    c1.reply(i1, 183, to_tag="t1", body=sipraw.sdp(5006))
+    ev = h.event(leg, "PROGRESS")
+    check(ev is not None and field(ev, "status") == "183" and field(ev, "port") == "5006",
+          "183 with SDP -> PROGRESS with early media")
     c2.reply(i2, 200, to_tag="t2", body=sipraw.sdp(5002))
     ev = h.event(leg, "ANSWERED")
     check(ev is not None and field(ev, "port") == "5002", "200 -> ANSWERED with the answer SDP")
