@@ -5,11 +5,24 @@
  * SIGTERM/SIGINT: graceful stop (stop accepting, flush writes, exit 0).
  * SIGHUP: reload configuration that can change live, and scripts.
  */
+#include "acd/acd.h"
+#include "auth/auth.h"
 #include "base/cw.h"
+#include "call/call.h"
+#include "cdr/cdr.h"
 #include "config/config.h"
+#include "domain/domain.h"
 #include "events/events.h"
+#include "http/http.h"
 #include "log/log.h"
 #include "loop/loop.h"
+#include "loop/work.h"
+#include "lua/script.h"
+#include "mail/mail.h"
+#include "media/media.h"
+#include "metrics/metrics.h"
+#include "net/httpc.h"
+#include "plugin/plugin.h"
 #include "sip/sip.h"
 #include "store/store.h"
 
@@ -22,12 +35,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-            "  --config FILE   configuration file (default etc/callwright.lua)\n"
-            "  --set key=value override one configuration key (repeatable)\n"
-            "  --help-config   print every configuration key with its default\n"
-            "  --version       print the version\n");
+    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
+                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
+                 "  --set key=value override one configuration key (repeatable)\n"
+                 "  --help-config   print every configuration key with its default\n"
+                 "  --version       print the version\n");
 }
 
 static int apply_logging(void)
@@ -58,8 +70,85 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     apply_logging();
     log_reopen();
+    if (script_reload())
+        log_error("core", "scripts not reloaded: the running ones are kept (see errors above)");
     log_info("core", "configuration reloaded");
     events_emit("config.reloaded", 0, NULL);
+}
+
+static void media_config_from(struct media_config *m)
+{
+    memset(m, 0, sizeof *m);
+    m->workers = (int)config_int("media.workers");
+    m->rtp_min = (int)config_int("media.rtp_min");
+    m->rtp_max = (int)config_int("media.rtp_max");
+    const char *ip = config_str("sip.public_ip");
+    if (!*ip || !strcmp(ip, "0.0.0.0")) ip = config_str("sip.listen");
+    cw_strlcpy(m->ip, strcmp(ip, "0.0.0.0") ? ip : "0.0.0.0", sizeof m->ip);
+    m->rtp_timeout_s = (int)config_int("media.rtp_timeout");
+    cw_strlcpy(m->sounds_dir, config_str("sounds_dir"), sizeof m->sounds_dir);
+    cw_strlcpy(m->var_dir, config_str("var_dir"), sizeof m->var_dir);
+    cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
+}
+
+/* Start order: the domain layers register their routes and Lua modules
+ * first, then the VMs, then the edges that bring outside traffic in. */
+static int start_subsystems(void)
+{
+    struct media_config mc;
+    struct sip_config sc;
+    /* worker pool for password hashing, files and mail */
+    work_init(2);
+    mail_init();
+    auth_api_init();
+    domain_api_init();
+    if (config_bool("demo") && domain_demo_ensure()) {
+        log_error("core", "cannot create the demo tenant");
+        return CW_EIO;
+    }
+    if (cdr_init() || call_init() || acd_init()) return CW_EIO;
+    /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
+    httpc_init();
+    metrics_init();
+    plugins_load_config();
+    if (script_init()) {
+        log_error("core", "the system scripts failed to start");
+        return CW_EIO;
+    }
+    media_config_from(&mc);
+    if (media_init(&mc, call_on_media_event, NULL)) {
+        log_error("core", "media engine failed to start");
+        return CW_EIO;
+    }
+    sip_config_from_settings(&sc);
+    if (sip_start(&sc, call_sip_handlers())) {
+        log_error("core", "SIP failed to start on %s:%d", sc.listen, sc.port);
+        return CW_EIO;
+    }
+    if (http_start()) {
+        log_error("core", "HTTP failed to start on %s:%lld", config_str("http.listen"),
+                  (long long)config_int("http.port"));
+        return CW_EIO;
+    }
+    return CW_OK;
+}
+
+/* Graceful stop: refuse new work, end calls (their CDRs are written), stop
+ * the edges and workers, flush what is buffered. */
+static void stop_subsystems(void)
+{
+    http_stop();
+    call_shutdown();
+    sip_stop();
+    media_shutdown();
+    acd_shutdown();
+    cdr_shutdown();
+    script_shutdown();
+    plugins_shutdown();
+    metrics_shutdown();
+    httpc_shutdown();
+    work_shutdown();
+    mail_shutdown();
 }
 
 int main(int argc, char **argv)
@@ -80,11 +169,21 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's': sets[nsets++] = optarg; break;
-        case 'H': config_print_reference(stdout, false); return 0;
-        case 'V': printf("callwright %s\n", CW_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 's':
+            sets[nsets++] = optarg;
+            break;
+        case 'H':
+            config_print_reference(stdout, false);
+            return 0;
+        case 'V':
+            printf("callwright %s\n", CW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     struct stat sb;
@@ -114,19 +213,13 @@ int main(int argc, char **argv)
     event_add(sigint, NULL);
     event_add(sighup, NULL);
 
-    /* SIP edge: listeners and registrar; the call layer sets its handlers */
-    struct sip_config sipcfg;
-    sip_config_from_settings(&sipcfg);
-    if (sip_start(&sipcfg, NULL)) {
-        log_error("core", "SIP: cannot start on %s:%d", sipcfg.listen, sipcfg.port);
-        return 1;
-    }
-
+    if (start_subsystems()) return 1;
     log_info("core", "callwright %s started (store schema %d)", CW_VERSION,
              store_schema_version(st));
     loop_run();
 
-    sip_stop();
+    log_info("core", "stopping: no new requests or calls");
+    stop_subsystems();
     log_info("core", "stopped");
     event_free(sigterm);
     event_free(sigint);

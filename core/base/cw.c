@@ -15,17 +15,28 @@
 const char *cw_strerror(int err)
 {
     switch (err) {
-    case CW_OK: return "ok";
-    case CW_EINVAL: return "invalid input";
-    case CW_ENOENT: return "not found";
-    case CW_EEXIST: return "already exists";
-    case CW_EPERM: return "not allowed";
-    case CW_ENOMEM: return "out of memory or budget";
-    case CW_EIO: return "i/o error";
-    case CW_EBUSY: return "busy";
-    case CW_ETIMEDOUT: return "timed out";
-    case CW_ESTATE: return "invalid state";
-    default: return "unknown error";
+    case CW_OK:
+        return "ok";
+    case CW_EINVAL:
+        return "invalid input";
+    case CW_ENOENT:
+        return "not found";
+    case CW_EEXIST:
+        return "already exists";
+    case CW_EPERM:
+        return "not allowed";
+    case CW_ENOMEM:
+        return "out of memory or budget";
+    case CW_EIO:
+        return "i/o error";
+    case CW_EBUSY:
+        return "busy";
+    case CW_ETIMEDOUT:
+        return "timed out";
+    case CW_ESTATE:
+        return "invalid state";
+    default:
+        return "unknown error";
     }
 }
 
@@ -138,7 +149,8 @@ static void buf_reserve(cw_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     b->data = cw_realloc(b->data, cap);
     b->cap = cap;
 }

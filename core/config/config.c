@@ -37,6 +37,8 @@ static const struct key keys[] = {
     {"http.max_body", C_INT, "1048576", true, "largest request body accepted, bytes (uploads)"},
     {"http.max_upload", C_INT, "33554432", true, "largest sound-file upload, bytes"},
     {"http.web_root", C_STR, "web", false, "folder served as the browser apps"},
+    {"http.sse_heartbeat", C_INT, "15", false,
+     "seconds between keep-alive comments on event streams"},
     {"public_url", C_STR, "http://127.0.0.1:8080", true,
      "base URL put into e-mailed links (password reset, voicemail)"},
     {"sip.listen", C_STR, "0.0.0.0", false, "address SIP listens on (UDP and TCP)"},
@@ -75,6 +77,8 @@ static const struct key keys[] = {
     {"flows_dir", C_STR, "ivr-flows", true, "IVR flow scripts"},
     {"plugin_dir", C_STR, "build/plugins", false, "folder searched for plugin .so files"},
     {"plugins", C_LIST, "", false, "plugins loaded at start, by name, e.g. { \"metrics\" }"},
+    {"metrics.public", C_BOOL, "true", false,
+     "serve /metrics without credentials (false: a sysadmin session or token is needed)"},
     {"log.level", C_STR, "info", true, "default log level: error, warn, info, debug, trace"},
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
@@ -87,7 +91,12 @@ static const struct key keys[] = {
     {"lua.instruction_budget", C_INT, "20000000", true,
      "VM instructions a tenant script may run between yields"},
     {"lua.memory_cap", C_INT, "33554432", true, "bytes a tenant's Lua state may hold"},
-    {"lua.time_budget_ms", C_INT, "100", true, "wall time a tenant script may run between yields"},
+    {"lua.time_budget_ms", C_INT, "30", true, "wall time a tenant script may run between yields"},
+    {"lua.system_time_budget_ms", C_INT, "2000", true,
+     "wall time a system script may run between yields (0 = no limit)"},
+    {"lua.http_max_body", C_INT, "4194304", true, "largest response body cw.http accepts, bytes"},
+    {"lua.tenant_http_private", C_BOOL, "false", true,
+     "let tenant scripts' cw.http reach loopback and private addresses"},
     {"smtp.url", C_STR, "", true, "mail server, e.g. smtp://127.0.0.1:25 (empty = mail off)"},
     {"smtp.from", C_STR, "callwright@localhost", true, "sender address of mail"},
     {"smtp.user", C_STR, "", true, "SMTP login (empty = none)"},
@@ -124,7 +133,8 @@ static int key_index(const char *name)
 static void value_clear(struct value *v)
 {
     free(v->s);
-    for (int i = 0; i < v->nlist; i++) free(v->list[i]);
+    for (int i = 0; i < v->nlist; i++)
+        free(v->list[i]);
     free(v->list);
     memset(v, 0, sizeof *v);
 }
@@ -307,7 +317,8 @@ static int build(const char *path, char **overrides, int n_over, struct value *v
 
 static void free_values(struct value *vals)
 {
-    for (size_t k = 0; k < NKEYS; k++) value_clear(&vals[k]);
+    for (size_t k = 0; k < NKEYS; k++)
+        value_clear(&vals[k]);
 }
 
 int config_load(const char *path, const char *const *overrides, int n_overrides, char *err,
@@ -316,10 +327,12 @@ int config_load(const char *path, const char *const *overrides, int n_overrides,
     struct value vals[NKEYS];
     memset(vals, 0, sizeof vals);
     char **ov = cw_calloc((size_t)n_overrides + 1, sizeof(char *));
-    for (int i = 0; i < n_overrides; i++) ov[i] = cw_strdup(overrides[i]);
+    for (int i = 0; i < n_overrides; i++)
+        ov[i] = cw_strdup(overrides[i]);
     if (build(path, ov, n_overrides, vals, err, errlen)) {
         free_values(vals);
-        for (int i = 0; i < n_overrides; i++) free(ov[i]);
+        for (int i = 0; i < n_overrides; i++)
+            free(ov[i]);
         free(ov);
         return CW_EINVAL;
     }
@@ -355,7 +368,8 @@ void config_free(void)
 {
     free_values(C.v);
     free(C.path);
-    for (int i = 0; i < C.n_overrides; i++) free(C.overrides[i]);
+    for (int i = 0; i < C.n_overrides; i++)
+        free(C.overrides[i]);
     free(C.overrides);
     memset(&C, 0, sizeof C);
 }
@@ -395,6 +409,13 @@ int config_list(const char *key, const char *const **items)
     const struct value *v = get(key, C_LIST);
     *items = (const char *const *)v->list;
     return v->nlist;
+}
+
+char config_kind(const char *key)
+{
+    int k = key_index(key);
+    if (k < 0) return 0;
+    return "sibl"[keys[k].type];
 }
 
 int config_set(const char *key, const char *value, char *err, size_t errlen)

@@ -30,6 +30,9 @@ int config_list(const char *key, const char *const **items);
 /* Print the reference of every key (name, type, default, live, doc). */
 void config_print_reference(FILE *out, bool markdown);
 
+/* Type of a key: 's' string, 'i' integer, 'b' boolean, 'l' list; 0 when there is no such key. */
+char config_kind(const char *key);
+
 /* Set one value as if from --set (tests); returns 0 or CW_EINVAL. */
 int config_set(const char *key, const char *value, char *err, size_t errlen);
 

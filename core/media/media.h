@@ -17,18 +17,19 @@
 #define CW_MEDIA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef uint32_t media_id; /* 0 is never a valid session */
 
 struct media_config {
-    int workers;             /* 0 = one per core */
-    int rtp_min, rtp_max;    /* even ports from this range; RTCP on port+1 */
-    char ip[64];             /* local address to bind RTP to */
-    int rtp_timeout_s;       /* 0 = never time out */
-    char sounds_dir[512];    /* generated prompt sets: <dir>/<lang>/<name>.wav */
-    char var_dir[512];       /* cache of resampled files, recordings */
-    char tone_locale[8];     /* "ru" or "us" */
+    int workers;          /* 0 = one per core */
+    int rtp_min, rtp_max; /* even ports from this range; RTCP on port+1 */
+    char ip[64];          /* local address to bind RTP to */
+    int rtp_timeout_s;    /* 0 = never time out */
+    char sounds_dir[512]; /* generated prompt sets: <dir>/<lang>/<name>.wav */
+    char var_dir[512];    /* cache of resampled files, recordings */
+    char tone_locale[8];  /* "ru" or "us" */
 };
 
 /* Codecs the engine speaks, by RTP payload type. */
@@ -43,11 +44,11 @@ enum media_dtmf_mode {
 struct media_remote {
     char ip[64];
     int port;
-    int pt;          /* chosen audio payload type (enum media_codec) */
-    int dtmf_pt;     /* telephone-event payload type, 0 = none */
-    int ptime;       /* ms, 20 if 0 */
+    int pt;      /* chosen audio payload type (enum media_codec) */
+    int dtmf_pt; /* telephone-event payload type, 0 = none */
+    int ptime;   /* ms, 20 if 0 */
     enum media_dtmf_mode dtmf_mode;
-    bool send;       /* false while the remote holds us (sendonly/inactive from them) */
+    bool send; /* false while the remote holds us (sendonly/inactive from them) */
     bool recv;
 };
 
@@ -67,34 +68,34 @@ enum media_spy_mode {
 };
 
 enum media_event_type {
-    MEDIA_EV_DTMF = 1,      /* digit, duration_ms */
-    MEDIA_EV_PLAY_DONE,     /* tag; reason: 0 finished, 1 stopped, -1 file error */
-    MEDIA_EV_RECORD_DONE,   /* tag; reason: 0 stopped, 1 max length, 2 silence; ms = length */
-    MEDIA_EV_FAX_DONE,      /* tag; reason: 0 ok or a T.30 error code; pages, resolution */
-    MEDIA_EV_TALK_START,    /* energy detector: the remote started talking */
+    MEDIA_EV_DTMF = 1,    /* digit, duration_ms */
+    MEDIA_EV_PLAY_DONE,   /* tag; reason: 0 finished, 1 stopped, -1 file error */
+    MEDIA_EV_RECORD_DONE, /* tag; reason: 0 stopped, 1 max length, 2 silence; ms = length */
+    MEDIA_EV_FAX_DONE,    /* tag; reason: 0 ok or a T.30 error code; pages, resolution */
+    MEDIA_EV_TALK_START,  /* energy detector: the remote started talking */
     MEDIA_EV_TALK_STOP,
-    MEDIA_EV_SILENCE,       /* no speech for the configured silence time while recording */
-    MEDIA_EV_RTP_TIMEOUT,   /* no RTP for rtp_timeout_s */
-    MEDIA_EV_CLOSED,        /* after media_session_close(): final stats below */
+    MEDIA_EV_SILENCE,     /* no speech for the configured silence time while recording */
+    MEDIA_EV_RTP_TIMEOUT, /* no RTP for rtp_timeout_s */
+    MEDIA_EV_CLOSED,      /* after media_session_close(): final stats below */
 };
 
 struct media_stats {
     uint64_t rx_packets, tx_packets, rx_lost, rx_late, rx_dup;
-    double jitter_ms;      /* RFC 3550 interarrival jitter, as seen by us */
-    double remote_loss;    /* fraction lost reported by the remote in RTCP RR, 0..1 */
+    double jitter_ms;   /* RFC 3550 interarrival jitter, as seen by us */
+    double remote_loss; /* fraction lost reported by the remote in RTCP RR, 0..1 */
     double remote_jitter_ms;
 };
 
 struct media_event {
     enum media_event_type type;
     media_id id;
-    uint32_t tag;        /* the tag given with the command that caused it */
-    char digit;          /* MEDIA_EV_DTMF: 0-9 * # A-D */
+    uint32_t tag; /* the tag given with the command that caused it */
+    char digit;   /* MEDIA_EV_DTMF: 0-9 * # A-D */
     int duration_ms;
     int reason;
-    int64_t ms;          /* recording length */
-    int pages;           /* fax */
-    int resolution;      /* fax, dpi */
+    int64_t ms;               /* recording length */
+    int pages;                /* fax */
+    int resolution;           /* fax, dpi */
     struct media_stats stats; /* MEDIA_EV_CLOSED */
 };
 
@@ -156,7 +157,18 @@ int media_fax_send(media_id id, const char *tiff_path, uint32_t tag);
 int media_sound_check(const char *path, char *format, size_t fmtlen, int64_t *duration_ms,
                       char *err, size_t errlen);
 
+/* Convert a recording (or any WAV/MP3) to MP3 for download with libmp3lame;
+ * mono or stereo kept, kbps 0 = 32 (mono) / 48 (stereo). Blocking: call off
+ * the hot path. Writes dst atomically (temp file + rename). */
+int media_export_mp3(const char *src, const char *dst, int kbps, char *err, size_t errlen);
+
+/* Talk detection (MEDIA_EV_TALK_START/STOP) for a session outside a
+ * conference; conference members always have it. */
+int media_talk_detect(media_id id, bool on);
+
 /* Counters for metrics. */
 int media_active_sessions(void);
+/* The worker a session is on (tests, diagnostics), or CW_ENOENT. */
+int media_worker_of(media_id id);
 
 #endif

@@ -38,7 +38,8 @@ static const char m001[] =
     "  recording_enabled INTEGER NOT NULL DEFAULT 0, dtmf_mode TEXT NOT NULL DEFAULT 'auto',\n"
     "  password_hash TEXT NOT NULL, sip_ha1_md5 TEXT, sip_ha1_sha256 TEXT,\n"
     "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
-    "CREATE UNIQUE INDEX users_domain_login ON users(domain_id, login) WHERE domain_id IS NOT NULL;\n"
+    "CREATE UNIQUE INDEX users_domain_login ON users(domain_id, login) WHERE domain_id IS NOT "
+    "NULL;\n"
     "CREATE UNIQUE INDEX users_global_login ON users(login) WHERE domain_id IS NULL;\n"
     "CREATE UNIQUE INDEX users_domain_ext ON users(domain_id, extension);\n"
     "CREATE TABLE user_subgroups (\n"
@@ -46,14 +47,16 @@ static const char m001[] =
     "  subgroup_id {{bigint}} NOT NULL REFERENCES subgroups(id) ON DELETE CASCADE,\n"
     "  PRIMARY KEY(user_id, subgroup_id));\n"
     "CREATE TABLE sessions (\n"
-    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE "
+    "CASCADE,\n"
     "  created_at {{bigint}} NOT NULL, expires_at {{bigint}} NOT NULL, ip TEXT);\n"
     "CREATE TABLE api_tokens (\n"
     "  id {{pk}}, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at {{bigint}} NOT NULL,\n"
     "  last_used_at {{bigint}});\n"
     "CREATE TABLE password_resets (\n"
-    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE "
+    "CASCADE,\n"
     "  expires_at {{bigint}} NOT NULL, used INTEGER NOT NULL DEFAULT 0);\n"
     "CREATE TABLE pickup_groups (\n"
     "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
@@ -157,8 +160,20 @@ static const char m002[] =
     "  ts_ms {{bigint}} NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');\n"
     "CREATE INDEX trunk_log_trunk ON trunk_log(trunk_id, id);\n";
 
+/* API v1: indexes for the audit log's filters and the auth lookups. */
+static const char m003[] = "CREATE INDEX audit_log_pool_ts ON audit_log(pool_id, ts);\n"
+                           "CREATE INDEX audit_log_ts ON audit_log(ts);\n"
+                           "CREATE INDEX sessions_user ON sessions(user_id);\n"
+                           "CREATE INDEX api_tokens_user ON api_tokens(user_id);\n"
+                           "CREATE INDEX password_resets_user ON password_resets(user_id);\n"
+                           "CREATE INDEX call_group_members_user ON call_group_members(user_id);\n"
+                           "CREATE INDEX contacts_owner ON contacts(domain_id, owner_id);\n"
+                           "CREATE INDEX users_pool ON users(pool_id);\n"
+                           "CREATE INDEX domains_pool ON domains(pool_id, subgroup_id);\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
+    {3, "API v1 indexes", m003},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

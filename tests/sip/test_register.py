@@ -26,8 +26,10 @@ def contacts(resp):
 
 
 def main():
-    d = cwsip.Daemon(["sip.reg_min_expires=2", "sip.keepalive=0", "sip.ban_failures=100",
-                      "sip.nonce_ttl=2", "sip.digest=both"]).start()
+    # both digest algorithms offered (RFC 8760); the default offers MD5 alone
+    d = cwsip.Daemon(["sip.digest=both", "sip.reg_min_expires=2", "sip.keepalive=0",
+                      "sip.ban_failures=100",
+                      "sip.nonce_ttl=2"]).start()
     try:
         d.add_domain()
         d.add_domain("other.local")

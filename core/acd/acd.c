@@ -1,0 +1,1005 @@
+/*
+ * acd.c - queues, agents and offers.
+ *
+ * Owns every queue entry (a caller waiting), every agent record and every
+ * outstanding offer, all on the core thread. A caller waits with music on
+ * hold; whenever something changes (a join, an agent becoming free, an
+ * offer failing) the queue dispatches at once, choosing agents with the
+ * strategies of strategy.c and ringing them as B legs of the caller's call.
+ * The first agent to answer is bridged; an unanswered offer returns the
+ * caller to its place at the head and counts a miss against the agent.
+ */
+#include "acd/acd.h"
+#include "acd/strategy.h"
+#include "base/cw.h"
+#include "base/map.h"
+#include "cdr/cdr.h"
+#include "events/events.h"
+#include "log/log.h"
+#include "loop/loop.h"
+#include "loop/timer.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_OFFERS 32
+#define MAX_MISSED 32
+#define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
+
+struct queue;
+struct entry;
+
+struct agent {
+    int64_t user_id, domain_id;
+    enum agent_state state;
+    char reason[64];
+    int64_t since_ms;
+    int64_t idle_since_ms, login_ms, calls, talk_ms, talk_start_ms;
+    int misses;
+    bool has_pending;
+    enum agent_state pending;
+    char pending_reason[64];
+    struct offer *offer;   /* ringing for this offer */
+    struct entry *talking; /* in conversation with this caller */
+    cw_timer *wrap_timer;
+    char name[128], ext[16];
+};
+
+struct offer {
+    struct entry *e;
+    struct agent *a;
+    call_leg *leg;
+    bool cancelled;
+    bool acd; /* an ACD offer moves the agent through ringing / on call / wrap-up */
+};
+
+struct member {
+    int64_t user_id;
+    int priority, penalty, order;
+    bool is_operator;
+};
+
+struct entry {
+    struct queue *q;
+    call *c;
+    uint64_t seq;
+    int priority;
+    int64_t join_ms;
+    bool talking;
+    struct offer *offers[MAX_OFFERS];
+    int noffers;
+    int64_t missed[MAX_MISSED];
+    int nmissed;
+    acd_done_fn done;
+    void *arg;
+    cw_timer *timeout_timer;
+    cw_timer *progress_timer;
+    cw_timer *retry_timer; /* after everyone free missed this caller */
+    cw_timer *announce_timer;
+    bool announcing;
+    struct agent *agent;
+    char moh[64];
+    bool finishing;
+    struct entry *next;
+};
+
+struct queue {
+    int64_t id, domain_id;
+    char name[128], ext[16];
+    enum acd_strategy strategy;
+    int ring_timeout, wrapup, max_wait, max_len, max_misses, avg_talk, tier_escalation;
+    int announce_interval;
+    bool announce_position;
+    char lang[8];
+    bool join_empty, leave_empty;
+    char moh[64];
+    char greeting_text[256], info_url[512];
+    struct member *members;
+    int nmembers;
+    cw_map member_idx; /* user_id -> index + 1 */
+    struct entry *entries;
+    int nentries;
+    int rr_last;
+    int64_t answered, abandoned, talk_total_ms;
+    struct queue *next_active, *prev_active;
+    bool active;
+    bool dirty; /* wants a dispatch on the next kick */
+};
+
+static struct {
+    cw_map queues;        /* id -> queue */
+    cw_map agents;        /* user_id -> agent */
+    cw_map entries;       /* hash(call uuid) -> entry */
+    struct queue *active; /* queues with callers */
+    struct event *kick;   /* runs the dispatches asked for, outside any callback */
+    uint64_t seq;
+    uint64_t rng;
+} A;
+
+static const char *state_names[AGENT_STATE_COUNT] = {
+    "logged_out", "available", "ringing", "on_call_in", "on_call_out",
+    "wrap_up",    "break",     "away",    "campaign",
+};
+
+const char *agent_state_name(enum agent_state s)
+{
+    return s < AGENT_STATE_COUNT ? state_names[s] : "logged_out";
+}
+
+int agent_state_parse(const char *s, enum agent_state *out)
+{
+    for (int i = 0; i < AGENT_STATE_COUNT; i++)
+        if (s && !strcmp(s, state_names[i])) {
+            *out = (enum agent_state)i;
+            return CW_OK;
+        }
+    return CW_EINVAL;
+}
+
+const char *acd_result_name(enum acd_result r)
+{
+    static const char *n[] = {"answered", "timeout",  "full", "empty",
+                              "hangup",   "callback", "error"};
+    return r <= ACD_ERROR ? n[r] : "error";
+}
+
+static uint64_t rnd(void *arg)
+{
+    /* xorshift64*, seeded from the OS */
+    uint64_t x = A.rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    A.rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- agents ---- */
+
+static void agent_persist(struct agent *a)
+{
+    store *st = store_main();
+    int rc = store_exec(st, "UPDATE agents SET state = ?, reason = ?, since = ? WHERE user_id = ?",
+                        SA_STR(agent_state_name(a->state)), SA_STR(a->reason[0] ? a->reason : NULL),
+                        SA_INT(a->since_ms / 1000), SA_INT(a->user_id), SA_END);
+    if (rc == 0)
+        store_exec(st, "INSERT INTO agents(user_id, state, reason, since) VALUES (?, ?, ?, ?)",
+                   SA_INT(a->user_id), SA_STR(agent_state_name(a->state)),
+                   SA_STR(a->reason[0] ? a->reason : NULL), SA_INT(a->since_ms / 1000), SA_END);
+}
+
+static struct agent *agent_get(int64_t user_id)
+{
+    struct agent *a = cw_map_get(&A.agents, (uint64_t)user_id);
+    if (a) return a;
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT u.domain_id, u.display_name, u.extension, g.state, g.reason, g.since "
+                    "FROM users u LEFT JOIN agents g ON g.user_id = u.id WHERE u.id = ?",
+                    SA_INT(user_id), SA_END) < 0 ||
+        !store_next(r)) {
+        store_res_free(r);
+        return NULL;
+    }
+    a = cw_calloc(1, sizeof *a);
+    a->user_id = user_id;
+    a->domain_id = store_int(r, 0);
+    cw_strlcpy(a->name, store_str(r, 1), sizeof a->name);
+    cw_strlcpy(a->ext, store_str(r, 2) ? store_str(r, 2) : "", sizeof a->ext);
+    a->state = AGENT_LOGGED_OUT;
+    enum agent_state s;
+    if (store_str(r, 3) && !agent_state_parse(store_str(r, 3), &s)) {
+        /* a restart ends every call: transient states come back as available */
+        if (s == AGENT_RINGING || s == AGENT_ON_CALL_IN || s == AGENT_ON_CALL_OUT ||
+            s == AGENT_WRAP_UP)
+            s = AGENT_AVAILABLE;
+        a->state = s;
+        if (store_str(r, 4)) cw_strlcpy(a->reason, store_str(r, 4), sizeof a->reason);
+    }
+    a->since_ms = store_isnull(r, 5) ? cw_wall_ms() : store_int(r, 5) * 1000;
+    a->idle_since_ms = a->login_ms = cw_wall_ms();
+    store_res_free(r);
+    cw_map_put(&A.agents, (uint64_t)user_id, a);
+    return a;
+}
+
+static void dispatch_for_agent(struct agent *a);
+
+static void agent_set(struct agent *a, enum agent_state st, const char *reason)
+{
+    enum agent_state old = a->state;
+    int64_t now = cw_wall_ms();
+    if (old == st && !strcmp(a->reason, reason ? reason : "")) return;
+    if (old == AGENT_LOGGED_OUT && st != AGENT_LOGGED_OUT) {
+        a->login_ms = now;
+        a->calls = a->talk_ms = 0;
+        a->misses = 0;
+    }
+    if (st == AGENT_AVAILABLE && old != AGENT_RINGING) a->idle_since_ms = now;
+    a->state = st;
+    cw_strlcpy(a->reason, reason ? reason : "", sizeof a->reason);
+    a->since_ms = now;
+    agent_persist(a);
+    events_emit("agent.state", a->domain_id,
+                json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id, "name",
+                          a->name, "extension", a->ext, "state", agent_state_name(st), "previous",
+                          agent_state_name(old), "reason", a->reason));
+    log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
+              agent_state_name(st));
+    if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
+}
+
+/* The agent's call (or wrap-up) is over: apply what was asked meanwhile. */
+static void agent_free_again(struct agent *a)
+{
+    if (a->has_pending) {
+        a->has_pending = false;
+        agent_set(a, a->pending, a->pending_reason);
+    } else {
+        agent_set(a, AGENT_AVAILABLE, NULL);
+    }
+}
+
+static void on_wrapup_end(void *arg)
+{
+    struct agent *a = arg;
+    if (a->state == AGENT_WRAP_UP) agent_free_again(a);
+}
+
+static bool agent_busy(const struct agent *a)
+{
+    return a->state == AGENT_RINGING || a->state == AGENT_ON_CALL_IN ||
+           a->state == AGENT_ON_CALL_OUT || a->state == AGENT_WRAP_UP || a->offer || a->talking;
+}
+
+int acd_agent_set_state(int64_t domain_id, int64_t user_id, enum agent_state st, const char *reason)
+{
+    if (st == AGENT_RINGING || st == AGENT_ON_CALL_IN || st == AGENT_ON_CALL_OUT ||
+        st == AGENT_WRAP_UP || st == AGENT_CAMPAIGN)
+        return CW_EINVAL; /* the platform sets these itself */
+    struct agent *a = agent_get(user_id);
+    if (!a || a->domain_id != domain_id) return CW_ENOENT;
+    if (agent_busy(a)) {
+        a->has_pending = true;
+        a->pending = st;
+        cw_strlcpy(a->pending_reason, reason ? reason : "", sizeof a->pending_reason);
+        if (a->state == AGENT_WRAP_UP && st != AGENT_AVAILABLE) {
+            /* ending wrap-up early into another state is the agent's choice */
+            if (a->wrap_timer) cw_timer_stop(a->wrap_timer);
+            agent_free_again(a);
+        }
+        return CW_OK;
+    }
+    a->has_pending = false;
+    agent_set(a, st, reason);
+    return CW_OK;
+}
+
+/* ---- queues ---- */
+
+static void queue_activate(struct queue *q, bool on)
+{
+    if (q->active == on) return;
+    q->active = on;
+    if (on) {
+        q->prev_active = NULL;
+        q->next_active = A.active;
+        if (A.active) A.active->prev_active = q;
+        A.active = q;
+    } else {
+        if (q->prev_active)
+            q->prev_active->next_active = q->next_active;
+        else
+            A.active = q->next_active;
+        if (q->next_active) q->next_active->prev_active = q->prev_active;
+        q->next_active = q->prev_active = NULL;
+    }
+}
+
+/* (Re)load a queue's settings and members from the store. */
+static struct queue *queue_load(int64_t id)
+{
+    store *st = store_main();
+    store_res *r;
+    if (store_query(st, &r,
+                    "SELECT domain_id, name, extension, strategy, ring_timeout, wrapup_time, "
+                    "max_wait, max_length, max_misses, avg_talk_time, tier_escalation, "
+                    "join_empty, leave_empty, moh, greeting_text, info_url, announce_interval, "
+                    "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id) "
+                    "FROM call_groups WHERE id = ?",
+                    SA_INT(id), SA_END) < 0 ||
+        !store_next(r)) {
+        store_res_free(r);
+        return NULL;
+    }
+    struct queue *q = cw_map_get(&A.queues, (uint64_t)id);
+    if (!q) {
+        q = cw_calloc(1, sizeof *q);
+        q->id = id;
+        q->rr_last = -1;
+        cw_map_init(&q->member_idx);
+        cw_map_put(&A.queues, (uint64_t)id, q);
+    }
+    q->domain_id = store_int(r, 0);
+    cw_strlcpy(q->name, store_str(r, 1), sizeof q->name);
+    cw_strlcpy(q->ext, store_str(r, 2), sizeof q->ext);
+    if (acd_strategy_parse(store_str(r, 3), &q->strategy)) q->strategy = ACD_RING_ALL;
+    q->ring_timeout = (int)store_int(r, 4);
+    q->wrapup = (int)store_int(r, 5);
+    q->max_wait = (int)store_int(r, 6);
+    q->max_len = (int)store_int(r, 7);
+    q->max_misses = (int)store_int(r, 8);
+    q->avg_talk = (int)store_int(r, 9);
+    q->tier_escalation = (int)store_int(r, 10);
+    q->join_empty = store_int(r, 11) != 0;
+    q->leave_empty = store_int(r, 12) != 0;
+    cw_strlcpy(q->moh, store_str(r, 13), sizeof q->moh);
+    cw_strlcpy(q->greeting_text, store_str(r, 14) ? store_str(r, 14) : "", sizeof q->greeting_text);
+    cw_strlcpy(q->info_url, store_str(r, 15) ? store_str(r, 15) : "", sizeof q->info_url);
+    q->announce_interval = (int)store_int(r, 16);
+    q->announce_position = store_int(r, 17) != 0;
+    cw_strlcpy(q->lang, store_str(r, 18) && !strcmp(store_str(r, 18), "ru") ? "ru" : "en",
+               sizeof q->lang);
+    store_res_free(r);
+    if (q->ring_timeout <= 0) q->ring_timeout = 20;
+
+    if (store_query(
+            st, &r,
+            "SELECT m.user_id, m.priority, m.penalty, u.is_operator FROM call_group_members m "
+            "JOIN users u ON u.id = m.user_id WHERE m.group_id = ? AND u.status = 'active' "
+            "ORDER BY m.priority, u.extension, u.id",
+            SA_INT(id), SA_END) < 0) {
+        store_res_free(r);
+        return q;
+    }
+    free(q->members);
+    cw_map_free(&q->member_idx);
+    cw_map_init(&q->member_idx);
+    q->nmembers = store_nrows(r);
+    q->members = cw_calloc((size_t)q->nmembers + 1, sizeof *q->members);
+    for (int i = 0; store_next(r); i++) {
+        struct member *m = &q->members[i];
+        m->user_id = store_int(r, 0);
+        m->priority = (int)store_int(r, 1);
+        m->penalty = (int)store_int(r, 2);
+        m->is_operator = store_int(r, 3) != 0;
+        m->order = i;
+        cw_map_put(&q->member_idx, (uint64_t)m->user_id, (void *)(intptr_t)(i + 1));
+    }
+    store_res_free(r);
+    return q;
+}
+
+int64_t acd_queue_find(int64_t domain_id, const char *key)
+{
+    int64_t id = 0;
+    store *st = store_main();
+    if (store_query_int(
+            st, &id,
+            "SELECT id FROM call_groups WHERE domain_id = ? AND (extension = ? OR name = ?)",
+            SA_INT(domain_id), SA_STR(key), SA_STR(key), SA_END) == CW_OK)
+        return id;
+    int64_t n;
+    if (cw_parse_i64(key, &n) == CW_OK &&
+        store_query_int(st, &id, "SELECT id FROM call_groups WHERE domain_id = ? AND id = ?",
+                        SA_INT(domain_id), SA_INT(n), SA_END) == CW_OK)
+        return id;
+    return 0;
+}
+
+static int logged_in_members(const struct queue *q)
+{
+    int n = 0;
+    for (int i = 0; i < q->nmembers; i++) {
+        struct agent *a = cw_map_get(&A.agents, (uint64_t)q->members[i].user_id);
+        if (a && a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) n++;
+    }
+    return n;
+}
+
+static bool member_eligible(const struct queue *q, const struct member *m, struct agent *a,
+                            const struct entry *e, int64_t now)
+{
+    if (!a || a->offer || a->talking) return false;
+    if (acd_strategy_is_acd(q->strategy)) {
+        if (!m->is_operator || a->state != AGENT_AVAILABLE) return false;
+    } else if (a->state != AGENT_AVAILABLE && a->state != AGENT_LOGGED_OUT) {
+        return false; /* plain groups ring members who are not busy on a queue call */
+    }
+    if (!sip_user_online(a->user_id)) return false;
+    for (int i = 0; i < e->nmissed; i++)
+        if (e->missed[i] == a->user_id) return false;
+    /* tiers: priority p becomes eligible after (p - top) * escalation seconds of waiting */
+    if (q->tier_escalation > 0 && q->nmembers > 0) {
+        int top = q->members[0].priority;
+        int64_t waited = (now - e->join_ms) / 1000;
+        if ((int64_t)(m->priority - top) * q->tier_escalation > waited) return false;
+    }
+    return true;
+}
+
+/* ---- offers ---- */
+
+static void entry_finish(struct entry *e, enum acd_result r);
+static void dispatch(struct queue *q);
+
+static void queue_log(struct entry *e, int64_t agent_id, const char *event, json_t *data)
+{
+    cdr_queue_log(e->q->domain_id, e->q->id, call_uuid(e->c), agent_id, event, data);
+    json_t *ev =
+        json_pack("{s:I,s:s,s:s,s:s,s:I}", "queue_id", (json_int_t)e->q->id, "queue", e->q->name,
+                  "call", call_uuid(e->c), "event", event, "agent_id", (json_int_t)agent_id);
+    char type[48];
+    snprintf(type, sizeof type, "queue.%s", event);
+    events_emit(type, e->q->domain_id, ev);
+}
+
+static void offer_remove(struct entry *e, struct offer *o)
+{
+    for (int i = 0; i < e->noffers; i++)
+        if (e->offers[i] == o) {
+            e->offers[i] = e->offers[--e->noffers];
+            break;
+        }
+    if (o->a && o->a->offer == o) o->a->offer = NULL;
+    free(o);
+}
+
+static void offer_ringing(call_leg *leg, void *arg)
+{
+    struct offer *o = arg;
+    call_log(o->e->c, "agent-ringing", "%s", o->a->ext);
+}
+
+static void cancel_offers(struct entry *e, struct offer *keep)
+{
+    for (int i = e->noffers - 1; i >= 0; i--) {
+        if (i >= e->noffers) continue; /* the list shrank under us */
+        struct offer *o = e->offers[i];
+        if (o == keep) continue;
+        o->cancelled = true;
+        if (o->leg) leg_hangup(o->leg, SIP_CAUSE_NORMAL); /* offer_ended frees it */
+    }
+}
+
+static void talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg);
+
+static void offer_answered(call_leg *leg, void *arg)
+{
+    struct offer *o = arg;
+    struct entry *e = o->e;
+    struct agent *a = o->a;
+    if (e->talking || e->finishing) {
+        o->cancelled = true;
+        leg_hangup(leg, SIP_CAUSE_NORMAL);
+        return;
+    }
+    e->talking = true;
+    e->agent = a;
+    for (int i = 0; i < e->noffers; i++)
+        if (e->offers[i] == o) e->offers[i] = e->offers[--e->noffers];
+    a->offer = NULL;
+    a->talking = e;
+    a->misses = 0;
+    a->calls++;
+    a->talk_start_ms = cw_wall_ms();
+    bool acd = o->acd;
+    free(o);
+    leg_set_watch(leg, &(struct leg_watch){NULL, NULL, talk_ended, e});
+    cancel_offers(e, NULL);
+    cw_timer_stop(e->timeout_timer);
+    cw_timer_stop(e->progress_timer);
+    cw_timer_stop(e->retry_timer);
+    cw_timer_stop(e->announce_timer);
+    int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
+    call_set_queue(e->c, e->q->id, a->user_id, wait_s);
+    e->q->answered++;
+    intptr_t idx = (intptr_t)cw_map_get(&e->q->member_idx, (uint64_t)a->user_id);
+    if (idx) e->q->rr_last = e->q->members[idx - 1].order;
+    if (acd) agent_set(a, AGENT_ON_CALL_IN, NULL);
+    queue_log(e, a->user_id, "answer", json_pack("{s:i}", "wait_s", wait_s));
+    if (call_bridge(e->c, leg)) {
+        log_error("acd", "%s: bridge to agent %lld failed", call_uuid(e->c), (long long)a->user_id);
+        leg_hangup(leg, SIP_CAUSE_FAILED);
+    }
+}
+
+/* The conversation of an answered queue call ended (either side hung up). */
+static void talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    struct entry *e = arg;
+    struct agent *a = e->agent;
+    int64_t talk = cw_wall_ms() - a->talk_start_ms;
+    a->talk_ms += talk;
+    e->q->talk_total_ms += talk;
+    a->talking = NULL;
+    queue_log(e, a->user_id, "complete", json_pack("{s:I}", "talk_ms", (json_int_t)talk));
+    if (!acd_strategy_is_acd(e->q->strategy)) {
+        /* plain groups do not track agent states */
+    } else if (e->q->wrapup > 0) {
+        agent_set(a, AGENT_WRAP_UP, NULL);
+        if (!a->wrap_timer) a->wrap_timer = cw_timer_new(on_wrapup_end, a);
+        cw_timer_start(a->wrap_timer, (int64_t)e->q->wrapup * 1000);
+    } else {
+        agent_free_again(a);
+    }
+    entry_finish(e, ACD_ANSWERED);
+}
+
+static void offer_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    struct offer *o = arg;
+    struct entry *e = o->e;
+    struct agent *a = o->a;
+    bool abandoned = leg_state(call_a_leg(e->c)) == LEG_ENDED;
+    bool missed = !o->cancelled && !abandoned && !e->finishing;
+    bool acd = o->acd;
+    offer_remove(e, o);
+    if (missed) {
+        a->misses++;
+        if (e->nmissed < MAX_MISSED) e->missed[e->nmissed++] = a->user_id;
+        queue_log(e, a->user_id, cause == SIP_CAUSE_NO_ANSWER ? "ring_timeout" : "reject",
+                  json_pack("{s:s,s:i}", "cause", sip_cause_name(cause), "misses", a->misses));
+    }
+    if (acd && a->state == AGENT_RINGING) {
+        if (missed && e->q->max_misses > 0 && a->misses >= e->q->max_misses) {
+            a->has_pending = false;
+            agent_set(a, AGENT_AWAY, "missed calls");
+        } else {
+            agent_free_again(a);
+        }
+    } else if (!acd) {
+        dispatch_for_agent(a);
+    }
+    /* nobody left ringing: the caller is back at its place (the head) */
+    if (!abandoned && !e->finishing && !e->talking && e->noffers == 0) dispatch(e->q);
+}
+
+static void offer(struct entry *e, struct agent *a)
+{
+    struct offer *o = cw_calloc(1, sizeof *o);
+    o->e = e;
+    o->a = a;
+    o->acd = acd_strategy_is_acd(e->q->strategy);
+    struct dial_target t = {
+        .kind = SIP_TARGET_USER, .user_id = a->user_id, .timeout_s = e->q->ring_timeout};
+    snprintf(t.headers, sizeof t.headers, "X-Cw-Queue: %lld\r\n", (long long)e->q->id);
+    struct leg_watch w = {offer_ringing, offer_answered, offer_ended, o};
+    a->offer = o;
+    e->offers[e->noffers++] = o;
+    if (o->acd) agent_set(a, AGENT_RINGING, NULL);
+    o->leg = call_dial(e->c, LEG_B, &t, &w);
+    if (!o->leg) {
+        /* could not even start: skip this agent for this caller for now */
+        if (e->nmissed < MAX_MISSED) e->missed[e->nmissed++] = a->user_id;
+        offer_remove(e, o);
+        if (a->state == AGENT_RINGING) agent_free_again(a);
+        return;
+    }
+    queue_log(e, a->user_id, "offer", NULL);
+    events_emit("agent.offer", e->q->domain_id,
+                json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id,
+                          "call", call_uuid(e->c), "queue_id", (json_int_t)e->q->id, "queue",
+                          e->q->name, "caller", call_caller_number(e->c), "greeting_text",
+                          e->q->greeting_text, "info_url", e->q->info_url));
+}
+
+static struct acd_candidate candidate(const struct member *m, const struct agent *a, int64_t now)
+{
+    return (struct acd_candidate){
+        .user_id = a->user_id,
+        .priority = m->priority,
+        .penalty = m->penalty,
+        .order = m->order,
+        .idle_since_ms = a->idle_since_ms,
+        .calls = a->calls,
+        .talk_ms = a->talk_ms,
+        .logged_in_ms = now - a->login_ms,
+    };
+}
+
+static int gather(struct queue *q, struct entry *e, int64_t now, struct acd_candidate *cand,
+                  struct agent **agents, int max)
+{
+    int n = 0;
+    for (int i = 0; i < q->nmembers && n < max; i++) {
+        struct member *m = &q->members[i];
+        struct agent *a = agent_get(m->user_id);
+        if (!member_eligible(q, m, a, e, now)) continue;
+        agents[n] = a;
+        cand[n++] = candidate(m, a, now);
+    }
+    return n;
+}
+
+static void on_progress(void *arg);
+
+static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
+{
+    struct acd_candidate cand[256];
+    struct agent *agents[256];
+    int n = gather(q, e, now, cand, agents, 256);
+    if (n == 0 && e->nmissed > 0 && e->noffers == 0) {
+        /* everyone free has missed this caller: a new round after a pause */
+        cw_timer_start(e->retry_timer, RETRY_MS);
+        return;
+    }
+    if (n == 0) return;
+    int picks[256];
+    int k = acd_pick(q->strategy, cand, n, q->rr_last, rnd, NULL, picks, 256);
+    if (q->strategy == ACD_RING_PROGRESSIVE && k > 0) {
+        k = 1; /* one now, one more every few seconds while nobody answers */
+        cw_timer_start(e->progress_timer, 5000);
+    }
+    for (int i = 0; i < k; i++)
+        offer(e, agents[picks[i]]);
+}
+
+static void on_retry(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking || e->finishing) return;
+    e->nmissed = 0;
+    dispatch(e->q);
+}
+
+static void on_progress(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking || e->finishing) return;
+    dispatch_entry(e->q, e, cw_wall_ms());
+}
+
+static void dispatch_now(struct queue *q)
+{
+    int64_t now = cw_wall_ms();
+    for (struct entry *e = q->entries; e; e = e->next) {
+        if (e->talking || e->noffers > 0 || e->finishing) continue;
+        dispatch_entry(q, e, now);
+        if (e->noffers == 0 && q->tier_escalation == 0) break; /* nobody free for the head */
+    }
+}
+
+/* Dispatches run from the kick event, never inside a leg or agent callback. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    for (int round = 0; round < 8; round++) {
+        bool any = false;
+        for (struct queue *q = A.active; q; q = q->next_active) {
+            if (!q->dirty) continue;
+            q->dirty = false;
+            any = true;
+            dispatch_now(q);
+        }
+        if (!any) break;
+    }
+}
+
+static void dispatch(struct queue *q)
+{
+    q->dirty = true;
+    event_active(A.kick, 0, 0);
+}
+
+static void dispatch_for_agent(struct agent *a)
+{
+    for (struct queue *q = A.active; q; q = q->next_active)
+        if (cw_map_get(&q->member_idx, (uint64_t)a->user_id)) dispatch(q);
+}
+
+/* ---- announcements ---- */
+
+static int entry_position(const struct entry *e)
+{
+    int pos = 0;
+    for (const struct entry *x = e->q->entries; x; x = x->next) {
+        if (x->talking) continue;
+        pos++;
+        if (x == e) break;
+    }
+    return pos;
+}
+
+/* Seconds until an agent is likely free: position x handle time / agents. */
+static int64_t estimated_wait_s(const struct entry *e)
+{
+    const struct queue *q = e->q;
+    int64_t handle = q->avg_talk > 0   ? q->avg_talk
+                     : q->answered > 0 ? q->talk_total_ms / 1000 / q->answered
+                                       : 0;
+    if (handle <= 0) return -1;
+    int agents = logged_in_members(q);
+    return (int64_t)entry_position(e) * handle / (agents > 0 ? agents : 1);
+}
+
+static int add_prompt(char **files, int n, int max, const char *lang, const char *name)
+{
+    if (n < max) files[n++] = cw_sprintf("%s/%s", lang, name);
+    return n;
+}
+
+/* Position and estimated wait while all agents are busy; MOH resumes after. */
+static void on_announce(void *arg)
+{
+    struct entry *e = arg;
+    struct queue *q = e->q;
+    if (e->talking || e->finishing || e->noffers > 0) goto again;
+    char *files[24];
+    int n = 0;
+    if (q->announce_position) {
+        int pos = entry_position(e);
+        if (pos == 1) {
+            n = add_prompt(files, n, 24, q->lang, "you_are_next");
+        } else {
+            n = add_prompt(files, n, 24, q->lang, "you_are_caller_number");
+            n += call_say_words(q->lang, "number", pos, files + n, 24 - n);
+        }
+    }
+    int64_t est = estimated_wait_s(e);
+    if (est >= 0) {
+        n = add_prompt(files, n, 24, q->lang, "estimated_wait");
+        if (est < 60)
+            n = add_prompt(files, n, 24, q->lang, "less_than_minute");
+        else
+            n += call_say_words(q->lang, "duration", (est + 59) / 60 * 60, files + n, 24 - n);
+    }
+    if (n > 0) {
+        e->announcing = true;
+        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, 0);
+        for (int i = 0; i < n; i++)
+            free(files[i]);
+    }
+again:
+    if (q->announce_interval > 0)
+        cw_timer_start(e->announce_timer, (int64_t)q->announce_interval * 1000);
+}
+
+/* ---- entries ---- */
+
+static void entry_unlink(struct entry *e)
+{
+    struct queue *q = e->q;
+    for (struct entry **p = &q->entries; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            break;
+        }
+    q->nentries--;
+    if (!q->entries) queue_activate(q, false);
+    cw_map_del(&A.entries, cw_hash_str(call_uuid(e->c)));
+}
+
+static void entry_finish(struct entry *e, enum acd_result r)
+{
+    e->finishing = true;
+    entry_unlink(e);
+    cancel_offers(e, NULL);
+    cw_timer_free(e->timeout_timer);
+    cw_timer_free(e->progress_timer);
+    cw_timer_free(e->retry_timer);
+    cw_timer_free(e->announce_timer);
+    if (r != ACD_ANSWERED) {
+        int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
+        call_set_queue(e->c, e->q->id, 0, wait_s);
+        if (r == ACD_HANGUP) e->q->abandoned++;
+        queue_log(e, 0, r == ACD_HANGUP ? "abandon" : acd_result_name(r),
+                  json_pack("{s:i}", "wait_s", wait_s));
+    }
+    call *c = e->c;
+    acd_done_fn done = e->done;
+    void *arg = e->arg;
+    free(e);
+    done(c, r, arg);
+    call_unref(c);
+}
+
+static void on_max_wait(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking) return;
+    entry_finish(e, ACD_TIMEOUT);
+}
+
+int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_fn done, void *arg)
+{
+    struct queue *q = queue_load(queue_id);
+    if (!q || q->domain_id != call_domain(c)) return CW_ENOENT;
+    if (cw_map_get(&A.entries, cw_hash_str(call_uuid(c)))) return CW_ESTATE;
+    struct entry *e = cw_calloc(1, sizeof *e);
+    e->q = q;
+    e->c = c;
+    e->seq = ++A.seq;
+    e->priority = o && o->priority ? o->priority : 100;
+    e->join_ms = cw_wall_ms();
+    e->done = done;
+    e->arg = arg;
+    cw_strlcpy(e->moh, o && o->moh ? o->moh : q->moh, sizeof e->moh);
+    e->timeout_timer = cw_timer_new(on_max_wait, e);
+    e->progress_timer = cw_timer_new(on_progress, e);
+    e->retry_timer = cw_timer_new(on_retry, e);
+    e->announce_timer = cw_timer_new(on_announce, e);
+    call_ref(c);
+    /* ordered by priority (lower first), then arrival */
+    struct entry **p = &q->entries;
+    while (*p &&
+           ((*p)->priority < e->priority || ((*p)->priority == e->priority && (*p)->seq < e->seq)))
+        p = &(*p)->next;
+    e->next = *p;
+    *p = e;
+    q->nentries++;
+    queue_activate(q, true);
+    cw_map_put(&A.entries, cw_hash_str(call_uuid(c)), e);
+    queue_log(e, 0, "join",
+              json_pack("{s:i,s:i}", "priority", e->priority, "position", q->nentries));
+    if (q->strategy == ACD_NOT_SET) {
+        entry_finish(e, ACD_EMPTY);
+        return CW_OK;
+    }
+    if (q->max_len > 0 && q->nentries > q->max_len) {
+        entry_finish(e, ACD_FULL);
+        return CW_OK;
+    }
+    if (!q->join_empty && logged_in_members(q) == 0) {
+        entry_finish(e, ACD_EMPTY);
+        return CW_OK;
+    }
+    int max_wait = o && o->max_wait_s ? o->max_wait_s : q->max_wait;
+    if (max_wait > 0) cw_timer_start(e->timeout_timer, (int64_t)max_wait * 1000);
+    call_answer(c);
+    call_set_queue(c, q->id, 0, 0);
+    media_moh(leg_media(call_a_leg(c)), e->moh, 0);
+    call_mark_state(c, "queued");
+    dispatch(q);
+    /* if nobody is free right away, tell the caller where they stand */
+    if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0)
+        cw_timer_start(e->announce_timer, 1500);
+    return CW_OK;
+}
+
+void acd_caller_media_event(call *c, const struct media_event *ev)
+{
+    struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
+    if (!e || e->talking) return;
+    if (ev->type == MEDIA_EV_PLAY_DONE && e->announcing) {
+        e->announcing = false;
+        media_moh(leg_media(call_a_leg(c)), e->moh, 0);
+    }
+}
+
+void acd_caller_gone(call *c)
+{
+    struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
+    if (!e) return;
+    if (e->talking) return; /* talk_ended finishes it when the agent leg goes */
+    entry_finish(e, ACD_HANGUP);
+}
+
+/* ---- real-time views ---- */
+
+json_t *acd_agent_json(int64_t domain_id, int64_t user_id)
+{
+    struct agent *a = agent_get(user_id);
+    if (!a || a->domain_id != domain_id) return NULL;
+    json_t *j =
+        json_pack("{s:I,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "user_id", (json_int_t)a->user_id,
+                  "name", a->name, "extension", a->ext, "state", agent_state_name(a->state),
+                  "online", sip_user_online(a->user_id), "since_ms", (json_int_t)a->since_ms,
+                  "time_in_state_s", (json_int_t)((cw_wall_ms() - a->since_ms) / 1000), "calls",
+                  (json_int_t)a->calls, "talk_s", (json_int_t)(a->talk_ms / 1000));
+    if (a->reason[0]) json_object_set_new(j, "reason", json_string(a->reason));
+    if (a->talking) json_object_set_new(j, "call", json_string(call_uuid(a->talking->c)));
+    if (a->offer) json_object_set_new(j, "call", json_string(call_uuid(a->offer->e->c)));
+    return j;
+}
+
+json_t *acd_agents_json(int64_t domain_id)
+{
+    json_t *arr = json_array();
+    store_res *r;
+    if (store_query(
+            store_main(), &r,
+            "SELECT id FROM users WHERE domain_id = ? AND is_operator = 1 ORDER BY extension",
+            SA_INT(domain_id), SA_END) >= 0)
+        while (store_next(r)) {
+            json_t *j = acd_agent_json(domain_id, store_int(r, 0));
+            if (j) json_array_append_new(arr, j);
+        }
+    store_res_free(r);
+    return arr;
+}
+
+json_t *acd_queues_json(int64_t domain_id)
+{
+    json_t *arr = json_array();
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT id FROM call_groups WHERE domain_id = ? ORDER BY id",
+                    SA_INT(domain_id), SA_END) < 0) {
+        store_res_free(r);
+        return arr;
+    }
+    int64_t now = cw_wall_ms();
+    while (store_next(r)) {
+        struct queue *q = queue_load(store_int(r, 0));
+        if (!q) continue;
+        int counts[AGENT_STATE_COUNT] = {0}, online = 0;
+        for (int i = 0; i < q->nmembers; i++) {
+            struct agent *a = agent_get(q->members[i].user_id);
+            if (!a) continue;
+            counts[a->state]++;
+            if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
+        }
+        json_t *waiting = json_array();
+        int nwait = 0;
+        for (struct entry *e = q->entries; e; e = e->next) {
+            if (e->talking) continue;
+            nwait++;
+            json_array_append_new(waiting,
+                                  json_pack("{s:s,s:I,s:i}", "call", call_uuid(e->c), "wait_s",
+                                            (json_int_t)((now - e->join_ms) / 1000), "priority",
+                                            e->priority));
+        }
+        json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
+                           "id", (json_int_t)q->id, "name", q->name, "extension", q->ext,
+                           "strategy", acd_strategy_name(q->strategy), "queue", nwait, "logged_in",
+                           online, "available", counts[AGENT_AVAILABLE], "inbound",
+                           counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
+                           counts[AGENT_ON_CALL_OUT], "wrap_up", counts[AGENT_WRAP_UP], "break",
+                           counts[AGENT_BREAK], "away", counts[AGENT_AWAY], "campaign",
+                           counts[AGENT_CAMPAIGN], "waiting", waiting, "answered",
+                           (json_int_t)q->answered, "abandoned", (json_int_t)q->abandoned));
+    }
+    store_res_free(r);
+    return arr;
+}
+
+/* ---- start and stop ---- */
+
+void acd_api_init(void);
+
+int acd_init(void)
+{
+    cw_map_init(&A.queues);
+    cw_map_init(&A.agents);
+    cw_map_init(&A.entries);
+    cw_random_bytes(&A.rng, sizeof A.rng);
+    A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
+    if (!A.rng) A.rng = 88172645463325252ULL;
+    acd_api_init();
+    return CW_OK;
+}
+
+void acd_shutdown(void)
+{
+    for (size_t i = 0; i < A.agents.cap; i++) {
+        struct agent *a = A.agents.vals[i];
+        if (!A.agents.keys[i] || A.agents.keys[i] == UINT64_MAX || !a) continue;
+        cw_timer_free(a->wrap_timer);
+        free(a);
+    }
+    for (size_t i = 0; i < A.queues.cap; i++) {
+        struct queue *q = A.queues.vals[i];
+        if (!A.queues.keys[i] || A.queues.keys[i] == UINT64_MAX || !q) continue;
+        for (struct entry *e = q->entries, *n; e; e = n) {
+            n = e->next;
+            for (int k = 0; k < e->noffers; k++)
+                free(e->offers[k]);
+            cw_timer_free(e->timeout_timer);
+            cw_timer_free(e->progress_timer);
+            cw_timer_free(e->retry_timer);
+            cw_timer_free(e->announce_timer);
+            call_unref(e->c);
+            free(e);
+        }
+        free(q->members);
+        cw_map_free(&q->member_idx);
+        free(q);
+    }
+    if (A.kick) event_free(A.kick);
+    A.kick = NULL;
+    A.active = NULL;
+    cw_map_free(&A.agents);
+    cw_map_free(&A.queues);
+    cw_map_free(&A.entries);
+}

@@ -1,0 +1,856 @@
+/*
+ * call.c - the B2BUA core: calls, legs, and the glue between the SIP edge
+ * and the media engine.
+ *
+ * Owns every call and leg. SIP leg events and media events arrive here on
+ * the core thread; this file keeps leg state, answers, dials, bridges and
+ * hangs up, and hands decisions to whoever drives the call (the routing
+ * script, the ACD) through struct call_driver and struct leg_watch.
+ */
+#include "call/call_int.h"
+#include "base/cw.h"
+#include "base/map.h"
+#include "cdr/cdr.h"
+#include "config/config.h"
+#include "events/events.h"
+#include "log/log.h"
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct call_leg {
+    call *call;
+    call_leg *next;
+    enum leg_role role;
+    enum leg_state state;
+    sip_leg_id sip;
+    media_id media;
+    int port;
+    int64_t user_id;
+    char number[64];
+    char name[128];
+    int pt, dtmf_pt;
+    bool remote_hold;
+    bool media_closed;
+    struct leg_watch watch;
+    char *local_sdp;
+    unsigned long long sdp_version;
+    int64_t start_ms, answer_ms, end_ms;
+    enum sip_cause cause;
+};
+
+struct call {
+    char uuid[37];
+    int64_t domain_id;
+    char domain_name[128];
+    int refs;
+    bool finished;
+    call_leg *legs;
+    call_leg *a;
+    call_leg *bridged;
+    struct call_driver drv;
+    call *next, *prev;
+
+    /* what the CDR needs */
+    char direction[16];
+    char a_number[64], a_name[128], b_number[64], b_name[128], dialed[64], trunk[64];
+    int64_t a_user_id;
+    int64_t start_ms, answer_ms, bridge_ms, end_ms;
+    int64_t queue_id, agent_id;
+    int wait_s;
+    char released_by[8];
+    enum sip_cause cause;
+    char *recording;
+    json_t *states;
+    json_t *events;
+    json_t *quality;
+};
+
+static struct {
+    call *calls;
+    int ncalls;
+    cw_map by_sip;   /* sip_leg_id -> call_leg */
+    cw_map by_media; /* media_id -> call_leg */
+    cw_map by_uuid;  /* hash(uuid) -> call */
+    unsigned long long sdp_session;
+} C;
+
+static const int offer_pts[] = {MEDIA_PCMU, MEDIA_PCMA};
+#define DTMF_PT 101
+
+const char *call_outcome_name(enum call_outcome o)
+{
+    static const char *n[] = {"answered", "busy",      "no_answer", "no_route",
+                              "rejected", "cancelled", "failed"};
+    return o <= OUT_FAILED ? n[o] : "failed";
+}
+
+enum call_outcome call_outcome_from_cause(enum sip_cause c)
+{
+    switch (c) {
+    case SIP_CAUSE_NONE:
+    case SIP_CAUSE_NORMAL:
+        return OUT_ANSWERED;
+    case SIP_CAUSE_BUSY:
+        return OUT_BUSY;
+    case SIP_CAUSE_NO_ANSWER:
+        return OUT_NO_ANSWER;
+    case SIP_CAUSE_NO_ROUTE:
+        return OUT_NO_ROUTE;
+    case SIP_CAUSE_REJECTED:
+        return OUT_REJECTED;
+    case SIP_CAUSE_CANCELLED:
+        return OUT_CANCELLED;
+    default:
+        return OUT_FAILED;
+    }
+}
+
+/* ---- small accessors ---- */
+
+call *call_by_uuid(const char *uuid)
+{
+    call *c = cw_map_get(&C.by_uuid, cw_hash_str(uuid));
+    return c && strcmp(c->uuid, uuid) == 0 ? c : NULL;
+}
+
+const char *call_uuid(const call *c)
+{
+    return c->uuid;
+}
+
+int64_t call_domain(const call *c)
+{
+    return c->domain_id;
+}
+
+const char *call_caller_number(const call *c)
+{
+    return c->a_number;
+}
+
+const char *call_direction(const call *c)
+{
+    return c->direction[0] ? c->direction : "internal";
+}
+
+void leg_set_watch(call_leg *l, const struct leg_watch *w)
+{
+    l->watch = *w;
+}
+
+call_leg *call_a_leg(call *c)
+{
+    return c->a;
+}
+
+call *leg_call(call_leg *l)
+{
+    return l->call;
+}
+
+enum leg_state leg_state(const call_leg *l)
+{
+    return l->state;
+}
+
+media_id leg_media(const call_leg *l)
+{
+    return l->media;
+}
+
+int64_t leg_user(const call_leg *l)
+{
+    return l->user_id;
+}
+
+const char *leg_number(const call_leg *l)
+{
+    return l->number;
+}
+
+call_leg *call_bridged(call *c)
+{
+    return c->bridged;
+}
+
+void call_set_driver(call *c, const struct call_driver *d)
+{
+    c->drv = *d;
+}
+
+void call_foreach(bool (*fn)(call *c, void *arg), void *arg)
+{
+    for (call *c = C.calls; c; c = c->next)
+        if (!c->finished && !fn(c, arg)) break;
+}
+
+/* ---- the call's own record ---- */
+
+void call_log(call *c, const char *what, const char *fmt, ...)
+{
+    cw_buf b;
+    cw_buf_init(&b);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        cw_buf_vprintf(&b, fmt, ap);
+        va_end(ap);
+    }
+    json_array_append_new(c->events, json_pack("{s:I,s:s,s:s}", "t", (json_int_t)cw_wall_ms(),
+                                               "what", what, "text", b.data ? b.data : ""));
+    cw_buf_free(&b);
+}
+
+void call_mark_state(call *c, const char *state)
+{
+    size_t n = json_array_size(c->states);
+    if (n && !strcmp(json_string_value(json_array_get(c->states, n - 1)), state)) return;
+    json_array_append_new(c->states, json_string(state));
+}
+
+void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s)
+{
+    c->queue_id = queue_id;
+    if (agent_id) c->agent_id = agent_id;
+    c->wait_s = wait_s;
+}
+
+void call_set_direction(call *c, const char *direction, int64_t trunk_id)
+{
+    cw_strlcpy(c->direction, direction, sizeof c->direction);
+    if (trunk_id) snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)trunk_id);
+}
+
+void call_set_recording(call *c, const char *path)
+{
+    free(c->recording);
+    c->recording = cw_strdup(path);
+}
+
+static json_t *event_body(const call *c)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "call", c->uuid, "from", c->a_number, "from_name",
+                     c->a_name, "to", c->dialed);
+}
+
+static void emit(const call *c, const char *type, json_t *extra)
+{
+    json_t *d = event_body(c);
+    if (extra) json_object_update(d, extra), json_decref(extra);
+    events_emit(type, c->domain_id, d);
+}
+
+/* ---- lifetime ---- */
+
+static void new_uuid(char out[37])
+{
+    unsigned char b[16];
+    cw_random_bytes(b, sizeof b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+static call *call_new(int64_t domain_id)
+{
+    call *c = cw_calloc(1, sizeof *c);
+    new_uuid(c->uuid);
+    c->domain_id = domain_id;
+    c->refs = 1; /* dropped when the legs are all gone */
+    c->start_ms = cw_wall_ms();
+    c->states = json_array();
+    c->events = json_array();
+    c->quality = json_object();
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT name FROM domains WHERE id = ?", SA_INT(domain_id),
+                    SA_END) >= 0 &&
+        store_next(r))
+        cw_strlcpy(c->domain_name, store_str(r, 0), sizeof c->domain_name);
+    store_res_free(r);
+    c->next = C.calls;
+    if (C.calls) C.calls->prev = c;
+    C.calls = c;
+    C.ncalls++;
+    cw_map_put(&C.by_uuid, cw_hash_str(c->uuid), c);
+    return c;
+}
+
+static void write_cdr(call *c)
+{
+    int64_t talk = c->bridge_ms ? (c->end_ms - c->bridge_ms) / 1000 : 0;
+    json_t *row = json_pack(
+        "{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I,s:I,s:I,s:I,s:O,s:O}", "uuid",
+        c->uuid, "domain_id", (json_int_t)c->domain_id, "direction",
+        c->direction[0] ? c->direction : "internal", "a_number", c->a_number, "a_name", c->a_name,
+        "b_number", c->b_number, "b_name", c->b_name, "dialed", c->dialed, "trunk", c->trunk,
+        "states", c->states, "released_by", c->released_by[0] ? c->released_by : "system", "cause",
+        sip_cause_name(c->cause), "start_ms", (json_int_t)c->start_ms, "end_ms",
+        (json_int_t)c->end_ms, "talk_s", (json_int_t)talk, "wait_s", (json_int_t)c->wait_s,
+        "quality", c->quality, "events", c->events);
+    if (c->answer_ms) json_object_set_new(row, "answer_ms", json_integer(c->answer_ms));
+    if (c->queue_id) json_object_set_new(row, "queue_id", json_integer(c->queue_id));
+    if (c->agent_id) json_object_set_new(row, "agent_id", json_integer(c->agent_id));
+    if (c->recording) json_object_set_new(row, "recording", json_string(c->recording));
+    cdr_submit(row);
+}
+
+static void call_free(call *c)
+{
+    for (call_leg *l = c->legs, *n; l; l = n) {
+        n = l->next;
+        if (l->sip) cw_map_del(&C.by_sip, l->sip);
+        if (l->media) cw_map_del(&C.by_media, l->media);
+        free(l->local_sdp);
+        free(l);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        C.calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    C.ncalls--;
+    cw_map_del(&C.by_uuid, cw_hash_str(c->uuid));
+    json_decref(c->states);
+    json_decref(c->events);
+    json_decref(c->quality);
+    free(c->recording);
+    free(c);
+}
+
+void call_ref(call *c)
+{
+    c->refs++;
+}
+
+void call_unref(call *c)
+{
+    if (--c->refs > 0) return;
+    call_free(c);
+}
+
+/* When every leg has ended and its media has reported its final stats. */
+static void maybe_finish(call *c)
+{
+    if (c->finished) return;
+    for (call_leg *l = c->legs; l; l = l->next)
+        if (l->state != LEG_ENDED || (l->media && !l->media_closed)) return;
+    c->finished = true;
+    c->end_ms = cw_wall_ms();
+    call_mark_state(c, "released");
+    write_cdr(c);
+    emit(c, "call.ended",
+         json_pack("{s:s,s:s}", "cause", sip_cause_name(c->cause), "released_by",
+                   c->released_by[0] ? c->released_by : "system"));
+    log_info("call", "%s ended: %s, released by %s", c->uuid, sip_cause_name(c->cause),
+             c->released_by[0] ? c->released_by : "system");
+    call_unref(c);
+}
+
+/* ---- SDP ---- */
+
+static char *local_sdp(call_leg *l, const int *pts, int npts, int dtmf_pt)
+{
+    char ip[64];
+    cw_strlcpy(ip, config_str("sip.public_ip"), sizeof ip);
+    if (!ip[0]) cw_strlcpy(ip, config_str("sip.listen"), sizeof ip);
+    if (!strcmp(ip, "0.0.0.0")) cw_strlcpy(ip, "127.0.0.1", sizeof ip);
+    struct sdp_local sl = {
+        .addr = ip,
+        .port = l->port,
+        .session_id = ++C.sdp_session + 1000,
+        .version = ++l->sdp_version,
+        .pts = pts,
+        .npts = npts,
+        .dtmf_pt = dtmf_pt,
+        .ptime = 20,
+        .dir = SDP_SENDRECV,
+    };
+    return sdp_write(&sl);
+}
+
+static enum media_dtmf_mode dtmf_mode_of(int64_t user_id)
+{
+    const char *m = config_str("media.dtmf_mode");
+    if (user_id) {
+        store_res *r;
+        if (store_query(store_main(), &r, "SELECT dtmf_mode FROM users WHERE id = ?",
+                        SA_INT(user_id), SA_END) >= 0 &&
+            store_next(r)) {
+            enum media_dtmf_mode v = !strcmp(store_str(r, 0), "rfc4733")  ? MEDIA_DTMF_RFC4733
+                                     : !strcmp(store_str(r, 0), "inband") ? MEDIA_DTMF_INBAND
+                                                                          : MEDIA_DTMF_AUTO;
+            store_res_free(r);
+            return v;
+        }
+        store_res_free(r);
+    }
+    return !strcmp(m, "rfc4733")  ? MEDIA_DTMF_RFC4733
+           : !strcmp(m, "inband") ? MEDIA_DTMF_INBAND
+                                  : MEDIA_DTMF_AUTO;
+}
+
+static int apply_remote(call_leg *l, const struct sdp_media *m)
+{
+    struct media_remote r = {0};
+    cw_strlcpy(r.ip, m->addr, sizeof r.ip);
+    r.port = m->port;
+    r.pt = l->pt;
+    r.dtmf_pt = l->dtmf_pt;
+    r.ptime = m->ptime ? m->ptime : 20;
+    r.dtmf_mode = dtmf_mode_of(l->user_id);
+    r.send = m->dir == SDP_SENDRECV || m->dir == SDP_RECVONLY;
+    r.recv = m->dir == SDP_SENDRECV || m->dir == SDP_SENDONLY;
+    return media_session_set_remote(l->media, &r);
+}
+
+/* ---- legs ---- */
+
+static call_leg *leg_new(call *c, enum leg_role role)
+{
+    call_leg *l = cw_calloc(1, sizeof *l);
+    l->call = c;
+    l->role = role;
+    l->start_ms = cw_wall_ms();
+    l->next = c->legs;
+    c->legs = l;
+    return l;
+}
+
+static int leg_open_media(call_leg *l, media_id near)
+{
+    int rc = media_session_open(near, &l->media, &l->port);
+    if (rc) {
+        log_error("call", "%s: no media session: %s", l->call->uuid, cw_strerror(rc));
+        l->media = 0;
+        return rc;
+    }
+    cw_map_put(&C.by_media, l->media, l);
+    return CW_OK;
+}
+
+static void blf(call_leg *l, enum sip_dialog_state st)
+{
+    if (l->user_id) sip_blf_update(l->user_id, st, l->call->uuid, l->role == LEG_A);
+}
+
+/* A leg is over, whoever ended it. by_remote: the far end hung up. */
+static void leg_ended(call_leg *l, enum sip_cause cause, bool by_remote)
+{
+    if (l->state == LEG_ENDED) return;
+    call *c = l->call;
+    bool was_up = l->state == LEG_UP;
+    l->state = LEG_ENDED;
+    l->cause = cause;
+    l->end_ms = cw_wall_ms();
+    blf(l, SIP_DLG_IDLE);
+    if (l->media) media_session_close(l->media);
+    call_ref(c);
+    if (l->role == LEG_A) {
+        if (!c->released_by[0]) cw_strlcpy(c->released_by, by_remote ? "A" : "system", 8);
+        if (!c->cause) c->cause = cause ? cause : SIP_CAUSE_NORMAL;
+        call_log(c, "a-ended", "%s", sip_cause_name(cause));
+        for (call_leg *o = c->legs; o; o = o->next)
+            if (o != l && o->state != LEG_ENDED) leg_hangup(o, SIP_CAUSE_NORMAL);
+        if (c->drv.a_ended) c->drv.a_ended(c, cause, c->drv.arg);
+    } else {
+        if (l == c->bridged) {
+            c->bridged = NULL;
+            if (!c->released_by[0] && by_remote) cw_strlcpy(c->released_by, "B", 8);
+            if (!c->cause) c->cause = cause ? cause : SIP_CAUSE_NORMAL;
+        }
+        call_log(c, l->role == LEG_SPY ? "spy-ended" : "b-ended", "%s %s", l->number,
+                 sip_cause_name(cause));
+        if (l->watch.ended) l->watch.ended(l, cause, was_up, l->watch.arg);
+    }
+    maybe_finish(c);
+    call_unref(c);
+}
+
+void leg_hangup(call_leg *l, enum sip_cause cause)
+{
+    if (l->state == LEG_ENDED) return;
+    if (l->sip) sip_hangup(l->sip, cause);
+    leg_ended(l, cause, false);
+}
+
+void call_hangup(call *c, enum sip_cause cause)
+{
+    if (!c->released_by[0]) cw_strlcpy(c->released_by, "system", 8);
+    if (!c->cause) c->cause = cause;
+    /* B legs first so the A leg's BYE comes last */
+    for (call_leg *l = c->legs; l; l = l->next)
+        if (l != c->a && l->state != LEG_ENDED) leg_hangup(l, cause);
+    if (c->a) leg_hangup(c->a, cause);
+}
+
+int call_answer(call *c)
+{
+    call_leg *a = c->a;
+    if (!a || a->state == LEG_ENDED) return CW_ESTATE;
+    if (a->state == LEG_UP) return CW_OK;
+    int rc = sip_respond(a->sip, 200, "OK", a->local_sdp);
+    if (rc) return rc;
+    a->state = LEG_UP;
+    a->answer_ms = c->answer_ms = cw_wall_ms();
+    call_mark_state(c, "answered");
+    blf(a, SIP_DLG_CONFIRMED);
+    emit(c, "call.answered", NULL);
+    return CW_OK;
+}
+
+int call_ring(call *c, bool early)
+{
+    call_leg *a = c->a;
+    if (!a || a->state == LEG_ENDED || a->state == LEG_UP) return CW_ESTATE;
+    if (early && a->state == LEG_EARLY) return CW_OK;
+    if (!early && a->state != LEG_NEW) return CW_OK;
+    int rc = sip_respond(a->sip, early ? 183 : 180, early ? "Session Progress" : "Ringing",
+                         early ? a->local_sdp : NULL);
+    if (rc) return rc;
+    a->state = early ? LEG_EARLY : LEG_RINGING;
+    call_mark_state(c, "alerting");
+    return CW_OK;
+}
+
+call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
+                    const struct leg_watch *w)
+{
+    if (!c->a || c->a->state == LEG_ENDED) return NULL;
+    call_leg *l = leg_new(c, role);
+    l->watch = *w;
+    l->user_id = t->kind == SIP_TARGET_USER ? t->user_id : 0;
+    if (l->user_id) {
+        store_res *r;
+        if (store_query(store_main(), &r, "SELECT extension, display_name FROM users WHERE id = ?",
+                        SA_INT(l->user_id), SA_END) >= 0 &&
+            store_next(r)) {
+            cw_strlcpy(l->number, store_str(r, 0) ? store_str(r, 0) : "", sizeof l->number);
+            cw_strlcpy(l->name, store_str(r, 1), sizeof l->name);
+        }
+        store_res_free(r);
+    } else {
+        cw_strlcpy(l->number, t->uri, sizeof l->number);
+    }
+    if (leg_open_media(l, c->a->media)) {
+        l->state = LEG_ENDED;
+        return NULL;
+    }
+    l->pt = MEDIA_PCMU;
+    l->dtmf_pt = DTMF_PT;
+    l->local_sdp = local_sdp(l, offer_pts, (int)CW_ARRAY_LEN(offer_pts), DTMF_PT);
+    struct sip_invite inv = {0};
+    inv.kind = t->kind;
+    inv.user_id = t->user_id;
+    inv.trunk_id = t->trunk_id;
+    cw_strlcpy(inv.uri, t->uri, sizeof inv.uri);
+    cw_strlcpy(inv.from_user, t->from_user[0] ? t->from_user : c->a_number, sizeof inv.from_user);
+    cw_strlcpy(inv.from_display, c->a_name, sizeof inv.from_display);
+    cw_strlcpy(inv.from_host, c->domain_name, sizeof inv.from_host);
+    inv.sdp = l->local_sdp;
+    inv.timeout_s = t->timeout_s > 0 ? t->timeout_s : (int)config_int("sip.ring_timeout");
+    cw_strlcpy(inv.headers, t->headers, sizeof inv.headers);
+    l->sip = sip_call(&inv);
+    if (!l->sip) {
+        l->state = LEG_ENDED;
+        l->cause = SIP_CAUSE_FAILED;
+        media_session_close(l->media);
+        return NULL;
+    }
+    cw_map_put(&C.by_sip, l->sip, l);
+    call_log(c, role == LEG_SPY ? "spy-dial" : "dial", "%s", l->number);
+    if (role == LEG_B) {
+        cw_strlcpy(c->b_number, l->number, sizeof c->b_number);
+        cw_strlcpy(c->b_name, l->name, sizeof c->b_name);
+        call_mark_state(c, "dialing");
+    }
+    return l;
+}
+
+int call_bridge(call *c, call_leg *b)
+{
+    if (!c->a || c->a->state == LEG_ENDED || b->state != LEG_UP) return CW_ESTATE;
+    int rc = call_answer(c);
+    if (rc) return rc;
+    media_stop(c->a->media);
+    rc = media_bridge(c->a->media, b->media);
+    if (rc) return rc;
+    c->bridged = b;
+    c->bridge_ms = cw_wall_ms();
+    cw_strlcpy(c->b_number, b->number, sizeof c->b_number);
+    cw_strlcpy(c->b_name, b->name, sizeof c->b_name);
+    call_log(c, "bridged", "%s", b->number);
+    emit(c, "call.bridged", json_pack("{s:s,s:s}", "to", b->number, "to_name", b->name));
+    return CW_OK;
+}
+
+/* ---- SIP events ---- */
+
+static void load_caller(call *c, const struct sip_party *p)
+{
+    if (p->user_id) {
+        store_res *r;
+        if (store_query(store_main(), &r, "SELECT extension, display_name FROM users WHERE id = ?",
+                        SA_INT(p->user_id), SA_END) >= 0 &&
+            store_next(r)) {
+            cw_strlcpy(c->a_number, store_str(r, 0) ? store_str(r, 0) : p->user,
+                       sizeof c->a_number);
+            cw_strlcpy(c->a_name, store_str(r, 1), sizeof c->a_name);
+        }
+        store_res_free(r);
+        c->a_user_id = p->user_id;
+    } else {
+        cw_strlcpy(c->a_number, p->user, sizeof c->a_number);
+        cw_strlcpy(c->a_name, p->display, sizeof c->a_name);
+    }
+}
+
+static int64_t trunk_domain(const char *number)
+{
+    int64_t d = 0;
+    store_query_int(store_main(), &d, "SELECT domain_id FROM external_numbers WHERE number = ?",
+                    SA_STR(number), SA_END);
+    return d;
+}
+
+static void on_incoming(const struct sip_incoming *in, void *arg)
+{
+    int64_t domain = in->from.domain_id;
+    if (in->from.trunk_id) domain = trunk_domain(in->to_user);
+    if (!domain) {
+        sip_respond(in->leg, 404, "Not Found", NULL);
+        return;
+    }
+    if (!in->has_offer) {
+        /* offerless INVITE: we would have to offer in 200 and learn theirs in ACK */
+        sip_respond(in->leg, 488, "Offer Required", NULL);
+        return;
+    }
+    int pt, dtmf_pt;
+    if (sdp_negotiate(&in->offer, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf_pt)) {
+        sip_respond(in->leg, 488, "Not Acceptable Here", NULL);
+        return;
+    }
+    call *c = call_new(domain);
+    call_leg *a = leg_new(c, LEG_A);
+    c->a = a;
+    a->sip = in->leg;
+    a->user_id = in->from.user_id;
+    a->pt = pt;
+    a->dtmf_pt = dtmf_pt;
+    cw_map_put(&C.by_sip, a->sip, a);
+    load_caller(c, &in->from);
+    cw_strlcpy(a->number, c->a_number, sizeof a->number);
+    cw_strlcpy(a->name, c->a_name, sizeof a->name);
+    cw_strlcpy(c->dialed, in->to_user, sizeof c->dialed);
+    cw_strlcpy(c->direction, in->from.trunk_id ? "incoming" : "internal", sizeof c->direction);
+    if (in->from.trunk_id)
+        snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)in->from.trunk_id);
+    if (leg_open_media(a, 0)) {
+        sip_respond(in->leg, 503, "Service Unavailable", NULL);
+        a->state = LEG_ENDED;
+        c->cause = SIP_CAUSE_UNAVAILABLE;
+        maybe_finish(c);
+        return;
+    }
+    int one_pt = pt;
+    a->local_sdp = local_sdp(a, &one_pt, 1, dtmf_pt);
+    apply_remote(a, &in->offer);
+    blf(a, SIP_DLG_EARLY);
+    call_mark_state(c, "dialing");
+    call_log(c, "incoming", "%s -> %s from %s:%d", c->a_number, c->dialed, in->src_ip,
+             in->src_port);
+    log_info("call", "%s: %s (%s) -> %s", c->uuid, c->a_number, c->a_name, c->dialed);
+    emit(c, "call.created", NULL);
+    call_lua_route(c);
+}
+
+static void on_leg_event(const struct sip_leg_event *ev, void *arg)
+{
+    call_leg *l = cw_map_get(&C.by_sip, ev->leg);
+    if (!l || l->state == LEG_ENDED) return;
+    call *c = l->call;
+    switch (ev->type) {
+    case SIP_EV_PROGRESS:
+        if (l->role == LEG_A) break;
+        if (ev->has_sdp && l->state != LEG_EARLY) {
+            int pt, dtmf;
+            if (!sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                l->pt = pt;
+                l->dtmf_pt = dtmf;
+                apply_remote(l, &ev->sdp);
+            }
+        }
+        if (l->state == LEG_NEW) {
+            blf(l, SIP_DLG_EARLY);
+            if (l->role == LEG_B) {
+                call_mark_state(c, "alerting");
+                emit(c, "call.ringing", json_pack("{s:s}", "to", l->number));
+            }
+        }
+        l->state = ev->has_sdp ? LEG_EARLY : (l->state == LEG_EARLY ? LEG_EARLY : LEG_RINGING);
+        if (l->watch.ringing) l->watch.ringing(l, l->watch.arg);
+        break;
+    case SIP_EV_ANSWERED:
+        if (l->role == LEG_A) break; /* ACK of our 200 */
+        if (!ev->has_sdp && l->state != LEG_EARLY) {
+            log_warn("call", "%s: answer without SDP from %s", c->uuid, l->number);
+            leg_hangup(l, SIP_CAUSE_MEDIA);
+            break;
+        }
+        if (ev->has_sdp) {
+            int pt, dtmf;
+            if (sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                leg_hangup(l, SIP_CAUSE_MEDIA);
+                break;
+            }
+            l->pt = pt;
+            l->dtmf_pt = dtmf;
+            apply_remote(l, &ev->sdp);
+        }
+        l->state = LEG_UP;
+        l->answer_ms = cw_wall_ms();
+        blf(l, SIP_DLG_CONFIRMED);
+        call_log(c, l->role == LEG_SPY ? "spy-answered" : "answered", "%s", l->number);
+        if (l->watch.answered) l->watch.answered(l, l->watch.arg);
+        break;
+    case SIP_EV_FAILED:
+    case SIP_EV_ENDED:
+        leg_ended(l, ev->cause, true);
+        break;
+    case SIP_EV_HOLD:
+    case SIP_EV_UNHOLD: {
+        bool hold = ev->type == SIP_EV_HOLD;
+        l->remote_hold = hold;
+        if (ev->has_sdp) apply_remote(l, &ev->sdp);
+        call_mark_state(c, hold ? (l->role == LEG_A ? "hold_a" : "hold_b") : "answered");
+        call_log(c, hold ? "hold" : "unhold", "%s", l->number);
+        emit(c, hold ? "call.held" : "call.unheld", json_pack("{s:s}", "by", l->number));
+        break;
+    }
+    case SIP_EV_MEDIA:
+        /* new address or codec from the far end, hold state unchanged */
+        if (ev->has_sdp) {
+            int pt, dtmf;
+            if (!sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                l->pt = pt;
+                l->dtmf_pt = dtmf;
+                apply_remote(l, &ev->sdp);
+            }
+        }
+        break;
+    case SIP_EV_REFER:
+        /* transfers are decided by the script layer; refuse until one asks */
+        sip_refer_result(l->sip, 603);
+        break;
+    case SIP_EV_DTMF: {
+        struct media_event me = {.type = MEDIA_EV_DTMF,
+                                 .id = l->media,
+                                 .digit = ev->digit,
+                                 .duration_ms = ev->duration_ms};
+        if (c->drv.media_event) c->drv.media_event(c, l, &me, c->drv.arg);
+        break;
+    }
+    }
+}
+
+/* ---- media events ---- */
+
+static void on_media_event(const struct media_event *ev, void *arg)
+{
+    call_leg *l = cw_map_get(&C.by_media, ev->id);
+    if (!l) return;
+    call *c = l->call;
+    if (ev->type == MEDIA_EV_CLOSED) {
+        l->media_closed = true;
+        const char *key = l->role == LEG_A ? "a" : l->role == LEG_B ? "b" : "spy";
+        json_object_set_new(c->quality, key,
+                            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "rx_packets",
+                                      (json_int_t)ev->stats.rx_packets, "tx_packets",
+                                      (json_int_t)ev->stats.tx_packets, "rx_lost",
+                                      (json_int_t)ev->stats.rx_lost, "rx_late",
+                                      (json_int_t)ev->stats.rx_late, "jitter_ms",
+                                      ev->stats.jitter_ms, "remote_loss", ev->stats.remote_loss,
+                                      "remote_jitter_ms", ev->stats.remote_jitter_ms));
+        cw_map_del(&C.by_media, ev->id);
+        maybe_finish(c);
+        return;
+    }
+    if (l->state == LEG_ENDED) return;
+    if (ev->type == MEDIA_EV_RTP_TIMEOUT) {
+        call_log(c, "rtp-timeout", "%s", l->number);
+        if (l->role == LEG_A)
+            call_hangup(c, SIP_CAUSE_RTP_TIMEOUT);
+        else
+            leg_hangup(l, SIP_CAUSE_RTP_TIMEOUT);
+        return;
+    }
+    if (ev->type == MEDIA_EV_DTMF) call_log(c, "dtmf", "%s %c", l->number, ev->digit);
+    if (c->drv.media_event) c->drv.media_event(c, l, ev, c->drv.arg);
+}
+
+json_t *call_to_json(const call *c)
+{
+    json_t *legs = json_array();
+    static const char *st[] = {"new", "ringing", "early", "up", "ended"};
+    static const char *ro[] = {"", "a", "b", "spy"};
+    for (const call_leg *l = c->legs; l; l = l->next)
+        json_array_append_new(legs, json_pack("{s:s,s:s,s:s,s:s,s:I}", "role", ro[l->role], "state",
+                                              st[l->state], "number", l->number, "name", l->name,
+                                              "user_id", (json_int_t)l->user_id));
+    json_t *j = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "uuid", c->uuid, "domain_id",
+                          (json_int_t)c->domain_id, "direction",
+                          c->direction[0] ? c->direction : "internal", "from", c->a_number,
+                          "from_name", c->a_name, "to", c->dialed, "b_number", c->b_number,
+                          "b_name", c->b_name, "start_ms", (json_int_t)c->start_ms, "legs", legs);
+    if (c->answer_ms) json_object_set_new(j, "answer_ms", json_integer(c->answer_ms));
+    if (c->bridge_ms) json_object_set_new(j, "bridge_ms", json_integer(c->bridge_ms));
+    if (c->queue_id) json_object_set_new(j, "queue_id", json_integer(c->queue_id));
+    if (c->agent_id) json_object_set_new(j, "agent_id", json_integer(c->agent_id));
+    return j;
+}
+
+/* ---- start and stop ---- */
+
+static const struct sip_handlers sip_h = {on_incoming, on_leg_event, NULL};
+
+int call_init(void)
+{
+    cw_map_init(&C.by_sip);
+    cw_map_init(&C.by_media);
+    cw_map_init(&C.by_uuid);
+    call_lua_init();
+    call_api_init();
+    return CW_OK;
+}
+
+const struct sip_handlers *call_sip_handlers(void)
+{
+    return &sip_h;
+}
+
+void call_on_media_event(const struct media_event *ev, void *arg)
+{
+    on_media_event(ev, arg);
+}
+
+void call_shutdown(void)
+{
+    for (call *c = C.calls, *n; c; c = n) {
+        n = c->next;
+        if (c->finished) continue;
+        call_ref(c);
+        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+        /* the media engine stops with us: its final reports will not come */
+        for (call_leg *l = c->legs; l; l = l->next)
+            l->media_closed = true;
+        maybe_finish(c);
+        n = c->next;
+        call_unref(c);
+    }
+}

@@ -1,0 +1,1291 @@
+/*
+ * call_lua.c - the Lua call API: one coroutine per call.
+ *
+ * A call is a userdata whose methods look blocking to the script
+ * (call:play(), call:read_digits(), call:bridge(), call:queue()) and suspend
+ * the coroutine underneath; the media, SIP and ACD events that finish them
+ * resume it with the outcome as return values, never as Lua errors. The
+ * primitives live here; scripts/cw/call.lua composes them (collect, say).
+ *
+ * Runs on the core thread. Owns struct cscript, one per routed call.
+ */
+#include "acd/acd.h"
+#include "base/cw.h"
+#include "call/call_int.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "route/numbers.h"
+#include "loop/loop.h"
+#include "lua/script.h"
+#include "store/store.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CALL_MT     "cw.call"
+#define MAX_TARGETS 16
+
+enum wait_kind { W_NONE = 0, W_PLAY, W_DIGITS, W_SLEEP, W_BRIDGE, W_QUEUE, W_FALLBACK };
+
+struct cscript;
+
+struct call_ud {
+    struct cscript *s;
+};
+
+struct dial_attempt {
+    call_leg *leg;
+    bool done;
+    enum sip_cause cause;
+};
+
+struct cscript {
+    call *c;
+    struct call_ud *ud;
+    script_co *co;     /* the routing coroutine */
+    script_co *waiter; /* the coroutine suspended in a call method */
+    enum wait_kind wait;
+    uint32_t tag;
+    uint32_t next_tag;
+    bool interrupt; /* current play stops on a digit */
+    bool hungup;
+    bool script_done;
+    bool starting;
+    struct event *timer;
+    /* digits */
+    char typeahead[64];
+    int nahead;
+    int max_digits;
+    char terminators[8];
+    int interdigit_ms;
+    cw_buf digits;
+    /* bridge */
+    struct dial_attempt att[MAX_TARGETS];
+    int natt, next_att;
+    bool sequential;
+    struct dial_target targets[MAX_TARGETS];
+    int ntargets;
+    call_leg *winner;
+    bool ringback_on;
+    int sync_result;
+    int on_hangup_ref;
+};
+
+static void cscript_release(struct cscript *s);
+
+/* ---- resuming the waiting coroutine ---- */
+
+static lua_State *resume_begin(struct cscript *s, script_co **co)
+{
+    *co = s->waiter;
+    s->waiter = NULL;
+    s->wait = W_NONE;
+    if (s->timer) evtimer_del(s->timer);
+    return *co ? script_co_thread(*co) : NULL;
+}
+
+static void resume_end(script_co *co, int n)
+{
+    script_co_resume(co, n);
+    script_co_unref(co);
+}
+
+static void resume_ok(struct cscript *s, const char *detail)
+{
+    script_co *co;
+    lua_State *T = resume_begin(s, &co);
+    if (!T) return;
+    lua_pushboolean(T, 1);
+    if (detail) lua_pushstring(T, detail);
+    resume_end(co, detail ? 2 : 1);
+}
+
+static void resume_fail(struct cscript *s, const char *reason)
+{
+    script_co *co;
+    lua_State *T = resume_begin(s, &co);
+    if (!T) return;
+    lua_pushnil(T);
+    lua_pushstring(T, reason);
+    resume_end(co, 2);
+}
+
+static void resume_str(struct cscript *s, const char *value, const char *detail)
+{
+    script_co *co;
+    lua_State *T = resume_begin(s, &co);
+    if (!T) return;
+    lua_pushstring(T, value);
+    lua_pushstring(T, detail);
+    resume_end(co, 2);
+}
+
+/* The waiting coroutine ended without being resumed (killed, VM closed). */
+static void waiter_cancelled(void *arg)
+{
+    struct cscript *s = arg;
+    script_co *co = s->waiter;
+    s->waiter = NULL;
+    s->wait = W_NONE;
+    if (s->timer) evtimer_del(s->timer);
+    if (co) script_co_unref(co);
+}
+
+/*
+ * Methods that wait call may_suspend() before they start anything, so an
+ * impossible suspension (inside coroutine.wrap, a metamethod) raises
+ * before a prompt or a dial has begun.
+ */
+static void may_suspend(lua_State *L, struct cscript *s)
+{
+    script_co_check(L);
+    if (s->waiter) luaL_error(L, "call is already waiting in another coroutine");
+}
+
+static int suspend(lua_State *L, struct cscript *s, enum wait_kind kind)
+{
+    script_co *co = script_co_of(L);
+    s->wait = kind;
+    s->waiter = co;
+    script_co_ref(co);
+    script_co_on_cancel(co, waiter_cancelled, s);
+    return script_co_suspend(L);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void arm_timer(struct cscript *s, int ms)
+{
+    if (!s->timer) s->timer = evtimer_new(loop_base(), on_timer, s);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+/* ---- userdata ---- */
+
+static struct cscript *check_call(lua_State *L)
+{
+    struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
+    return ud->s;
+}
+
+/* For methods: NULL (and nil, "hangup" pushed) when the call is gone. */
+#define CALL_OR_GONE(L, s)                                                                         \
+    struct cscript *s = check_call(L);                                                             \
+    if (!s || !s->c || s->hungup || leg_state(call_a_leg(s->c)) == LEG_ENDED) {                    \
+        lua_pushnil(L);                                                                            \
+        lua_pushstring(L, "hangup");                                                               \
+        return 2;                                                                                  \
+    }
+
+static void push_call(lua_State *L, struct cscript *s)
+{
+    struct call_ud *ud = lua_newuserdatauv(L, sizeof *ud, 1);
+    ud->s = s;
+    s->ud = ud;
+    luaL_setmetatable(L, CALL_MT);
+    lua_newtable(L); /* call.vars */
+    lua_setiuservalue(L, -2, 1);
+}
+
+static int l_gc(lua_State *L)
+{
+    struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
+    if (ud->s) ud->s->ud = NULL;
+    ud->s = NULL;
+    return 0;
+}
+
+static json_t *call_info(struct cscript *s)
+{
+    return s && s->c ? call_to_json(s->c) : NULL;
+}
+
+static int l_index(lua_State *L)
+{
+    struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
+    const char *k = luaL_checkstring(L, 2);
+    /* methods first */
+    luaL_getmetafield(L, 1, "methods");
+    lua_getfield(L, -1, k);
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 2);
+    if (!strcmp(k, "vars")) {
+        lua_getiuservalue(L, 1, 1);
+        return 1;
+    }
+    struct cscript *s = ud->s;
+    if (!strcmp(k, "alive")) {
+        lua_pushboolean(L, s && s->c && !s->hungup);
+        return 1;
+    }
+    json_t *j = call_info(s);
+    if (!j) {
+        lua_pushnil(L);
+        return 1;
+    }
+    static const struct {
+        const char *lua, *json;
+    } fields[] = {{"uuid", "uuid"}, {"caller", "from"},         {"caller_name", "from_name"},
+                  {"dialed", "to"}, {"domain_id", "domain_id"}, {"direction", "direction"}};
+    int found = 0;
+    for (size_t i = 0; i < CW_ARRAY_LEN(fields); i++) {
+        if (strcmp(k, fields[i].lua)) continue;
+        json_t *v = json_object_get(j, fields[i].json);
+        if (json_is_integer(v))
+            lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        else
+            lua_pushstring(L, json_string_value(v));
+        found = 1;
+    }
+    if (!found && !strcmp(k, "answered")) {
+        lua_pushboolean(L, json_object_get(j, "answer_ms") != NULL);
+        found = 1;
+    }
+    json_decref(j);
+    if (!found) lua_pushnil(L);
+    return 1;
+}
+
+static int l_newindex(lua_State *L)
+{
+    return luaL_error(L, "call fields are read-only; keep your data in call.vars");
+}
+
+/* ---- simple actions ---- */
+
+static int l_answer(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    int rc = call_answer(s->c);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, cw_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_ring(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    call_ring(s->c, lua_toboolean(L, 2));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static enum sip_cause cause_parse(const char *s)
+{
+    static const struct {
+        const char *n;
+        enum sip_cause c;
+    } t[] = {{"normal", SIP_CAUSE_NORMAL},       {"busy", SIP_CAUSE_BUSY},
+             {"no_answer", SIP_CAUSE_NO_ANSWER}, {"rejected", SIP_CAUSE_REJECTED},
+             {"no_route", SIP_CAUSE_NO_ROUTE},   {"unavailable", SIP_CAUSE_UNAVAILABLE},
+             {"failed", SIP_CAUSE_FAILED}};
+    for (size_t i = 0; i < CW_ARRAY_LEN(t); i++)
+        if (!strcmp(s, t[i].n)) return t[i].c;
+    return SIP_CAUSE_NONE;
+}
+
+static int l_hangup(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *cs = luaL_optstring(L, 2, "normal");
+    enum sip_cause cause = cause_parse(cs);
+    if (!cause) return luaL_argerror(L, 2, "unknown cause");
+    call_hangup(s->c, cause);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_log(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    const char *msg = luaL_checkstring(L, 2);
+    if (s && s->c) {
+        call_log(s->c, "script", "%s", msg);
+        log_info("script", "%s: %s", call_uuid(s->c), msg);
+    }
+    return 0;
+}
+
+/* ---- playback ---- */
+
+static int collect_files(lua_State *L, int idx, const char **files, int max)
+{
+    if (lua_isstring(L, idx)) {
+        files[0] = lua_tostring(L, idx);
+        return 1;
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int n = 0;
+    lua_Integer len = luaL_len(L, idx);
+    for (lua_Integer i = 1; i <= len && n < max; i++) {
+        lua_geti(L, idx, i);
+        if (!lua_isstring(L, -1)) luaL_error(L, "play: file %d is not a string", (int)i);
+        files[n++] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the string stays alive in the table */
+    }
+    return n;
+}
+
+static bool opt_bool(lua_State *L, int idx, const char *key)
+{
+    if (!lua_istable(L, idx)) return false;
+    lua_getfield(L, idx, key);
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static lua_Integer opt_int(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+    if (!lua_istable(L, idx)) return def;
+    lua_getfield(L, idx, key);
+    lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : def;
+    if (lua_isnumber(L, -1) && !lua_isinteger(L, -1)) v = (lua_Integer)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *opt_str(lua_State *L, int idx, const char *key, const char *def)
+{
+    if (!lua_istable(L, idx)) return def;
+    lua_getfield(L, idx, key);
+    const char *v = lua_isstring(L, -1) ? lua_tostring(L, -1) : def;
+    lua_pop(L, 1); /* strings from an option table stay alive while it does */
+    return v;
+}
+
+/* call:play(files, {loop=, interrupt=}) -> true | true,"digit" | nil,reason */
+static int l_play(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    may_suspend(L, s);
+    const char *files[32];
+    int n = collect_files(L, 2, files, 32);
+    if (n == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    s->interrupt = opt_bool(L, 3, "interrupt");
+    if (s->interrupt && s->nahead > 0) {
+        lua_pushboolean(L, 1);
+        lua_pushstring(L, "digit");
+        return 2;
+    }
+    s->tag = ++s->next_tag;
+    int rc = media_play(leg_media(call_a_leg(s->c)), files, n, opt_bool(L, 3, "loop"), s->tag);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, "error");
+        return 2;
+    }
+    return suspend(L, s, W_PLAY);
+}
+
+static const struct {
+    const char *name;
+    enum media_tone tone;
+} tones[] = {{"dial", MEDIA_TONE_DIAL},
+             {"ringback", MEDIA_TONE_RINGBACK},
+             {"busy", MEDIA_TONE_BUSY},
+             {"congestion", MEDIA_TONE_CONGESTION},
+             {"call_waiting", MEDIA_TONE_CALL_WAITING},
+             {"beep", MEDIA_TONE_BEEP}};
+
+/* call:tone(name): starts a tone and returns at once; call:stop() ends it. */
+static int l_tone(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *name = luaL_checkstring(L, 2);
+    for (size_t i = 0; i < CW_ARRAY_LEN(tones); i++) {
+        if (strcmp(name, tones[i].name)) continue;
+        media_play_tone(leg_media(call_a_leg(s->c)), tones[i].tone, ++s->next_tag);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return luaL_argerror(L, 2, "unknown tone");
+}
+
+static int l_moh(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    media_moh(leg_media(call_a_leg(s->c)), luaL_optstring(L, 2, "default"), ++s->next_tag);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_stop(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    media_stop(leg_media(call_a_leg(s->c)));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_sleep(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    may_suspend(L, s);
+    lua_Integer ms = luaL_checkinteger(L, 2);
+    if (ms < 0 || ms > 3600000) return luaL_argerror(L, 2, "0..3600000 ms");
+    arm_timer(s, (int)ms);
+    return suspend(L, s, W_SLEEP);
+}
+
+/* ---- digits ---- */
+
+/* Take digits from the type-ahead buffer; true when the read is complete. */
+static bool take_ahead(struct cscript *s, const char **why)
+{
+    while (s->nahead > 0) {
+        char d = s->typeahead[0];
+        memmove(s->typeahead, s->typeahead + 1, (size_t)--s->nahead);
+        if (strchr(s->terminators, d) && d) {
+            *why = "terminator";
+            return true;
+        }
+        cw_buf_append(&s->digits, &d, 1);
+        if ((int)s->digits.len >= s->max_digits) {
+            *why = "max";
+            return true;
+        }
+    }
+    return false;
+}
+
+/* call:read_digits(max, timeout_ms, interdigit_ms, terminators) -> digits, why */
+static int l_read_digits(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    may_suspend(L, s);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    lua_Integer timeout = luaL_optinteger(L, 3, 5000);
+    lua_Integer inter = luaL_optinteger(L, 4, 3000);
+    const char *term = luaL_optstring(L, 5, "");
+    if (max < 1 || max > 64) return luaL_argerror(L, 2, "1..64 digits");
+    if (timeout < 0 || inter < 0) return luaL_argerror(L, 3, "timeouts must be >= 0");
+    s->max_digits = (int)max;
+    cw_strlcpy(s->terminators, term, sizeof s->terminators);
+    s->interdigit_ms = (int)inter;
+    cw_buf_reset(&s->digits);
+    const char *why;
+    if (take_ahead(s, &why)) {
+        lua_pushstring(L, s->digits.data ? s->digits.data : "");
+        lua_pushstring(L, why);
+        return 2;
+    }
+    arm_timer(s, s->digits.len ? (int)inter : (int)timeout);
+    return suspend(L, s, W_DIGITS);
+}
+
+static int l_flush_digits(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    if (s) s->nahead = 0;
+    return 0;
+}
+
+static int l_send_dtmf(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *d = luaL_checkstring(L, 2);
+    for (; *d; d++)
+        media_send_dtmf(leg_media(call_a_leg(s->c)), *d, 100);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- resolving numbers ---- */
+
+/* Push a JSON value as the Lua value it reads as (objects and arrays become tables). */
+static void push_json(lua_State *L, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        lua_createtable(L, 0, (int)json_object_size(v));
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            push_json(L, x);
+            lua_setfield(L, -2, k);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        lua_createtable(L, (int)json_array_size(v), 0);
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            push_json(L, x);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING:
+        lua_pushstring(L, json_string_value(v));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        lua_pushboolean(L, 1);
+        break;
+    case JSON_FALSE:
+        lua_pushboolean(L, 0);
+        break;
+    default:
+        lua_pushnil(L);
+        break;
+    }
+}
+
+/* The domain's IVR settings: input timeout, max errors, language. */
+static void push_ivr_settings(lua_State *L, int64_t domain)
+{
+    lua_createtable(L, 0, 3);
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT ivr_timeout, ivr_max_errors, language FROM domains WHERE id = ?",
+                    SA_INT(domain), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "timeout");
+        lua_pushinteger(L, store_int(r, 1)), lua_setfield(L, -2, "max_errors");
+        lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "language");
+    }
+    store_res_free(r);
+}
+
+static int l_resolve(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    const char *num = luaL_checkstring(L, 2);
+    if (!s || !s->c) return 0;
+    int64_t dom = call_domain(s->c);
+    store *st = store_main();
+    store_res *r;
+    if (store_query(st, &r,
+                    "SELECT id, display_name, extension FROM users WHERE domain_id = ? AND "
+                    "status = 'active' AND (extension = ? OR login = ?)",
+                    SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, "user"), lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
+        lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
+        lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
+        store_res_free(r);
+        return 1;
+    }
+    store_res_free(r);
+    if (store_query(st, &r,
+                    "SELECT id, name, extension, strategy FROM call_groups WHERE domain_id = ? "
+                    "AND extension = ?",
+                    SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, "group"), lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
+        lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
+        lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
+        lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "strategy");
+        store_res_free(r);
+        return 1;
+    }
+    store_res_free(r);
+    if (store_query(st, &r,
+                    "SELECT id, name, extension, script, flow FROM ivr_flows WHERE domain_id = ? "
+                    "AND extension = ?",
+                    SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, "ivr"), lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
+        lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
+        lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
+        lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "script");
+        json_t *flow = json_loads(store_str(r, 4) ? store_str(r, 4) : "{}", 0, NULL);
+        if (flow)
+            push_json(L, flow);
+        else
+            lua_newtable(L);
+        json_decref(flow);
+        lua_setfield(L, -2, "flow");
+        push_ivr_settings(L, dom);
+        lua_setfield(L, -2, "settings");
+        store_res_free(r);
+        return 1;
+    }
+    store_res_free(r);
+    return 0;
+}
+
+/* call:agent_state(state, reason): the calling user's own ACD state (feature codes). */
+static int l_agent_state(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *name = luaL_checkstring(L, 2);
+    const char *reason = luaL_optstring(L, 3, NULL);
+    enum agent_state st;
+    if (agent_state_parse(name, &st)) return luaL_argerror(L, 2, "unknown agent state");
+    int64_t user = leg_user(call_a_leg(s->c));
+    int64_t op = 0;
+    if (!user ||
+        store_query_int(store_main(), &op, "SELECT is_operator FROM users WHERE id = ?",
+                        SA_INT(user), SA_END) ||
+        !op) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not_operator");
+        return 2;
+    }
+    int rc = acd_agent_set_state(call_domain(s->c), user, st, reason);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, cw_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* call:sound_path(id) -> the file of an uploaded sound of the call's domain, or nil */
+static int l_sound_path(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    if (!s || !s->c) return 0;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT path FROM sound_files WHERE id = ? AND domain_id = ?",
+                    SA_INT(id), SA_INT(call_domain(s->c)), SA_END) >= 0 &&
+        store_next(r)) {
+        lua_pushstring(L, store_str(r, 0));
+        store_res_free(r);
+        return 1;
+    }
+    store_res_free(r);
+    return 0;
+}
+
+/* ---- bridge: dial one or more targets, connect the first to answer ---- */
+
+/* A user of another domain of the caller's pool: routing number + extension (seed 001 §4.5.4). */
+static int64_t interdomain_user(int64_t domain, const char *num)
+{
+    store_res *r;
+    int64_t found = 0;
+    if (store_query(store_main(), &r,
+                    "SELECT u.id FROM domains d JOIN domains o ON o.pool_id = d.pool_id "
+                    "JOIN users u ON u.domain_id = o.id "
+                    "WHERE d.id = ? AND o.id <> d.id AND o.routing_number IS NOT NULL "
+                    "AND o.routing_number <> '' AND u.status = 'active' "
+                    "AND ? = o.routing_number || u.extension",
+                    SA_INT(domain), SA_STR(num), SA_END) >= 0 &&
+        store_next(r))
+        found = store_int(r, 0);
+    store_res_free(r);
+    return found;
+}
+
+/* The caller's restriction and presented number for calls out of the platform. */
+static void caller_policy(struct cscript *s, char *restriction, size_t rlen, char *cli, size_t clen)
+{
+    int64_t user = leg_user(call_a_leg(s->c));
+    cw_strlcpy(restriction, "none", rlen);
+    cli[0] = '\0';
+    if (!user) return; /* a call from a trunk forwarded on: nobody's restriction */
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT u.restriction, COALESCE(u.cli_number, d.default_cli, '') "
+                    "FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?",
+                    SA_INT(user), SA_END) >= 0 &&
+        store_next(r)) {
+        cw_strlcpy(restriction, store_str(r, 0), rlen);
+        cw_strlcpy(cli, store_str(r, 1), clen);
+    }
+    store_res_free(r);
+}
+
+/*
+ * Where a target leads: "user:<id>" (this domain), "sip:..." (a URI), or a
+ * number: a user of this domain by extension or login, a user of another
+ * domain of the pool by routing number + extension, else an outside number
+ * through a trunk, when the caller's outbound restriction allows it.
+ * *why names the refusal: "no_route" or "restricted".
+ */
+static int parse_target(struct cscript *s, const char *t, int timeout_s, struct dial_target *out,
+                        const char **why)
+{
+    memset(out, 0, sizeof *out);
+    out->timeout_s = timeout_s;
+    *why = "no_route";
+    int64_t dom = call_domain(s->c);
+    if (cw_str_has_prefix(t, "user:")) {
+        int64_t id, ok;
+        if (cw_parse_i64(t + 5, &id)) return CW_EINVAL;
+        if (store_query_int(store_main(), &ok,
+                            "SELECT id FROM users WHERE id = ? AND domain_id = ?", SA_INT(id),
+                            SA_INT(dom), SA_END))
+            return CW_ENOENT;
+        out->kind = SIP_TARGET_USER;
+        out->user_id = id;
+        return CW_OK;
+    }
+    if (cw_str_has_prefix(t, "sip:")) {
+        out->kind = SIP_TARGET_URI;
+        cw_strlcpy(out->uri, t, sizeof out->uri);
+        return CW_OK;
+    }
+    const char *num = cw_str_has_prefix(t, "ext:") ? t + 4 : t;
+    int64_t id;
+    if (store_query_int(store_main(), &id,
+                        "SELECT id FROM users WHERE domain_id = ? AND status = 'active' AND "
+                        "(extension = ? OR login = ?)",
+                        SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) == CW_OK ||
+        (id = interdomain_user(dom, num)) > 0) {
+        out->kind = SIP_TARGET_USER;
+        out->user_id = id;
+        return CW_OK;
+    }
+    if (t != num) return CW_ENOENT; /* "ext:" asks for an extension only */
+    char restriction[48], cli[64];
+    caller_policy(s, restriction, sizeof restriction, cli, sizeof cli);
+    enum number_class cls = route_classify(num);
+    if (!route_restriction_allows(restriction, cls)) {
+        *why = cls == NUM_INVALID ? "no_route" : "restricted";
+        call_log(s->c, "restricted", "%s is %s; restriction %s", num, route_class_name(cls),
+                 restriction);
+        return CW_EPERM;
+    }
+    struct sip_route route;
+    int rc = sip_route_outbound(dom, leg_user(call_a_leg(s->c)), num, &route);
+    if (rc) {
+        call_log(s->c, "no-trunk", "%s: %s", num, rc == CW_EBUSY ? "all lines busy" : "no trunk");
+        return rc;
+    }
+    out->kind = SIP_TARGET_TRUNK;
+    out->trunk_id = route.trunk_id;
+    cw_strlcpy(out->uri, route.number, sizeof out->uri);
+    cw_strlcpy(out->from_user, route.caller_id[0] ? route.caller_id : cli, sizeof out->from_user);
+    return CW_OK;
+}
+
+static enum sip_cause worst_cause(struct cscript *s)
+{
+    /* the most telling failure wins: busy, then no answer, then the rest */
+    static const enum sip_cause order[] = {SIP_CAUSE_BUSY,        SIP_CAUSE_NO_ANSWER,
+                                           SIP_CAUSE_REJECTED,    SIP_CAUSE_NO_ROUTE,
+                                           SIP_CAUSE_UNAVAILABLE, SIP_CAUSE_MEDIA};
+    for (size_t i = 0; i < CW_ARRAY_LEN(order); i++)
+        for (int a = 0; a < s->natt; a++)
+            if (s->att[a].cause == order[i]) return order[i];
+    return SIP_CAUSE_FAILED;
+}
+
+static void bridge_ringing(call_leg *leg, void *arg);
+static void bridge_answered(call_leg *leg, void *arg);
+static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg);
+
+static int dial_next(struct cscript *s)
+{
+    while (s->next_att < s->ntargets) {
+        int i = s->next_att++;
+        struct leg_watch w = {bridge_ringing, bridge_answered, bridge_ended, s};
+        const struct dial_target *t = &s->targets[i];
+        if (t->kind == SIP_TARGET_TRUNK)
+            call_set_direction(s->c,
+                               strcmp(call_direction(s->c), "incoming") ? "outgoing" : "transit",
+                               t->trunk_id);
+        call_leg *l = call_dial(s->c, LEG_B, t, &w);
+        s->att[s->natt].leg = l;
+        s->att[s->natt].done = l == NULL;
+        s->att[s->natt].cause = l ? SIP_CAUSE_NONE : SIP_CAUSE_NO_ROUTE;
+        s->natt++;
+        if (l) return 1;
+    }
+    return 0;
+}
+
+static int attempts_pending(struct cscript *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->natt; i++)
+        if (!s->att[i].done) n++;
+    return n;
+}
+
+static void bridge_finish(struct cscript *s, const char *outcome)
+{
+    call *c = s->c;
+    if (s->ringback_on && call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED)
+        media_stop(leg_media(call_a_leg(c)));
+    s->ringback_on = false;
+    resume_str(s, outcome, s->winner ? leg_number(s->winner) : "");
+}
+
+static void bridge_ringing(call_leg *leg, void *arg)
+{
+    struct cscript *s = arg;
+    call *c = s->c;
+    call_leg *a = call_a_leg(c);
+    if (leg_state(a) == LEG_UP) {
+        if (!s->ringback_on) media_play_tone(leg_media(a), MEDIA_TONE_RINGBACK, ++s->next_tag);
+        s->ringback_on = true;
+    } else {
+        call_ring(c, false);
+    }
+}
+
+static void bridge_answered(call_leg *leg, void *arg)
+{
+    struct cscript *s = arg;
+    if (s->winner || s->wait != W_BRIDGE) {
+        leg_hangup(leg, SIP_CAUSE_NORMAL);
+        return;
+    }
+    s->winner = leg;
+    for (int i = 0; i < s->natt; i++) {
+        if (s->att[i].leg == leg) continue;
+        if (!s->att[i].done && s->att[i].leg) {
+            s->att[i].done = true;
+            leg_hangup(s->att[i].leg, SIP_CAUSE_NORMAL);
+        }
+    }
+    s->ringback_on = false;
+    if (call_bridge(s->c, leg)) {
+        leg_hangup(leg, SIP_CAUSE_FAILED);
+        return;
+    }
+    /* stays suspended until the conversation ends */
+}
+
+static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    struct cscript *s = arg;
+    for (int i = 0; i < s->natt; i++) {
+        if (s->att[i].leg != leg) continue;
+        s->att[i].done = true;
+        s->att[i].cause = cause;
+    }
+    if (s->wait != W_BRIDGE) return;
+    if (leg == s->winner) {
+        bridge_finish(s, "answered");
+        return;
+    }
+    if (s->winner || attempts_pending(s) > 0) return;
+    if (s->hungup || leg_state(call_a_leg(s->c)) == LEG_ENDED) {
+        bridge_finish(s, "cancelled");
+        return;
+    }
+    if (s->sequential && dial_next(s)) return;
+    bridge_finish(s, call_outcome_name(call_outcome_from_cause(worst_cause(s))));
+}
+
+/* call:bridge(target | {targets}, {timeout=, sequential=}) -> outcome, number */
+static int l_bridge(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    may_suspend(L, s);
+    int timeout = (int)opt_int(L, 3, "timeout", config_int("sip.ring_timeout"));
+    if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
+    s->sequential = opt_bool(L, 3, "sequential");
+    s->ntargets = s->natt = s->next_att = 0;
+    s->winner = NULL;
+    const char *list[MAX_TARGETS];
+    int n = collect_files(L, 2, list, MAX_TARGETS);
+    const char *why = "no_route";
+    for (int i = 0; i < n; i++) {
+        const char *w;
+        int rc = parse_target(s, list[i], timeout, &s->targets[s->ntargets], &w);
+        if (rc == CW_OK)
+            s->ntargets++;
+        else if (!strcmp(w, "restricted"))
+            why = w;
+    }
+    if (s->ntargets == 0) {
+        lua_pushstring(L, !strcmp(why, "restricted") ? "rejected" : "no_route");
+        lua_pushstring(L, why);
+        return 2;
+    }
+    int started = 0;
+    if (s->sequential)
+        started = dial_next(s);
+    else
+        while (dial_next(s))
+            started++;
+    if (!started) {
+        lua_pushstring(L, "no_route");
+        lua_pushstring(L, "");
+        return 2;
+    }
+    return suspend(L, s, W_BRIDGE);
+}
+
+/* ---- queues ---- */
+
+static void queue_done(call *c, enum acd_result r, void *arg)
+{
+    struct cscript *s = arg;
+    if (s->wait != W_QUEUE) return;
+    if (!s->waiter) { /* finished inside acd_join(): l_queue returns it */
+        s->sync_result = (int)r;
+        s->wait = W_NONE;
+        return;
+    }
+    resume_str(s, acd_result_name(r), "");
+}
+
+/* call:queue(name | extension | id, {max_wait=, priority=, moh=}) -> result */
+static int l_queue(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    may_suspend(L, s);
+    const char *key = luaL_checkstring(L, 2);
+    int64_t qid = acd_queue_find(call_domain(s->c), key);
+    if (!qid) {
+        lua_pushnil(L);
+        lua_pushstring(L, "no_queue");
+        return 2;
+    }
+    struct acd_join_opts o = {
+        .max_wait_s = (int)opt_int(L, 3, "max_wait", 0),
+        .priority = (int)opt_int(L, 3, "priority", 0),
+        .moh = opt_str(L, 3, "moh", NULL),
+    };
+    if (o.max_wait_s < 0) return luaL_argerror(L, 3, "max_wait must be >= 0");
+    s->wait = W_QUEUE; /* acd_join may finish at once (full, empty) */
+    s->sync_result = -1;
+    int rc = acd_join(s->c, qid, &o, queue_done, s);
+    if (rc) {
+        s->wait = W_NONE;
+        lua_pushnil(L);
+        lua_pushstring(L, cw_strerror(rc));
+        return 2;
+    }
+    if (s->sync_result >= 0) {
+        lua_pushstring(L, acd_result_name((enum acd_result)s->sync_result));
+        lua_pushstring(L, "");
+        return 2;
+    }
+    s->wait = W_NONE;
+    return suspend(L, s, W_QUEUE);
+}
+
+/* ---- recording ---- */
+
+static int l_record(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    const char *path = luaL_checkstring(L, 2);
+    if (strstr(path, "..")) return luaL_argerror(L, 2, "path may not contain ..");
+    char *full = path[0] == '/' ? cw_strdup(path)
+                                : cw_sprintf("%s/recordings/%s", config_str("var_dir"), path);
+    int rc = media_record_start(leg_media(call_a_leg(s->c)), full, !opt_bool(L, 3, "mono"),
+                                (int)opt_int(L, 3, "max", 0), (int)opt_int(L, 3, "silence", 0),
+                                ++s->next_tag);
+    if (rc == CW_OK) call_set_recording(s->c, full);
+    free(full);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, cw_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_record_stop(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    media_record_stop(leg_media(call_a_leg(s->c)));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_on_hangup(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!s) return 0;
+    if (s->on_hangup_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->on_hangup_ref);
+    lua_pushvalue(L, 2);
+    s->on_hangup_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* callapi.flow(name) -> the function an IVR flow file returns */
+static int l_flow(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return luaL_error(L, "flow name '%s': only a-z 0-9 _ -", name);
+    char *path = cw_sprintf("%s/%s.lua", config_str("flows_dir"), name);
+    int rc = luaL_loadfilex(L, path, "t");
+    free(path);
+    if (rc) return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_isfunction(L, -1)) return luaL_error(L, "flow '%s' must return a function", name);
+    return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"answer", l_answer},
+    {"ring", l_ring},
+    {"hangup", l_hangup},
+    {"log", l_log},
+    {"play", l_play},
+    {"tone", l_tone},
+    {"moh", l_moh},
+    {"stop", l_stop},
+    {"sleep", l_sleep},
+    {"read_digits", l_read_digits},
+    {"flush_digits", l_flush_digits},
+    {"send_dtmf", l_send_dtmf},
+    {"resolve", l_resolve},
+    {"sound_path", l_sound_path},
+    {"agent_state", l_agent_state},
+    {"bridge", l_bridge},
+    {"queue", l_queue},
+    {"record", l_record},
+    {"record_stop", l_record_stop},
+    {"on_hangup", l_on_hangup},
+    {NULL, NULL},
+};
+
+/*
+ * The module table `callapi`: { methods = the call methods (scripts/cw/call.lua
+ * adds the composed ones), flow = load an IVR flow }.
+ */
+static int open_callapi(lua_State *L)
+{
+    if (luaL_newmetatable(L, CALL_MT)) {
+        lua_pushcfunction(L, l_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "methods");
+    }
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, -2, "methods");
+    lua_setfield(L, -2, "methods");
+    lua_pushcfunction(L, l_flow);
+    lua_setfield(L, -2, "flow");
+    lua_remove(L, -2);
+    return 1;
+}
+
+/* ---- events from the call ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct cscript *s = arg;
+    if (s->wait == W_SLEEP) {
+        resume_ok(s, NULL);
+    } else if (s->wait == W_DIGITS) {
+        resume_str(s, s->digits.data ? s->digits.data : "", "timeout");
+    }
+}
+
+static void on_media(call *c, call_leg *l, const struct media_event *ev, void *arg)
+{
+    struct cscript *s = arg;
+    if (l != call_a_leg(c)) return;
+    if (s->wait == W_QUEUE) {
+        acd_caller_media_event(c, ev);
+        return;
+    }
+    if (s->wait == W_FALLBACK) {
+        if (ev->type == MEDIA_EV_PLAY_DONE) call_hangup(c, SIP_CAUSE_FAILED);
+        return;
+    }
+    if (ev->type == MEDIA_EV_PLAY_DONE) {
+        if (s->wait == W_PLAY && ev->tag == s->tag)
+            ev->reason < 0 ? resume_fail(s, "error") : resume_ok(s, NULL);
+        return;
+    }
+    if (ev->type != MEDIA_EV_DTMF) return;
+    if (s->nahead < (int)sizeof s->typeahead) s->typeahead[s->nahead++] = ev->digit;
+    if (s->wait == W_PLAY && s->interrupt) {
+        s->tag = 0; /* the PLAY_DONE of the stopped prompt is not ours any more */
+        media_stop(leg_media(l));
+        resume_ok(s, "digit");
+    } else if (s->wait == W_DIGITS) {
+        const char *why;
+        if (take_ahead(s, &why))
+            resume_str(s, s->digits.data ? s->digits.data : "", why);
+        else
+            arm_timer(s, s->interdigit_ms);
+    }
+}
+
+/* Run the script's on_hangup hook once, in the VM the script runs in. */
+static void run_on_hangup(struct cscript *s)
+{
+    if (s->on_hangup_ref == LUA_NOREF) return;
+    script_vm *vm = s->co ? script_co_vm(s->co) : NULL;
+    if (!vm) return;
+    lua_State *L = script_vm_state(vm);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_hangup_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->on_hangup_ref);
+    s->on_hangup_ref = LUA_NOREF;
+    lua_pushstring(L, call_uuid(s->c));
+    script_co *co = script_co_start(vm, 1, NULL, NULL);
+    if (co) script_co_unref(co);
+}
+
+static void on_a_ended(call *c, enum sip_cause cause, void *arg)
+{
+    struct cscript *s = arg;
+    s->hungup = true;
+    run_on_hangup(s);
+    switch (s->wait) {
+    case W_QUEUE:
+        acd_caller_gone(c);
+        break;
+    case W_BRIDGE:
+        break; /* the B legs' ends resume it */
+    case W_NONE:
+        break;
+    default:
+        resume_fail(s, "hangup");
+        break;
+    }
+}
+
+static void fallback_a_ended(call *c, enum sip_cause cause, void *arg);
+
+static void fallback(struct cscript *s)
+{
+    call *c = s->c;
+    call_leg *a = call_a_leg(c);
+    if (!a || leg_state(a) == LEG_ENDED) return;
+    if (leg_state(a) != LEG_UP) {
+        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+        return;
+    }
+    const char *lang = "en";
+    char file[64];
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT language FROM domains WHERE id = ?",
+                    SA_INT(call_domain(c)), SA_END) >= 0 &&
+        store_next(r) && !strcmp(store_str(r, 0), "ru"))
+        lang = "ru";
+    store_res_free(r);
+    snprintf(file, sizeof file, "%s/call_cannot_be_completed", lang);
+    const char *files[] = {file};
+    s->wait = W_FALLBACK;
+    call_set_driver(c, &(struct call_driver){on_media, fallback_a_ended, s});
+    if (media_play(leg_media(a), files, 1, false, ++s->next_tag)) call_hangup(c, SIP_CAUSE_FAILED);
+}
+
+static void on_script_done(script_co *co, enum script_status st, const char *err, void *arg)
+{
+    struct cscript *s = arg;
+    if (!s->co) s->co = co; /* ended inside script_co_start() */
+    run_on_hangup(s);       /* the call ends with its script */
+    s->script_done = true;
+    call *c = s->c;
+    if (st != SCRIPT_DONE) {
+        log_warn("script", "%s: routing script ended: %s", call_uuid(c), err ? err : "error");
+        call_log(c, "script-error", "%s", err ? err : "error");
+        fallback(s);
+    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED) {
+        call_hangup(c, SIP_CAUSE_NORMAL);
+    }
+    if (!s->starting) cscript_release(s);
+}
+
+static void cscript_release(struct cscript *s)
+{
+    if (s->wait == W_FALLBACK && call_a_leg(s->c) && leg_state(call_a_leg(s->c)) != LEG_ENDED)
+        return; /* released when the fallback prompt ends the call */
+    if (s->ud) s->ud->s = NULL;
+    if (s->timer) event_free(s->timer);
+    cw_buf_free(&s->digits);
+    if (s->co) script_co_unref(s->co);
+    call *c = s->c;
+    call_set_driver(c, &(struct call_driver){0});
+    free(s);
+    call_unref(c);
+}
+
+static void fallback_a_ended(call *c, enum sip_cause cause, void *arg)
+{
+    cscript_release(arg);
+}
+
+void call_lua_route(call *c)
+{
+    struct cscript *s = cw_calloc(1, sizeof *s);
+    s->c = c;
+    s->on_hangup_ref = LUA_NOREF;
+    cw_buf_init(&s->digits);
+    call_ref(c);
+    call_set_driver(c, &(struct call_driver){on_media, on_a_ended, s});
+    script_vm *vm = script_system();
+    lua_State *L = script_vm_state(vm);
+    lua_getglobal(L, "dialplan");
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "route");
+    if (!lua_isfunction(L, -1)) {
+        lua_settop(L, 0);
+        log_error("call", "no dialplan.route function in the system scripts");
+        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+        s->script_done = true;
+        cscript_release(s);
+        return;
+    }
+    lua_remove(L, -2);
+    push_call(L, s);
+    s->starting = true;
+    s->co = script_co_start(vm, 1, on_script_done, s);
+    s->starting = false;
+    if (s->script_done) cscript_release(s);
+}
+
+int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)
+{
+    script_vm *vm = script_system();
+    if (!vm || max <= 0) return 0;
+    lua_State *L = script_vm_state(vm);
+    int top = lua_gettop(L);
+    int n = 0;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cw.say");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "words");
+        lua_pushstring(L, lang);
+        lua_pushstring(L, kind);
+        lua_pushinteger(L, (lua_Integer)value);
+        if (lua_pcall(L, 3, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+            lua_Integer len = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= len && n < max; i++) {
+                lua_geti(L, -1, i);
+                if (lua_isstring(L, -1)) files[n++] = cw_strdup(lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+        } else {
+            log_warn("call", "say %s %s %lld: %s", lang, kind, (long long)value,
+                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "no words");
+        }
+    }
+    lua_settop(L, top);
+    return n;
+}
+
+void call_lua_init(void)
+{
+    script_add_module("callapi", open_callapi);
+}

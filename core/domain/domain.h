@@ -1,0 +1,25 @@
+/*
+ * domain.h - the domain model behind REST API v1: tenants (pools,
+ * subgroups, domains), accounts (system admins, pool admins, domain users),
+ * pickup and call-processing groups, external numbers, sound files, address
+ * books, IVR flow rows, bulk user import, and the demo tenant.
+ *
+ * Everything here runs on the core thread and reads and writes through
+ * store_main(); other subsystems read the same tables directly (e.g. the
+ * registrar reads users.sip_ha1_*, the ACD reads call_groups and
+ * call_group_members) and learn about changes from config.<type>.<action>
+ * events (created, updated, deleted) carrying {id, name}.
+ */
+#ifndef CW_DOMAIN_H
+#define CW_DOMAIN_H
+
+/* Register every endpoint of the domain model (before http_start()). */
+void domain_api_init(void);
+
+/*
+ * The demo tenant (config `demo`): creates whatever of it is missing, so a
+ * second start changes nothing. Runs at start-up, before the loop.
+ */
+int domain_demo_ensure(void);
+
+#endif

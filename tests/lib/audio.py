@@ -1,0 +1,148 @@
+"""audio.py - what a test can say about a recorded phone call.
+
+Reads 16-bit PCM WAV files (what a baresip phone heard or sent) and
+answers the questions tests ask: is there sound here, what tone is it,
+does this match that. Stdlib only; tolerant of a noisy 2-core machine
+(energy and frequency windows, never sample-exact timing).
+"""
+import array
+import math
+import wave
+
+
+def read_wav(path):
+    """Return (rate, first_channel, all_channels) as lists of ints."""
+    with wave.open(path, "rb") as w:
+        rate, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(w.getnframes())
+    if width != 2:
+        raise ValueError("%s: expected 16-bit samples, got %d-bit" % (path, width * 8))
+    a = array.array("h")
+    a.frombytes(raw)
+    return rate, list(a[::ch]), [list(a[i::ch]) for i in range(ch)]
+
+
+def rms(samples):
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def dbfs(samples):
+    r = rms(samples)
+    return -120.0 if r <= 0 else 20 * math.log10(r / 32768.0)
+
+
+def windows(samples, rate, ms=100):
+    n = max(1, int(rate * ms / 1000))
+    return [samples[i:i + n] for i in range(0, len(samples) - n + 1, n)]
+
+
+def active_seconds(samples, rate, threshold_dbfs=-40.0, ms=100):
+    """How many seconds of the signal are louder than threshold."""
+    return sum(ms / 1000.0 for w in windows(samples, rate, ms) if dbfs(w) > threshold_dbfs)
+
+
+def goertzel_power(samples, rate, freq):
+    """Relative power of one frequency (normalised by the block's energy)."""
+    n = len(samples)
+    if n == 0:
+        return 0.0
+    k = int(0.5 + n * freq / rate)
+    w = 2 * math.pi * k / n
+    coeff = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for x in samples:
+        s0 = x + coeff * s1 - s2
+        s2, s1 = s1, s0
+    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+    energy = sum(x * x for x in samples) * n / 2.0
+    return power / energy if energy > 0 else 0.0
+
+
+def dominant_frequency(samples, rate, lo=100, hi=3800, step=10):
+    """The strongest frequency between lo and hi (Hz), by a Goertzel sweep."""
+    block = samples[: min(len(samples), rate)]  # one second is plenty
+    best, best_p = 0, -1.0
+    for f in range(lo, hi + 1, step):
+        p = goertzel_power(block, rate, f)
+        if p > best_p:
+            best, best_p = f, p
+    return best, best_p
+
+
+def has_tone(samples, rate, freq, min_seconds=0.5, ms=100, share=0.5, threshold_dbfs=-45.0):
+    """True if freq dominates (>= share of the energy) in at least min_seconds of windows."""
+    hits = 0
+    for w in windows(samples, rate, ms):
+        if dbfs(w) > threshold_dbfs and goertzel_power(w, rate, freq) >= share:
+            hits += 1
+    return hits * ms / 1000.0 >= min_seconds
+
+
+def normalised_xcorr(a, b, max_lag):
+    """Best normalised cross-correlation of b against a over lags 0..max_lag (samples)."""
+    best = 0.0
+    n = min(len(a), len(b) - max_lag) if len(b) > max_lag else 0
+    if n <= 0:
+        return 0.0
+    ea = math.sqrt(sum(x * x for x in a[:n]))
+    for lag in range(0, max_lag + 1):
+        seg = b[lag:lag + n]
+        eb = math.sqrt(sum(x * x for x in seg))
+        if ea == 0 or eb == 0:
+            continue
+        c = sum(x * y for x, y in zip(a[:n], seg)) / (ea * eb)
+        best = max(best, c)
+    return best
+
+
+def write_tone_wav(path, freq, seconds, rate=8000, amplitude=12000, silence_before=0.0):
+    """A mono 16-bit sine, optionally after some silence (what a phone will 'say')."""
+    pre = int(rate * silence_before)
+    n = int(rate * seconds)
+    a = array.array("h", [0] * pre)
+    a.extend(int(amplitude * math.sin(2 * math.pi * freq * i / rate)) for i in range(n))
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(a.tobytes())
+    return path
+
+
+def envelope(samples, rate, ms=10):
+    """RMS per ms-long frame: the loudness contour of speech."""
+    return [rms(w) for w in windows(samples, rate, ms)]
+
+
+def contour_match(reference, received, rate, max_lag_s=5.0, ms=10):
+    """How well received contains reference: the best normalised correlation of their
+    loudness contours over lags up to max_lag_s (1.0 = same shape). Robust to G.711
+    round trips and jitter, cheap enough for pure Python."""
+    a = envelope(reference, rate, ms)
+    b = envelope(received, rate, ms)
+    mean_a = sum(a) / len(a) if a else 0.0
+    a = [x - mean_a for x in a]
+    ea = math.sqrt(sum(x * x for x in a))
+    best = 0.0
+    if not a or ea == 0:
+        return 0.0
+    for lag in range(0, min(int(max_lag_s * 1000 / ms), len(b) - len(a)) + 1):
+        seg = b[lag:lag + len(a)]
+        m = sum(seg) / len(seg)
+        seg = [x - m for x in seg]
+        eb = math.sqrt(sum(x * x for x in seg))
+        if eb == 0:
+            continue
+        best = max(best, sum(x * y for x, y in zip(a, seg)) / (ea * eb))
+    return best
+
+
+def tone_share(samples, rate, freq):
+    """Share of the signal's energy at freq (0..1), over the whole stretch."""
+    return goertzel_power(samples, rate, freq)
+
+
+def segment(samples, rate, start_s, end_s):
+    return samples[max(0, int(start_s * rate)):max(0, int(end_s * rate))]

@@ -1,0 +1,453 @@
+"""cwtest - run a Callwright daemon for a test and talk to it (stdlib only).
+
+    from cwtest import Daemon, run_tests
+
+    def test_health(d):
+        r = d.client().get("/health")
+        assert r.status == 200, r
+
+    run_tests([test_health], demo=True)
+
+Daemon: starts $CW_BUILD_DIR/callwright in a temp folder with free ports
+(HTTP, SIP, an RTP range) and its own store: a SQLite file, or with
+CW_TEST_DB=pg a fresh database on the suite's PostgreSQL (URL in
+$CW_BUILD_DIR/test-pg/url), dropped afterwards. It waits for /health, stops
+by pid with SIGTERM and checks exit status 0, and prints the daemon's log
+when a test fails. Client: the REST API with a session cookie or a token.
+SmtpSink: a local SMTP server (RFC 5321 subset) that keeps what it receives.
+Every wait has a timeout.
+"""
+
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+BUILD = os.environ.get("CW_BUILD_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+SOURCE = os.environ.get("CW_SOURCE_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def _bindable(port, kind):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port(udp_too=False):
+    """A port free on 127.0.0.1 for TCP (and UDP when udp_too)."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if not udp_too or _bindable(port, socket.SOCK_DGRAM):
+            return port
+    raise TestFailure("no free port")
+
+
+def free_udp_range(count=64):
+    """The first port of `count` consecutive UDP ports that are free now."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - count, 2)
+        if all(_bindable(p, socket.SOCK_DGRAM) for p in range(base, base + count)):
+            return base
+    raise TestFailure("no free UDP port range")
+
+
+def random_name(prefix="t", n=10):
+    return prefix + "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
+
+
+def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Poll pred() until it returns a true value; that value, or TestFailure."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise TestFailure("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+def _psql():
+    for cand in sorted(os.popen("ls -d /usr/lib/postgresql/*/bin 2>/dev/null").read().split()):
+        if os.path.exists(os.path.join(cand, "psql")):
+            return os.path.join(cand, "psql")
+    return shutil.which("psql") or "psql"
+
+
+class PgDatabase:
+    """A fresh database on the suite's PostgreSQL server, dropped by drop()."""
+
+    def __init__(self):
+        path = os.path.join(BUILD, "test-pg", "url")
+        if not os.path.exists(path):
+            raise TestFailure("CW_TEST_DB=pg but %s is missing (pg_start fixture)" % path)
+        with open(path) as f:
+            self.admin_url = f.read().strip()
+        self.name = random_name("t_", 12)
+        self._sql("CREATE DATABASE %s" % self.name)
+        base = self.admin_url.rsplit("/", 1)[0]
+        self.url = "%s/%s" % (base, self.name)
+
+    def _sql(self, sql):
+        r = subprocess.run([_psql(), "-q", "-v", "ON_ERROR_STOP=1", self.admin_url, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise TestFailure("psql %s: %s" % (sql, r.stderr.strip()))
+
+    def query(self, sql):
+        """Rows of a query on this database as lists of strings."""
+        r = subprocess.run([_psql(), "-q", "-A", "-t", "-F", "\t", self.url, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise TestFailure("psql %s: %s" % (sql, r.stderr.strip()))
+        return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+    def drop(self):
+        try:
+            self._sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+        except Exception as e:  # keep going: the suite's server is removed at the end anyway
+            print("warning: %s" % e, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- HTTP client
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.header_list = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def error(self):
+        """The {"error": {...}} member of an error reply, or {}."""
+        j = self.json
+        return j.get("error", {}) if isinstance(j, dict) else {}
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.text[:600])
+
+
+class Client:
+    """The REST API over one keep-alive connection, with a session cookie or a token."""
+
+    def __init__(self, port, host="127.0.0.1", token=None, timeout=30):
+        self.host, self.port, self.token, self.timeout = host, port, token, timeout
+        self.cookies = {}
+        self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def request(self, method, path, body=None, headers=None, query=None):
+        if query:
+            path += ("&" if "?" in path else "?") + urllib.parse.urlencode(query)
+        h = dict(headers or {})
+        data = body
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            data = body.encode()
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
+        if self.cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        for attempt in (1, 2):
+            if self.conn is None:
+                self._connect()
+            try:
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                resp = Response(r.status, r.getheaders(), r.read())
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # the server closed a kept-alive connection; retry once on a fresh one
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        if resp.header("connection") == "close":
+            self.conn.close()
+            self.conn = None
+        for k, v in resp.header_list:
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                value = rest.split(";", 1)[0]
+                if "Max-Age=0" in v or value == "":
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def login(self, login, password, domain=None, expect=200):
+        body = {"login": login, "password": password}
+        if domain:
+            body["domain"] = domain
+        r = self.post("/api/v1/auth/login", body)
+        if expect is not None and r.status != expect:
+            raise TestFailure("login %s@%s: expected %d, got %r" % (login, domain, expect, r))
+        return r
+
+    def ok(self, method, path, body=None, status=(200, 201), **kw):
+        """A request that must succeed; its JSON."""
+        r = self.request(method, path, body=body, **kw)
+        if r.status not in (status if isinstance(status, tuple) else (status,)):
+            raise TestFailure("%s %s: expected %s, got %r" % (method, path, status, r))
+        return r.json
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+
+from smtpsink import SmtpSink  # noqa: E402  (re-exported for tests)
+
+
+# ---------------------------------------------------------------- the daemon
+
+class Daemon:
+    """One callwright process with its own folder, ports and store."""
+
+    def __init__(self, demo=False, sets=None, log_level="info", store=None):
+        self.dir = tempfile.mkdtemp(prefix="cwtest-")
+        self.http_port = free_port()
+        self.sip_port = free_port(udp_too=True)
+        self.rtp_min = free_udp_range(64)
+        self.pg = None
+        kind = store or os.environ.get("CW_TEST_DB", "sqlite")
+        if kind == "pg":
+            self.pg = PgDatabase()
+            self.db = self.pg.url
+        else:
+            self.db = os.path.join(self.dir, "callwright.db")
+        self.store = kind
+        self.sets = {
+            "http.listen": "127.0.0.1",
+            "http.port": str(self.http_port),
+            "sip.listen": "127.0.0.1",
+            "sip.port": str(self.sip_port),
+            "media.rtp_min": str(self.rtp_min),
+            "media.rtp_max": str(self.rtp_min + 63),
+            "db": self.db,
+            "var_dir": os.path.join(self.dir, "var"),
+            "http.web_root": os.path.join(SOURCE, "web"),
+            "public_url": "http://127.0.0.1:%d" % self.http_port,
+            "log.level": log_level,
+            "demo": "true" if demo else "false",
+        }
+        for key, path in (("scripts_dir", "scripts"), ("flows_dir", "ivr-flows")):
+            if os.path.isdir(os.path.join(SOURCE, path)):
+                self.sets[key] = os.path.join(SOURCE, path)
+        self.sets["plugin_dir"] = os.path.join(BUILD, "plugins")
+        self.sets["plugins"] = ""
+        self.sets.update(sets or {})
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "daemon.log")
+
+    # -- process
+    def start(self, timeout=30):
+        args = [os.path.join(BUILD, "callwright")]
+        for k, v in self.sets.items():
+            if v is not None:
+                args += ["--set", "%s=%s" % (k, v)]
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, cwd=self.dir, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT)
+
+        def healthy():
+            if self.proc.poll() is not None:
+                raise TestFailure("callwright exited with %s at start:\n%s" %
+                                  (self.proc.returncode, self.log_text()[-4000:]))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=2)
+                c.request("GET", "/health")
+                ok = c.getresponse().status == 200
+                c.close()
+                return ok
+            except OSError:
+                return False
+        wait_until(healthy, timeout, 0.05, "GET /health")
+        return self
+
+    def stop(self, timeout=20, expect_code=0):
+        """SIGTERM by pid; the exit status must be expect_code."""
+        if not self.proc or self.proc.poll() is not None:
+            code = self.proc.returncode if self.proc else None
+            self.proc = None
+            if code is not None and code != expect_code:
+                raise TestFailure("callwright had already exited with %s:\n%s" %
+                                  (code, self.log_text()[-4000:]))
+            return code
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise TestFailure("callwright did not stop within %d s of SIGTERM" % timeout)
+        finally:
+            self.log_file.close()
+        self.proc = None
+        if code != expect_code:
+            raise TestFailure("callwright exited with %s, expected %s:\n%s" %
+                              (code, expect_code, self.log_text()[-4000:]))
+        return code
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.kill()
+        if self.pg:
+            self.pg.drop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- access
+    def client(self, token=None):
+        return Client(self.http_port, token=token)
+
+    def login(self, login, password, domain=None):
+        c = self.client()
+        c.login(login, password, domain)
+        return c
+
+    def sql(self, query):
+        """Rows of a query on the daemon's store, as lists of strings (None for NULL)."""
+        if self.pg:
+            return self.pg.query(query)
+        import sqlite3
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return [[None if v is None else str(v) for v in row]
+                    for row in con.execute(query).fetchall()]
+        finally:
+            con.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, et, ev, tb):
+        try:
+            if et is None:
+                self.stop()
+            else:
+                sys.stderr.write("---- daemon log (%s) ----\n%s\n" %
+                                 (self.dir, self.log_text()[-8000:]))
+        finally:
+            self.cleanup()
+        return False
+
+
+# Passwords of the demo tenant (README "What make run gives you").
+DEMO_DOMAIN = "demo.local"
+DEMO = {
+    "sysadmin": "Demo-sysadmin-1",
+    "admin": "Demo-admin-1",
+    "supervisor": "Demo-super-1",
+    "op101": "Demo-op101-1",
+    "op102": "Demo-op102-1",
+    "op103": "Demo-op103-1",
+}
+
+
+def run_tests(tests, **daemon_args):
+    """Run test functions that each take a started Daemon (one daemon for all, in order).
+
+    Prints "ok"/"FAIL" per test; exits 1 when any failed. Daemon args as for Daemon().
+    """
+    failed = 0
+    d = Daemon(**daemon_args)
+    try:
+        d.start()
+        for t in tests:
+            t0 = time.monotonic()
+            try:
+                t(d)
+                print("ok   %-50s %6.2f s" % (t.__name__, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s" % t.__name__, flush=True)
+                traceback.print_exc()
+            if not d.alive():
+                print("FAIL daemon died during %s" % t.__name__)
+                failed += 1
+                break
+        if d.alive():
+            d.stop()
+    except Exception:
+        failed += 1
+        traceback.print_exc()
+    finally:
+        if failed:
+            sys.stderr.write("---- daemon log (%s) ----\n%s\n" % (d.dir, d.log_text()[-12000:]))
+        d.cleanup()
+    print("%d of %d tests failed (store: %s)" % (failed, len(tests), d.store) if failed else
+          "all %d tests passed (store: %s)" % (len(tests), d.store))
+    sys.exit(1 if failed else 0)

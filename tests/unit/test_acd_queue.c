@@ -1,0 +1,603 @@
+/*
+ * test_acd_queue.c - the ACD with a fake clock and fake edges.
+ *
+ * The real acd.c, the real store (SQLite in memory), the real event bus and
+ * core loop; the call layer, SIP presence, media and timers are replaced by
+ * the fakes below so each test decides when an agent's phone answers, fails
+ * or hangs up, and when time passes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "acd/acd.h"
+#include "base/cw.h"
+#include "cdr/cdr.h"
+#include "events/events.h"
+#include "loop/loop.h"
+#include "loop/timer.h"
+#include "store/store.h"
+
+/* ---------------- fake call layer ---------------- */
+
+struct call {
+    char uuid[37];
+    int64_t domain;
+    char caller[32];
+    call_leg *a;
+    call_leg *bridged;
+    int refs;
+    bool answered;
+    enum acd_result result;
+    bool done;
+};
+
+struct call_leg {
+    call *c;
+    enum leg_state state;
+    int64_t user_id;
+    struct leg_watch w;
+};
+
+#define MAX_LEGS 256
+static call_leg *legs[MAX_LEGS];
+static int nlegs;
+static int64_t offline_user;
+
+static call *fake_call(const char *caller)
+{
+    static int n;
+    call *c = cw_calloc(1, sizeof *c);
+    snprintf(c->uuid, sizeof c->uuid, "call-%d", ++n);
+    c->domain = 1;
+    cw_strlcpy(c->caller, caller, sizeof c->caller);
+    c->a = cw_calloc(1, sizeof *c->a);
+    c->a->c = c;
+    c->a->state = LEG_RINGING;
+    c->refs = 1;
+    return c;
+}
+
+call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
+                    const struct leg_watch *w)
+{
+    call_leg *l = cw_calloc(1, sizeof *l);
+    l->c = c;
+    l->state = LEG_RINGING;
+    l->user_id = t->user_id;
+    l->w = *w;
+    legs[nlegs++] = l;
+    return l;
+}
+
+int call_bridge(call *c, call_leg *b)
+{
+    c->bridged = b;
+    return 0;
+}
+
+void leg_hangup(call_leg *l, enum sip_cause cause)
+{
+    if (l->state == LEG_ENDED) return;
+    bool up = l->state == LEG_UP;
+    l->state = LEG_ENDED;
+    if (l->w.ended) l->w.ended(l, cause, up, l->w.arg);
+}
+
+void leg_set_watch(call_leg *l, const struct leg_watch *w)
+{
+    l->w = *w;
+}
+
+int call_answer(call *c)
+{
+    c->answered = true;
+    c->a->state = LEG_UP;
+    return 0;
+}
+
+void call_mark_state(call *c, const char *s) {}
+
+void call_log(call *c, const char *what, const char *fmt, ...) {}
+
+void call_set_queue(call *c, int64_t q, int64_t agent, int wait_s) {}
+
+const char *call_uuid(const call *c)
+{
+    return c->uuid;
+}
+
+int64_t call_domain(const call *c)
+{
+    return c->domain;
+}
+
+const char *call_caller_number(const call *c)
+{
+    return c->caller;
+}
+
+call_leg *call_a_leg(call *c)
+{
+    return c->a;
+}
+
+enum leg_state leg_state(const call_leg *l)
+{
+    return l->state;
+}
+
+media_id leg_media(const call_leg *l)
+{
+    return 1;
+}
+
+void call_ref(call *c)
+{
+    c->refs++;
+}
+
+void call_unref(call *c)
+{
+    c->refs--;
+}
+
+int media_moh(media_id id, const char *stream, uint32_t tag)
+{
+    return 0;
+}
+
+/* announcements the queue played, newest last */
+static char played[64][256];
+static int nplayed;
+
+int media_play(media_id id, const char *const *files, int nfiles, bool loop, uint32_t tag)
+{
+    if (nplayed < 64) {
+        played[nplayed][0] = '\0';
+        for (int i = 0; i < nfiles; i++) {
+            strncat(played[nplayed], files[i], 255 - strlen(played[nplayed]));
+            strncat(played[nplayed], " ", 255 - strlen(played[nplayed]));
+        }
+        nplayed++;
+    }
+    return 0;
+}
+
+int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)
+{
+    if (max < 1) return 0;
+    files[0] = cw_sprintf("%s/%s_%lld", lang, kind, (long long)value);
+    return 1;
+}
+
+bool sip_user_online(int64_t user_id)
+{
+    return user_id != offline_user;
+}
+
+const char *sip_cause_name(enum sip_cause c)
+{
+    return c == SIP_CAUSE_NO_ANSWER ? "no_answer" : "other";
+}
+
+void acd_api_init(void) {}
+
+/* queue log rows, newest last */
+static char qlog[256][64];
+static int nqlog;
+
+void cdr_queue_log(int64_t domain_id, int64_t queue_id, const char *call_uuid, int64_t agent_id,
+                   const char *event, json_t *data)
+{
+    if (nqlog < 256)
+        snprintf(qlog[nqlog++], sizeof qlog[0], "%s %s %lld", call_uuid, event,
+                 (long long)agent_id);
+    json_decref(data);
+}
+
+/* ---------------- fake clock and timers ---------------- */
+
+struct cw_timer {
+    cw_timer_fn fn;
+    void *arg;
+    int64_t due; /* 0 = stopped */
+};
+
+static int64_t now_ms = 1000000;
+static cw_timer *timers[256];
+static int ntimers;
+
+cw_timer *cw_timer_new(cw_timer_fn fn, void *arg)
+{
+    cw_timer *t = cw_calloc(1, sizeof *t);
+    t->fn = fn;
+    t->arg = arg;
+    timers[ntimers++] = t;
+    return t;
+}
+
+void cw_timer_start(cw_timer *t, int64_t ms)
+{
+    t->due = now_ms + ms;
+}
+
+void cw_timer_stop(cw_timer *t)
+{
+    if (t) t->due = 0;
+}
+
+void cw_timer_free(cw_timer *t)
+{
+    if (!t) return;
+    for (int i = 0; i < ntimers; i++)
+        if (timers[i] == t) timers[i] = timers[--ntimers];
+    free(t);
+}
+
+static void pump(void)
+{
+    event_base_loop(loop_base(), EVLOOP_NONBLOCK);
+}
+
+/* Let seconds pass: the wall clock moves and due timers fire in order. */
+static void advance(int seconds)
+{
+    for (int s = 0; s < seconds; s++) {
+        now_ms += 1000;
+        cw_clock_set_offset(cw_clock_offset() + 1);
+        for (;;) {
+            cw_timer *next = NULL;
+            for (int i = 0; i < ntimers; i++)
+                if (timers[i]->due && timers[i]->due <= now_ms &&
+                    (!next || timers[i]->due < next->due))
+                    next = timers[i];
+            if (!next) break;
+            next->due = 0;
+            next->fn(next->arg);
+            pump();
+        }
+        pump();
+    }
+}
+
+/* ---------------- helpers ---------------- */
+
+static store *st;
+static int64_t qid;
+
+static void on_done(call *c, enum acd_result r, void *arg)
+{
+    c->done = true;
+    c->result = r;
+}
+
+static int64_t add_agent(const char *ext, int priority)
+{
+    int64_t id;
+    store_query_int(
+        st, &id,
+        "INSERT INTO users(domain_id, login, display_name, extension, role, is_operator, "
+        "password_hash, created_at, updated_at) VALUES (1, ?, ?, ?, 'operator', 1, 'x', "
+        "0, 0) RETURNING id",
+        SA_STR(ext), SA_STR(ext), SA_STR(ext), SA_END);
+    store_exec(st, "INSERT INTO call_group_members(group_id, user_id, priority) VALUES (?, ?, ?)",
+               SA_INT(qid), SA_INT(id), SA_INT(priority), SA_END);
+    return id;
+}
+
+static void set_queue(const char *strategy, int wrapup, int max_wait, int max_misses)
+{
+    store_exec(st,
+               "UPDATE call_groups SET strategy = ?, wrapup_time = ?, max_wait = ?, max_misses = ? "
+               "WHERE id = ?",
+               SA_STR(strategy), SA_INT(wrapup), SA_INT(max_wait), SA_INT(max_misses), SA_INT(qid),
+               SA_END);
+}
+
+static call *join(const char *caller, int priority)
+{
+    call *c = fake_call(caller);
+    struct acd_join_opts o = {.priority = priority};
+    assert_int_equal(acd_join(c, qid, &o, on_done, NULL), 0);
+    pump();
+    return c;
+}
+
+/* The leg now ringing for user (or NULL). */
+static call_leg *ringing(int64_t user)
+{
+    for (int i = nlegs - 1; i >= 0; i--)
+        if (legs[i]->user_id == user && legs[i]->state == LEG_RINGING) return legs[i];
+    return NULL;
+}
+
+static int ringing_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < nlegs; i++)
+        if (legs[i]->state == LEG_RINGING) n++;
+    return n;
+}
+
+static void answer(call_leg *l)
+{
+    l->state = LEG_UP;
+    l->w.answered(l, l->w.arg);
+    pump();
+}
+
+static void no_answer_from(call_leg *l, enum sip_cause cause)
+{
+    l->state = LEG_ENDED;
+    l->w.ended(l, cause, false, l->w.arg);
+    pump();
+}
+
+static void hang_up_talk(call_leg *l)
+{
+    l->state = LEG_ENDED;
+    l->w.ended(l, SIP_CAUSE_NORMAL, true, l->w.arg);
+    pump();
+}
+
+static const char *state_of(int64_t user)
+{
+    json_t *j = acd_agent_json(1, user);
+    static char buf[32];
+    cw_strlcpy(buf, json_string_value(json_object_get(j, "state")), sizeof buf);
+    json_decref(j);
+    return buf;
+}
+
+static void login(int64_t user)
+{
+    assert_int_equal(acd_agent_set_state(1, user, AGENT_AVAILABLE, NULL), 0);
+    pump();
+}
+
+static int setup(void **state)
+{
+    char err[256];
+    cw_clock_set_offset(0);
+    assert_int_equal(loop_init(), 0);
+    assert_int_equal(store_open(":memory:", &st, err, sizeof err), 0);
+    store_set_main(st);
+    store_exec(st, "INSERT INTO domains(id, name, created_at) VALUES (1, 'd.test', 0)", SA_END);
+    store_query_int(st, &qid,
+                    "INSERT INTO call_groups(domain_id, name, extension, strategy, created_at) "
+                    "VALUES (1, 'Support', '200', 'longest_idle', 0) RETURNING id",
+                    SA_END);
+    nlegs = nqlog = ntimers = nplayed = 0;
+    offline_user = 0;
+    acd_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    acd_shutdown();
+    events_shutdown();
+    store_close(st);
+    loop_free();
+    for (int i = 0; i < nlegs; i++)
+        free(legs[i]);
+    return 0;
+}
+
+/* ---------------- tests ---------------- */
+
+static void acd_longest_idle_offers_the_longest_free_agent(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10), a3 = add_agent("103", 10);
+    login(a2);
+    advance(5);
+    login(a3);
+    login(a1);
+    call *c = join("79001112233", 0);
+    assert_non_null(ringing(a2)); /* free since 5 s before the others */
+    assert_int_equal(ringing_count(), 1);
+    assert_string_equal(state_of(a2), "ringing");
+    answer(ringing(a2));
+    assert_int_equal(c->bridged->user_id, a2);
+    assert_string_equal(state_of(a2), "on_call_in");
+    assert_false(c->done); /* done comes when the conversation ends */
+    hang_up_talk(c->bridged);
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_ANSWERED);
+    assert_string_equal(state_of(a2), "available");
+    (void)a3;
+}
+
+static void acd_unanswered_offer_returns_caller_to_head(void **state)
+{
+    set_queue("linear", 0, 0, 2);
+    int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10);
+    login(a1);
+    call *first = join("111", 0);
+    call *second = join("222", 0);
+    call_leg *l = ringing(a1);
+    assert_non_null(l);
+    assert_ptr_equal(l->c, first);
+    /* a2 logs in while a1 rings: it takes the next caller in line */
+    login(a2);
+    call_leg *l2 = ringing(a2);
+    assert_non_null(l2);
+    assert_ptr_equal(l2->c, second);
+    /* a1 does not answer: the first caller is back at the head */
+    no_answer_from(l, SIP_CAUSE_NO_ANSWER);
+    no_answer_from(l2, SIP_CAUSE_NO_ANSWER);
+    /* both agents free again; the first caller is offered first, to the other agent */
+    call_leg *next = NULL;
+    for (int i = nlegs - 1; i >= 0; i--)
+        if (legs[i]->state == LEG_RINGING && legs[i]->c == first) next = legs[i];
+    assert_non_null(next);
+    assert_int_not_equal(next->user_id, a1); /* a1 already missed this caller */
+    bool logged = false;
+    for (int i = 0; i < nqlog; i++)
+        if (strstr(qlog[i], "ring_timeout")) logged = true;
+    assert_true(logged);
+    (void)second;
+}
+
+static void acd_misses_in_a_row_set_agent_away(void **state)
+{
+    set_queue("linear", 0, 0, 2);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    join("111", 0);
+    no_answer_from(ringing(a1), SIP_CAUSE_NO_ANSWER);
+    assert_string_equal(state_of(a1), "available");
+    /* not rung again at once for the caller it just missed; a new round after a pause */
+    assert_null(ringing(a1));
+    advance(5);
+    call_leg *again = ringing(a1);
+    assert_non_null(again);
+    no_answer_from(again, SIP_CAUSE_NO_ANSWER);
+    assert_string_equal(state_of(a1), "away");
+    assert_int_equal(ringing_count(), 0);
+}
+
+static void acd_vip_caller_overtakes(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10);
+    call *normal = join("111", 0);
+    call *vip = join("999", 1);           /* lower value is served first */
+    assert_int_equal(ringing_count(), 0); /* nobody logged in yet */
+    login(a1);
+    call_leg *l = ringing(a1);
+    assert_non_null(l);
+    assert_ptr_equal(l->c, vip);
+    (void)normal;
+}
+
+static void acd_max_wait_ends_with_timeout(void **state)
+{
+    set_queue("longest_idle", 0, 30, 3);
+    add_agent("101", 10); /* never logs in */
+    call *c = join("111", 0);
+    advance(29);
+    assert_false(c->done);
+    advance(1);
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_TIMEOUT);
+}
+
+static void acd_wrapup_delays_next_offer(void **state)
+{
+    set_queue("longest_idle", 10, 0, 3);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    call *c1 = join("111", 0);
+    answer(ringing(a1));
+    hang_up_talk(c1->bridged);
+    assert_string_equal(state_of(a1), "wrap_up");
+    join("222", 0);
+    assert_null(ringing(a1));
+    advance(9);
+    assert_null(ringing(a1));
+    advance(1);
+    assert_non_null(ringing(a1));
+    assert_string_equal(state_of(a1), "ringing");
+}
+
+static void acd_break_and_offline_agents_get_no_offers(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10), a3 = add_agent("103", 10);
+    login(a1);
+    login(a2);
+    login(a3);
+    assert_int_equal(acd_agent_set_state(1, a1, AGENT_BREAK, "lunch"), 0);
+    offline_user = a2; /* phone not registered */
+    join("111", 0);
+    assert_null(ringing(a1));
+    assert_null(ringing(a2));
+    assert_non_null(ringing(a3));
+}
+
+static void acd_ring_all_rings_the_top_tier_together(void **state)
+{
+    set_queue("ring_all", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10), a3 = add_agent("103", 20);
+    call *c = join("111", 0);
+    assert_non_null(ringing(a1));
+    assert_non_null(ringing(a2));
+    assert_null(ringing(a3));
+    answer(ringing(a2));
+    assert_int_equal(ringing_count(), 0); /* the other offer was withdrawn */
+    assert_int_equal(c->bridged->user_id, a2);
+}
+
+static void acd_caller_hangup_withdraws_offers(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    call *c = join("111", 0);
+    call_leg *l = ringing(a1);
+    assert_non_null(l);
+    c->a->state = LEG_ENDED;
+    leg_hangup(l, SIP_CAUSE_NORMAL); /* the call layer ends every leg */
+    acd_caller_gone(c);
+    pump();
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_HANGUP);
+    assert_string_equal(state_of(a1), "available");
+    bool abandoned = false;
+    for (int i = 0; i < nqlog; i++)
+        if (strstr(qlog[i], "abandon")) abandoned = true;
+    assert_true(abandoned);
+}
+
+static void acd_busy_agents_mean_position_and_wait_announcements(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st,
+               "UPDATE call_groups SET announce_position = 1, avg_talk_time = 120, "
+               "announce_interval = 30 WHERE id = ?",
+               SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    call *first = join("111", 0);
+    answer(ringing(a1)); /* the only agent is now busy */
+    join("222", 0);
+    advance(2);
+    assert_int_equal(nplayed, 1);
+    /* in the domain's language (ru by default); second in line is next once the first
+     * is talking; one agent at 120 s a call */
+    assert_non_null(strstr(played[0], "ru/you_are_next"));
+    assert_non_null(strstr(played[0], "ru/estimated_wait ru/duration_120"));
+    advance(30);
+    assert_int_equal(nplayed, 2); /* and again every announce_interval */
+    (void)first;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(acd_longest_idle_offers_the_longest_free_agent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_unanswered_offer_returns_caller_to_head, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_misses_in_a_row_set_agent_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_vip_caller_overtakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_max_wait_ends_with_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_wrapup_delays_next_offer, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_break_and_offline_agents_get_no_offers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_ring_all_rings_the_top_tier_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_caller_hangup_withdraws_offers, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_busy_agents_mean_position_and_wait_announcements,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
