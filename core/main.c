@@ -102,6 +102,7 @@ static int start_subsystems(void)
     mail_init();
     auth_api_init();
     domain_api_init();
+    sip_api_init();
     if (config_bool("demo") && domain_demo_ensure()) {
         log_error("core", "cannot create the demo tenant");
         return CW_EIO;

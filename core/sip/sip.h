@@ -248,4 +248,7 @@ struct sip_ban {
 int sip_bans(struct sip_ban *out, int max);
 int sip_ban_lift(const char *ip);
 
+/* Register the SIP endpoints (trunks, registrations, bans) before http_start(). */
+void sip_api_init(void);
+
 #endif

@@ -213,12 +213,12 @@ static void command(char *line)
     } else if (!strcmp(cmd, "bans")) {
         struct sip_ban b[16];
         int n = sip_bans(b, 16);
-        char list[1024] = "";
-        for (int i = 0; i < n; i++) {
-            size_t l = strlen(list);
-            snprintf(list + l, sizeof list - l, "%s%s/%d", i ? "," : "", b[i].ip, b[i].failures);
-        }
-        say("ok bans %d %s", n, n ? list : "-");
+        cw_buf list;
+        cw_buf_init(&list);
+        for (int i = 0; i < n; i++)
+            cw_buf_printf(&list, "%s%s/%d", i ? "," : "", b[i].ip, b[i].failures);
+        say("ok bans %d %s", n, n ? list.data : "-");
+        cw_buf_free(&list);
     } else if (!strcmp(cmd, "lift") && argc >= 2) {
         say("ok lift %d", sip_ban_lift(argv[1]));
     } else if (!strcmp(cmd, "locate") && argc >= 2) {
