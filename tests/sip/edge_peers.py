@@ -596,6 +596,17 @@ def trunks(h, did, ids):
         if r:
             p.c.ack(r)
 
+    # a phone on the trunk's address (another port) is no trunk: it must authenticate
+    x = sipraw.Client(PORT)
+    x.new_call()
+    x.request("INVITE", "sip:102@demo.local", "sip:alice@demo.local", "sip:102@demo.local",
+              body=sipraw.sdp(5014))
+    r = x.final()
+    check(r is not None and r.status == 407, "same address, other port: challenged like any phone")
+    if r:
+        x.ack(r)
+    x.close()
+
     # a wrong password: failed with the reason, then retried
     db.execute("UPDATE trunks SET password = 'wrong', updated_at = ? WHERE id = ?", (now + 1, tid))
     db.commit()
