@@ -120,6 +120,7 @@ static int start_subsystems(void)
     }
     auth_api_init();
     domain_api_init();
+    sip_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();
