@@ -159,6 +159,7 @@ int media_init(const struct media_config *cfg, media_event_fn fn, void *arg)
     g.fn = fn;
     g.arg = arg;
     media_cfg.rtp_timeout_s = cfg->rtp_timeout_s;
+    media_cfg.realtime = cfg->realtime;
     cw_strlcpy(media_cfg.tone_locale, cfg->tone_locale[0] ? cfg->tone_locale : "ru",
                sizeof media_cfg.tone_locale);
     sound_set_dirs(cfg->sounds_dir, cfg->var_dir);

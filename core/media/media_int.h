@@ -219,6 +219,7 @@ int moh_decode_count(const char *name);
 /* ---- engine-wide settings copied at media_init ---- */
 struct media_settings {
     int rtp_timeout_s;
+    bool realtime;
     char tone_locale[8];
     char sounds_dir[512];
     char var_dir[512];

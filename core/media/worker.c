@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spandsp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,17 @@ static void on_inband_tone(void *arg, int code, int level, int delay)
     }
 }
 
+/* Peak below 1/64 of full scale: two DTMF tones of -39 dBm0 each peak above it. */
+static bool frame_quiet(const int16_t *x)
+{
+    int peak = 0;
+    for (int i = 0; i < MEDIA_FRAME; i++) {
+        int a = x[i] < 0 ? -x[i] : x[i];
+        peak = a > peak ? a : peak;
+    }
+    return peak < 512;
+}
+
 static bool inband_wanted(struct msession *s)
 {
     if (s->fax) return false;
@@ -873,9 +885,8 @@ static void session_input(struct msession *s)
             s->drx = dtmf_rx_init(NULL, NULL, NULL);
             dtmf_rx_set_realtime_callback(s->drx, on_inband_tone, s);
         }
-        if (got < 0)
-            dtmf_rx_fillin(s->drx, MEDIA_FRAME);
-        else
+        /* a quiet frame cannot hold a digit: skip the filters while none is in progress */
+        if (got >= 0 && (s->inband_digit || !frame_quiet(s->in)))
             dtmf_rx(s->drx, s->in, MEDIA_FRAME);
     }
     if (s->fax) fax_rx(s->fax, s->in, MEDIA_FRAME);
@@ -1364,6 +1375,12 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "media-%d", w->idx);
     pthread_setname_np(pthread_self(), name);
+    if (media_cfg.realtime) {
+        /* a worker that is late is heard; the kernel still keeps 5 % for others */
+        struct sched_param sp = {.sched_priority = 10};
+        int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (e) log_warn("media", "worker %d: no real-time priority (%s)", w->idx, strerror(e));
+    }
     w->now_ms = cw_mono_ms();
     while (!__atomic_load_n(&w->quit, __ATOMIC_ACQUIRE)) {
         struct epoll_event evs[4];
