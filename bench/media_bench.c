@@ -13,7 +13,7 @@
  * second one thread can send and receive on loopback, one socket a session.
  *
  *   media_bench [-w workers] [-s seconds] [-n] [N ...]  (default 500 1000 2000 3000 4000)
- *   -n: workers without real-time priority
+ *   -n: workers at nice -10 instead of SCHED_FIFO
  */
 #include "base/cw.h"
 #include "log/log.h"
@@ -314,7 +314,7 @@ int main(int argc, char **argv)
     time_t t = time(NULL);
     printf("media_bench: %s", ctime(&t));
     printf("machine: %d cores; engine workers: %d%s\n", ncores, workers ? workers : ncores,
-           realtime ? " (real-time priority)" : "");
+           realtime ? " (SCHED_FIFO)" : " (nice -10)");
     raw_bound(1000);
 
     loop_init();

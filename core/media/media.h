@@ -30,7 +30,7 @@ struct media_config {
     char sounds_dir[512]; /* generated prompt sets: <dir>/<lang>/<name>.wav */
     char var_dir[512];    /* cache of resampled files, recordings */
     char tone_locale[8];  /* "ru" or "us" */
-    bool realtime;        /* run workers SCHED_FIFO (needs CAP_SYS_NICE; falls back) */
+    bool realtime;        /* workers SCHED_FIFO, else nice -10 (both need CAP_SYS_NICE) */
 };
 
 /* Codecs the engine speaks, by RTP payload type. */

@@ -172,7 +172,10 @@ static double plc_gain(int lost)
 void plc_conceal(struct plc *p, int16_t *out, int n)
 {
     if (p->lost == 0) {
-        p->pitch = plc_pitch(p->hist);
+        int peak = 0;
+        for (int i = PLC_HIST - 160; i < PLC_HIST; i++)
+            peak = CW_MAX(peak, abs(p->hist[i]));
+        p->pitch = peak < 64 ? 160 : plc_pitch(p->hist); /* silence needs no pitch search */
         memcpy(p->period, p->hist + PLC_HIST - p->pitch, (size_t)p->pitch * sizeof *p->period);
         p->pos = 0;
     }
@@ -202,7 +205,7 @@ void plc_good(struct plc *p, int16_t *pcm, int n)
 /* ---- jitter buffer ---- */
 
 #define JB_MASK       (JB_SIZE - 1)
-#define JB_MIN_TARGET 160  /* 20 ms */
+#define JB_MIN_TARGET 320  /* 40 ms */
 #define JB_MAX_TARGET 1200 /* 150 ms */
 #define JB_START      320  /* 40 ms */
 #define JB_STEP       80   /* 10 ms: one adjustment */

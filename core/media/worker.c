@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -1375,11 +1376,15 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "media-%d", w->idx);
     pthread_setname_np(pthread_self(), name);
-    if (media_cfg.realtime) {
-        /* a worker that is late is heard; the kernel still keeps 5 % for others */
-        struct sched_param sp = {.sched_priority = 10};
-        int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
-        if (e) log_warn("media", "worker %d: no real-time priority (%s)", w->idx, strerror(e));
+    /* a worker that is late is heard: real-time priority when configured (the kernel
+     * still keeps 5 % for others), else a raised nice level; both need CAP_SYS_NICE */
+    struct sched_param sp = {.sched_priority = 10};
+    int e = media_cfg.realtime ? pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) : -1;
+    if (e) {
+        if (media_cfg.realtime)
+            log_warn("media", "worker %d: no real-time priority (%s)", w->idx, strerror(e));
+        if (setpriority(PRIO_PROCESS, (id_t)gettid(), -10))
+            log_debug("media", "worker %d: runs at normal priority", w->idx);
     }
     w->now_ms = cw_mono_ms();
     while (!__atomic_load_n(&w->quit, __ATOMIC_ACQUIRE)) {
