@@ -99,8 +99,8 @@ struct msession {
     dtmf_rx_state_t *drx;
     struct dtmf4733_rx r4733;
     bool rfc_seen;
-    int64_t samples_in, inband_start;
-    char inband_digit;
+    int64_t samples_in, inband_start, pend_start, pend_end;
+    char inband_digit, pend_digit;
 
     char dq[DTMF_QUEUE];
     int dq_ms[DTMF_QUEUE];
@@ -468,17 +468,37 @@ static bool player_fill(struct msession *s, int16_t *out)
 
 /* ---- DTMF ---- */
 
+/* In-band digits are reported when the tone ends, 40 ms later: a dropout
+ * shorter than that (a lost packet, a jitter-buffer adjustment) inside one key
+ * press joins the two halves instead of reporting the digit twice. */
+#define INBAND_JOIN_SAMPLES 320
+
+static void inband_flush(struct msession *s)
+{
+    if (!s->pend_digit) return;
+    struct media_event ev = {.type = MEDIA_EV_DTMF, .id = s->id, .digit = s->pend_digit};
+    ev.duration_ms = (int)((s->pend_end - s->pend_start) / (MEDIA_RATE / 1000));
+    s->pend_digit = 0;
+    engine_emit(&ev);
+}
+
 static void on_inband_tone(void *arg, int code, int level, int delay)
 {
     struct msession *s = arg;
     if (code) {
+        if (s->pend_digit == code && s->samples_in - s->pend_end <= INBAND_JOIN_SAMPLES) {
+            s->inband_start = s->pend_start; /* the same press resumes */
+            s->pend_digit = 0;
+        } else {
+            inband_flush(s);
+            s->inband_start = s->samples_in;
+        }
         s->inband_digit = (char)code;
-        s->inband_start = s->samples_in;
     } else if (s->inband_digit) {
-        struct media_event ev = {.type = MEDIA_EV_DTMF, .id = s->id, .digit = s->inband_digit};
-        ev.duration_ms = (int)((s->samples_in - s->inband_start) / (MEDIA_RATE / 1000));
+        s->pend_digit = s->inband_digit;
+        s->pend_start = s->inband_start;
+        s->pend_end = s->samples_in;
         s->inband_digit = 0;
-        engine_emit(&ev);
     }
 }
 
@@ -889,6 +909,7 @@ static void session_input(struct msession *s)
         /* a quiet frame cannot hold a digit: skip the filters while none is in progress */
         if (got >= 0 && (s->inband_digit || !frame_quiet(s->in)))
             dtmf_rx(s->drx, s->in, MEDIA_FRAME);
+        if (s->pend_digit && s->samples_in - s->pend_end > INBAND_JOIN_SAMPLES) inband_flush(s);
     }
     if (s->fax) fax_rx(s->fax, s->in, MEDIA_FRAME);
     if (s->talk_detect || s->room) {

@@ -193,6 +193,45 @@ static void inband_dtmf_levels_with_and_without_noise(void **st)
         peer_close(&peers[i]);
 }
 
+struct gap_src {
+    struct peer *p;
+    dtmf_tx_state_t *tx;
+};
+
+static void send_dtmf_with_gap(int f, void *arg)
+{
+    struct gap_src *g = arg;
+    int16_t buf[MEDIA_FRAME];
+    int k = dtmf_tx(g->tx, buf, MEDIA_FRAME);
+    if (k < MEDIA_FRAME) memset(buf + k, 0, (size_t)(MEDIA_FRAME - k) * sizeof *buf);
+    if (f == 6) { /* a packet lost in the middle of the first key press */
+        g->p->seq++;
+        g->p->ts += MEDIA_FRAME;
+        return;
+    }
+    if (f == 15 || f == 16) /* 30 ms of dropout in the middle of the second */
+        memset(buf + (f == 15 ? 80 : 0), 0, (f == 15 ? 80 : 160) * sizeof *buf);
+    peer_send_pcm(g->p, buf);
+}
+
+static void inband_digit_survives_loss_and_dropout(void **st)
+{
+    struct peer p;
+    peer_open(&p, MEDIA_PCMA);
+    media_id id = h_session(&p, 0, MEDIA_DTMF_AUTO);
+    struct gap_src g = {.p = &p, .tx = dtmf_tx_init(NULL)};
+    dtmf_tx_set_timing(g.tx, 200, 60);
+    dtmf_tx_put(g.tx, "55", -1);
+    h_drive(40, send_dtmf_with_gap, &g);
+    char got[16];
+    h_digits(id, got, sizeof got);
+    assert_string_equal(got, "55"); /* two presses, not four */
+    dtmf_tx_free(g.tx);
+    media_session_close(id);
+    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&p);
+}
+
 struct rfc_script {
     struct peer *p;
     uint32_t ts;
@@ -288,6 +327,39 @@ static void engine_sends_dtmf_both_ways(void **st)
     assert_true(h_wait_event(id2, MEDIA_EV_CLOSED, 1, 1000));
     peer_close(&p);
     peer_close(&q);
+}
+
+/* ---- G.722 ---- */
+
+static void g722_peer_bridged_to_g711_peer(void **st)
+{
+    struct peer wide, narrow;
+    peer_open(&wide, MEDIA_G722);
+    peer_open(&narrow, MEDIA_PCMU);
+    media_id w = h_session(&wide, 0, MEDIA_DTMF_AUTO);
+    media_id n = h_session(&narrow, 0, MEDIA_DTMF_AUTO);
+    assert_int_equal(media_bridge(w, n), 0);
+    g722_encode_state_t *enc = g722_encode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
+    int64_t ph = 0;
+    for (int f = 0; f < 40; f++) {
+        int16_t pcm[MEDIA_FRAME];
+        uint8_t pkt[12 + MEDIA_FRAME];
+        h_sine(pcm, MEDIA_FRAME, 900, 8000, &ph);
+        rtp_write_header(pkt, MEDIA_G722, false, wide.seq++, wide.ts, wide.ssrc);
+        int len = g722_encode(enc, pkt + 12, pcm, MEDIA_FRAME);
+        wide.ts += MEDIA_FRAME; /* G.722 RTP clock runs at 8 kHz */
+        peer_send_raw(&wide, pkt, (size_t)(12 + len));
+        h_drive(1, NULL, NULL);
+    }
+    g722_encode_free(enc);
+    assert_true(narrow.ncap > 3200);
+    assert_true(peer_tone(&narrow, narrow.ncap - 3200, 3200, 900) > 0.8);
+    assert_true(wide.rx_packets >= 30); /* the wide side is sent G.722 (not decoded here) */
+    media_session_close(w);
+    media_session_close(n);
+    assert_true(h_wait_event(n, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&wide);
+    peer_close(&narrow);
 }
 
 /* ---- bad input ---- */
@@ -473,7 +545,9 @@ int main(void)
         cmocka_unit_test_setup(prompt_sequence_loop_and_stop, h_reset),
         cmocka_unit_test_setup(tones_follow_the_locale_and_moh_is_shared, h_reset),
         cmocka_unit_test_setup(inband_dtmf_levels_with_and_without_noise, h_reset),
+        cmocka_unit_test_setup(inband_digit_survives_loss_and_dropout, h_reset),
         cmocka_unit_test_setup(rfc4733_digits_with_lost_and_repeated_ends, h_reset),
+        cmocka_unit_test_setup(g722_peer_bridged_to_g711_peer, h_reset),
         cmocka_unit_test_setup(engine_sends_dtmf_both_ways, h_reset),
         cmocka_unit_test_setup(foreign_and_malformed_rtp_is_refused, h_reset),
         cmocka_unit_test_setup(bad_commands_change_nothing, h_reset),
