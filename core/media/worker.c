@@ -2,7 +2,7 @@
  * worker.c - the media worker threads: each owns a set of RTP sessions and
  * runs them on a 20 ms timerfd tick.
  *
- * A tick drains every readable RTP/RTCP socket (recvmmsg, kernel receive
+ * A tick reads every RTP socket once (recvmmsg, kernel receive
  * timestamps), takes one frame per session from its jitter buffer, runs
  * DTMF/talk/fax receivers, mixes bridges, conference rooms and supervisor
  * legs, plays prompts, tones and music on hold, records, then encodes and
@@ -147,7 +147,7 @@ struct worker {
     int idx;
     pthread_t th;
     cw_queue *q;
-    int ep, ep_rtp, tfd;
+    int ep, tfd;
     struct msession **hash;
     unsigned hsize, count;
     struct msession *head;
@@ -296,11 +296,6 @@ static void attach(struct worker *w, struct msession *s)
     if (w->head) w->head->prev = s;
     w->head = s;
     w->count++;
-    struct epoll_event ev = {.events = EPOLLIN};
-    ev.data.u64 = (uint64_t)(uintptr_t)s;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_ADD, s->fd, &ev);
-    ev.data.u64 = (uint64_t)(uintptr_t)s | 1;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_ADD, s->fd_rtcp, &ev);
 }
 
 static void detach(struct worker *w, struct msession *s)
@@ -316,8 +311,6 @@ static void detach(struct worker *w, struct msession *s)
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = s->hnext = NULL;
     w->count--;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_DEL, s->fd, NULL);
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_DEL, s->fd_rtcp, NULL);
     s->w = NULL;
 }
 
@@ -657,17 +650,9 @@ static void drain(struct worker *w, struct msession *s, bool rtcp)
 {
     int fd = rtcp ? s->fd_rtcp : s->fd;
     for (int round = 0; round < 8; round++) {
-        for (int i = 0; i < RECV_BATCH; i++) {
-            w->iov[i].iov_base = w->bufs[i];
-            w->iov[i].iov_len = PKT_MAX;
-            struct msghdr *mh = &w->msgs[i].msg_hdr;
-            memset(mh, 0, sizeof *mh);
-            mh->msg_name = &w->from[i];
-            mh->msg_namelen = sizeof w->from[i];
-            mh->msg_iov = &w->iov[i];
-            mh->msg_iovlen = 1;
-            mh->msg_control = w->ctl[i];
-            mh->msg_controllen = sizeof w->ctl[i];
+        for (int i = 0; i < RECV_BATCH; i++) { /* the rest was set up in worker_main */
+            w->msgs[i].msg_hdr.msg_namelen = sizeof w->from[i];
+            w->msgs[i].msg_hdr.msg_controllen = sizeof w->ctl[i];
         }
         int n = recvmmsg(fd, w->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
@@ -1043,15 +1028,15 @@ out:
 
 static void tick(struct worker *w)
 {
-    struct epoll_event evs[256];
-    int n;
-    do {
-        n = epoll_wait(w->ep_rtp, evs, 256, 0);
-        for (int i = 0; i < n; i++) {
-            uint64_t u = evs[i].data.u64;
-            drain(w, (struct msession *)(uintptr_t)(u & ~(uint64_t)1), u & 1);
-        }
-    } while (n == 256);
+    /* Every session expects a packet a tick, so each socket is simply read once
+     * (recvmmsg, non-blocking): no readiness set to maintain. RTCP, a packet every
+     * few seconds, is read every 25th tick. */
+    bool rtcp = w->ticks % 25 == 0;
+    for (struct msession *s = w->head; s; s = s->next) {
+        if (!s->have_remote) continue;
+        drain(w, s, false);
+        if (rtcp) drain(w, s, true);
+    }
     for (struct msession *s = w->head; s; s = s->next)
         session_input(s);
     for (struct room *r = w->rooms; r; r = r->next)
@@ -1407,6 +1392,15 @@ static void *worker_main(void *arg)
         if (setpriority(PRIO_PROCESS, (id_t)gettid(), -10))
             log_debug("media", "worker %d: runs at normal priority", w->idx);
     }
+    for (int i = 0; i < RECV_BATCH; i++) {
+        w->iov[i].iov_base = w->bufs[i];
+        w->iov[i].iov_len = PKT_MAX;
+        struct msghdr *mh = &w->msgs[i].msg_hdr;
+        mh->msg_name = &w->from[i];
+        mh->msg_iov = &w->iov[i];
+        mh->msg_iovlen = 1;
+        mh->msg_control = w->ctl[i];
+    }
     w->now_ms = cw_mono_ms();
     while (!__atomic_load_n(&w->quit, __ATOMIC_ACQUIRE)) {
         struct epoll_event evs[4];
@@ -1445,11 +1439,10 @@ int engine_start(int n)
         w->idx = i;
         w->q = cw_queue_new();
         w->ep = epoll_create1(EPOLL_CLOEXEC);
-        w->ep_rtp = epoll_create1(EPOLL_CLOEXEC);
         w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         w->hsize = 256;
         w->hash = cw_calloc(w->hsize, sizeof *w->hash);
-        if (!w->q || w->ep < 0 || w->ep_rtp < 0 || w->tfd < 0) return CW_EIO;
+        if (!w->q || w->ep < 0 || w->tfd < 0) return CW_EIO;
         struct itimerspec its = {.it_interval = {0, 20000000}, .it_value = {0, 20000000}};
         timerfd_settime(w->tfd, 0, &its, NULL);
         struct epoll_event ev = {.events = EPOLLIN};
@@ -1457,7 +1450,6 @@ int engine_start(int n)
         epoll_ctl(w->ep, EPOLL_CTL_ADD, cw_queue_fd(w->q), &ev);
         ev.data.u32 = 2;
         epoll_ctl(w->ep, EPOLL_CTL_ADD, w->tfd, &ev);
-        ev.data.u32 = 3; /* RTP sockets are drained on the tick; the set just tells which */
         if (pthread_create(&w->th, NULL, worker_main, w)) return CW_EIO;
     }
     return CW_OK;
@@ -1505,7 +1497,6 @@ void engine_stop(void)
         free(w->hash);
         cw_queue_free(w->q);
         close(w->ep);
-        close(w->ep_rtp);
         close(w->tfd);
     }
     free(workers);
