@@ -69,7 +69,7 @@ struct msession {
     int fd, fd_rtcp, port;
 
     struct sockaddr_in raddr, rcaddr;
-    bool have_remote, latched, rtcp_latched;
+    bool have_remote, latched, rtcp_latched, connected;
     int pt, dtmf_pt;
     enum media_dtmf_mode dmode;
     bool send, recv;
@@ -556,6 +556,8 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
             s->raddr = *from;
         }
         s->latched = true;
+        /* connected from now on: the kernel keeps the route and drops other sources */
+        s->connected = connect(s->fd, (const struct sockaddr *)&s->raddr, sizeof s->raddr) == 0;
     } else if (!same_addr(from, &s->raddr)) {
         rate_limited(s, ++s->rx_foreign, "RTP from a source other than the latched one refused",
                      from);
@@ -790,8 +792,10 @@ static void send_frame(struct msession *s)
     }
     for (int i = 0; i < np; i++) {
         memset(&mm[i], 0, sizeof mm[i]);
-        mm[i].msg_hdr.msg_name = &s->raddr;
-        mm[i].msg_hdr.msg_namelen = sizeof s->raddr;
+        if (!s->connected) {
+            mm[i].msg_hdr.msg_name = &s->raddr;
+            mm[i].msg_hdr.msg_namelen = sizeof s->raddr;
+        }
         mm[i].msg_hdr.msg_iov = &iov[i];
         mm[i].msg_hdr.msg_iovlen = 1;
         s->tx_octets += iov[i].iov_len - 12;
@@ -1075,6 +1079,11 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
     inet_pton(AF_INET, r->ip, &a.sin_addr);
     bool moved = !s->have_remote || !same_addr(&a, &s->raddr);
+    if (moved && s->connected) { /* a new offer: accept any source until latched again */
+        struct sockaddr un = {.sa_family = AF_UNSPEC};
+        connect(s->fd, &un, sizeof un);
+        s->connected = false;
+    }
     if (moved) { /* a new offer: latch again */
         s->raddr = a;
         s->rcaddr = a;
