@@ -236,7 +236,13 @@ static void run_step(int n, int secs, int ncores)
     uint64_t late0 = 0;
     int frames = (warm + secs) * 50;
     uint8_t pkt[12 + MEDIA_FRAME];
-    for (int f = 0; f < frames; f++) {
+    bool overloaded = false;
+    int f;
+    for (f = 0; f < frames; f++) {
+        if (now_us() - t0 > (int64_t)frames * 20000 * 2) { /* the load side cannot keep pace */
+            overloaded = true;
+            break;
+        }
         if (f == warm * 50) { /* start measuring */
             memset(hist, 0, sizeof hist);
             intervals = late_pkts = rx_pkts = 0;
@@ -265,6 +271,15 @@ static void run_step(int n, int secs, int ncores)
             event_base_loop(loop_base(), EVLOOP_NONBLOCK);
             if (now_us() >= until) break;
         }
+    }
+    if (overloaded || !tm) {
+        printf("%6d  overloaded: the engine and the load side need more than this machine gives"
+               " (stopped after %d of %d frames)\n",
+               n, f, frames);
+        fflush(stdout);
+        free(evs);
+        close(ep);
+        return;
     }
     double wall = (now_us() - tm) / 1e6;
     double cpu = cpu_s(RUSAGE_SELF) - cpu0, lcpu = cpu_s(RUSAGE_THREAD) - lcpu0;

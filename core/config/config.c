@@ -63,6 +63,8 @@ static const struct key keys[] = {
     {"media.tone_locale", C_STR, "ru", true, "tone plan for ringback/busy: ru or us"},
     {"media.realtime", C_BOOL, "false", false,
      "media workers at real-time priority (SCHED_FIFO) instead of nice -10, when allowed"},
+    {"media.max_sessions", C_INT, "0", false,
+     "most concurrent RTP sessions (calls beyond get 503); 0 = no limit"},
     {"media.ip", C_STR, "", false, "address RTP binds to; empty = sip.public_ip or all"},
     {"db", C_STR, "var/callwright.db", false,
      "store: a SQLite file path, or postgresql://user@host:port/db"},

@@ -223,6 +223,10 @@ static int bind_udp(const struct in_addr *ip, int port)
 int media_session_open(media_id near, media_id *out_id, int *out_port)
 {
     if (!g.up) return CW_ESTATE;
+    if (g.cfg.max_sessions > 0 && g.nsessions >= g.cfg.max_sessions) {
+        log_warn("media", "session refused: %d sessions is the configured maximum", g.nsessions);
+        return CW_EBUSY;
+    }
     struct in_addr ip;
     inet_pton(AF_INET, g.cfg.ip, &ip);
     int span = (g.cfg.rtp_max - g.cfg.rtp_min) / 2;

@@ -31,6 +31,7 @@ struct media_config {
     char var_dir[512];    /* cache of resampled files, recordings */
     char tone_locale[8];  /* "ru" or "us" */
     bool realtime;        /* workers SCHED_FIFO, else nice -10 (both need CAP_SYS_NICE) */
+    int max_sessions;     /* media_session_open() says CW_EBUSY beyond this; 0 = no limit */
 };
 
 /* Codecs the engine speaks, by RTP payload type. */

@@ -461,10 +461,14 @@ static void rtp_timeout_is_reported(void **st)
     cfg.rtp_max = cfg.rtp_min + 200;
     snprintf(cfg.ip, sizeof cfg.ip, "127.0.0.1");
     snprintf(cfg.var_dir, sizeof cfg.var_dir, "%s", h_dir);
+    cfg.max_sessions = 1;
     assert_int_equal(media_init(&cfg, h_on_event, NULL), 0);
     struct peer p;
     peer_open(&p, MEDIA_PCMU);
     media_id id = h_session(&p, 0, MEDIA_DTMF_AUTO);
+    media_id extra;
+    int port;
+    assert_int_equal(media_session_open(0, &extra, &port), CW_EBUSY); /* max_sessions = 1 */
     h_drive(25, send_silence, &p);
     assert_int_equal(h_count(id, MEDIA_EV_RTP_TIMEOUT), 0); /* packets flowing */
     assert_true(h_wait_event(id, MEDIA_EV_RTP_TIMEOUT, 1, 2500));
