@@ -134,6 +134,7 @@ static void move_to(struct mref *s, int to)
     engine_post(to, mcmd_new(CMD_EXPECT, s->id));
     struct mcmd *c = mcmd_new(CMD_MOVE, s->id);
     c->to = to;
+    c->posted_us = cw_mono_us();
     post(s, c);
     s->worker = to;
 }
@@ -556,6 +557,20 @@ int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag)
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag)
 {
     return fax(id, tiff_path, true, tag);
+}
+
+int media_dtmf_mode_parse(const char *name, enum media_dtmf_mode *out)
+{
+    if (!name) return CW_EINVAL;
+    if (!strcmp(name, "auto"))
+        *out = MEDIA_DTMF_AUTO;
+    else if (!strcmp(name, "rfc4733") || !strcmp(name, "rfc2833"))
+        *out = MEDIA_DTMF_RFC4733;
+    else if (!strcmp(name, "inband"))
+        *out = MEDIA_DTMF_INBAND;
+    else
+        return CW_EINVAL;
+    return CW_OK;
 }
 
 int media_active_sessions(void)

@@ -168,6 +168,10 @@ int media_export_mp3(const char *src, const char *dst, int kbps, char *err, size
  * conference; conference members always have it. */
 int media_talk_detect(media_id id, bool on);
 
+/* "auto", "rfc4733" (or "rfc2833"), "inband" -> mode (config media.dtmf_mode, device
+ * settings); CW_EINVAL for anything else. */
+int media_dtmf_mode_parse(const char *name, enum media_dtmf_mode *out);
+
 /* Counters for metrics. */
 int media_active_sessions(void);
 /* The worker a session is on (tests, diagnostics), or CW_ENOENT. */

@@ -270,6 +270,7 @@ struct mcmd {
     char *str;
     struct msession *sess;
     int to;
+    int64_t posted_us; /* CMD_MOVE/CMD_ADOPT: when the core asked for the move */
 };
 
 struct mcmd *mcmd_new(int op, media_id id);
@@ -287,5 +288,8 @@ void engine_session_free(struct msession *s);
 void engine_emit(const struct media_event *ev);
 /* Ticks that ran late, over all workers (bench). */
 uint64_t engine_late_ticks(void);
+/* Sessions moved between workers, and the time from the core's request to
+ * the session running on its new worker (bench). */
+void engine_move_stats(uint64_t *moves, double *avg_us, double *max_us);
 
 #endif

@@ -166,6 +166,7 @@ struct worker {
 
 static struct worker *workers;
 static int nworkers;
+static uint64_t move_count, move_us_sum, move_us_max;
 
 /* ---- small helpers ---- */
 
@@ -196,6 +197,14 @@ int engine_workers(void)
 void engine_post(int w, struct mcmd *c)
 {
     cw_queue_push(workers[w].q, &c->m);
+}
+
+void engine_move_stats(uint64_t *moves, double *avg_us, double *max_us)
+{
+    uint64_t n = __atomic_load_n(&move_count, __ATOMIC_RELAXED);
+    *moves = n;
+    *avg_us = n ? (double)__atomic_load_n(&move_us_sum, __ATOMIC_RELAXED) / (double)n : 0;
+    *max_us = (double)__atomic_load_n(&move_us_max, __ATOMIC_RELAXED);
 }
 
 uint64_t engine_late_ticks(void)
@@ -1188,6 +1197,13 @@ static void dispatch(struct worker *w, struct mcmd *c)
     if (op == CMD_ADOPT) {
         struct msession *s = c->sess;
         c->sess = NULL;
+        uint64_t us = (uint64_t)(cw_mono_us() - c->posted_us);
+        __atomic_add_fetch(&move_count, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&move_us_sum, us, __ATOMIC_RELAXED);
+        uint64_t mx = __atomic_load_n(&move_us_max, __ATOMIC_RELAXED);
+        while (us > mx && !__atomic_compare_exchange_n(&move_us_max, &mx, us, false,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
         mcmd_free(c);
         adopt(w, s);
         return;
@@ -1378,6 +1394,7 @@ static void dispatch(struct worker *w, struct mcmd *c)
         detach(w, s);
         struct mcmd *a = mcmd_new(CMD_ADOPT, s->id);
         a->sess = s;
+        a->posted_us = c->posted_us;
         engine_post(c->to, a);
         break;
     }

@@ -98,6 +98,12 @@ static void bridge_carries_audio_both_ways_across_workers(void **st)
     h_drive(30, talk, NULL);
     assert_true(peer_power(&P[0].p, P[0].p.ncap - 3200, 3200) < -60);
     assert_true(peer_power(&P[1].p, P[1].p.ncap - 3200, 3200) < -60);
+    /* a session opened near another starts on its worker (no move needed later) */
+    media_id near;
+    int port;
+    assert_int_equal(media_session_open(P[1].id, &near, &port), 0);
+    assert_int_equal(media_worker_of(near), media_worker_of(P[1].id));
+    media_session_close(near);
     parties_close();
 }
 
