@@ -365,13 +365,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < pairs; i++)
         media_bridge(S[2 * i].id, S[2 * i + 1].id);
     double post_us = (double)(now_us() - tb) / (pairs ? pairs : 1);
-    for (int k = 0; k < 20; k++) {
-        event_base_loop(loop_base(), EVLOOP_NONBLOCK);
-        usleep(10000);
-    }
     uint64_t moves;
     double avg_us, max_us;
-    engine_move_stats(&moves, &avg_us, &max_us);
+    for (int k = 0; k < 300; k++) { /* up to 3 s for the workers to finish the moves */
+        event_base_loop(loop_base(), EVLOOP_NONBLOCK);
+        usleep(10000);
+        engine_move_stats(&moves, &avg_us, &max_us);
+        if (moves >= (uint64_t)pairs) break;
+    }
     printf("\ncross-worker bridge of %d pairs: %llu sessions moved, %.1f us a media_bridge() call"
            " on the core,\n  %.0f us average / %.0f us max from the call to the session running on"
            " its new worker\n  (audio then flows on the next 20 ms tick)\n",
