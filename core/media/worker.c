@@ -114,6 +114,7 @@ struct msession {
     bool dtx_active;
 
     struct player pl;
+    uint32_t play_gen; /* bumped by every play/tone/moh/stop command */
 
     struct msession *peer;
     struct room *room;
@@ -1043,8 +1044,8 @@ static void tick(struct worker *w)
 {
     /* Every session expects a packet a tick, so each socket is simply read once
      * (recvmmsg, non-blocking): no readiness set to maintain. RTCP, a packet every
-     * few seconds, is read every 25th tick. */
-    bool rtcp = w->ticks % 25 == 0;
+     * few seconds, is read every 10th tick. */
+    bool rtcp = w->ticks % 10 == 0;
     for (struct msession *s = w->head; s; s = s->next) {
         if (!s->have_remote) continue;
         drain(w, s, false);
@@ -1107,7 +1108,7 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     s->recv = r->recv;
     s->remote_set_ms = s->w->now_ms;
     s->timeout_sent = false;
-    if (moved) s->next_rtcp_ms = s->w->now_ms + 500; /* first report soon, then every ~5 s */
+    if (moved) s->next_rtcp_ms = s->w->now_ms + 1000; /* first report soon, then every ~5 s */
     if (s->pt == MEDIA_G722) {
         if (!s->g722e) s->g722e = g722_encode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
         if (!s->g722d) s->g722d = g722_decode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
@@ -1147,6 +1148,32 @@ static void start_play(struct msession *s, struct mcmd *c)
     s->pl.idx = 0;
     s->pl.pos = 0;
     s->pl.loop = c->bval;
+}
+
+/* A play or MOH command whose sounds are slow to prepare goes to the loader
+ * thread and comes back preloaded; one that comes back after a newer playback
+ * command is reported as replaced. Returns true when c was taken. */
+static bool via_loader(struct worker *w, struct msession *s, struct mcmd *c)
+{
+    if (c->preloaded) {
+        if (c->gen == s->play_gen) return false;
+        emit(s, MEDIA_EV_PLAY_DONE, c->tag, 1);
+        mcmd_free(c);
+        return true;
+    }
+    s->play_gen++;
+    bool quick = true;
+    if (c->m.type == CMD_PLAY)
+        for (int i = 0; i < c->nfiles && quick; i++)
+            quick = sound_is_quick(c->files[i]);
+    else
+        quick = moh_is_loaded(c->str);
+    if (quick) return false;
+    play_finish(s, 1); /* what played before stops now; silence while loading */
+    c->gen = s->play_gen;
+    c->from_worker = w->idx;
+    loader_post(c);
+    return true;
 }
 
 static void pending_add(struct worker *w, media_id id)
@@ -1229,9 +1256,16 @@ static void dispatch(struct worker *w, struct mcmd *c)
     struct msession *s = find(w, c->id);
     if (!s) {
         log_debug("media", "worker %d: command %d for unknown session %u", w->idx, op, c->id);
+        if (c->preloaded) { /* the session moved or closed while its sound was loading */
+            struct media_event ev = {
+                .type = MEDIA_EV_PLAY_DONE, .id = c->id, .tag = c->tag, .reason = 1};
+            engine_emit(&ev);
+        }
         mcmd_free(c);
         return;
     }
+    if ((op == CMD_PLAY || op == CMD_MOH) && via_loader(w, s, c)) return;
+    if (op == CMD_TONE || op == CMD_STOP) s->play_gen++;
     switch (op) {
     case CMD_REMOTE:
         set_remote(s, &c->remote);
@@ -1458,6 +1492,7 @@ static void *worker_main(void *arg)
 
 int engine_start(int n)
 {
+    if (loader_start()) return CW_EIO;
     nworkers = n;
     workers = cw_calloc((size_t)n, sizeof *workers);
     for (int i = 0; i < n; i++) {
@@ -1483,6 +1518,7 @@ int engine_start(int n)
 
 void engine_stop(void)
 {
+    loader_stop(); /* first: it posts into the workers' queues */
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         __atomic_store_n(&w->quit, true, __ATOMIC_RELEASE);
