@@ -1104,7 +1104,7 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     s->pt = r->pt;
     s->dtmf_pt = r->dtmf_pt;
     s->dmode = r->dtmf_mode;
-    s->send = r->send;
+    s->send = r->send && a.sin_addr.s_addr != htonl(INADDR_ANY); /* c=0.0.0.0: on hold */
     s->recv = r->recv;
     s->remote_set_ms = s->w->now_ms;
     s->timeout_sent = false;

@@ -139,6 +139,37 @@ static void conference_three_parties_hear_the_other_two(void **st)
     parties_close();
 }
 
+static void conference_join_and_leave_cues(void **st)
+{
+    parties(3);
+    for (int i = 0; i < 3; i++)
+        P[i].quiet = true;
+    assert_int_equal(media_conf_join(P[0].id, 9, 0), 0);
+    h_drive(10, talk, NULL);
+    int from = P[0].p.ncap;
+    assert_int_equal(media_conf_join(P[1].id, 9, 0), 0); /* 0 hears the join cue */
+    h_drive(20, talk, NULL);
+    struct peer *p0 = &P[0].p;
+    assert_true(p0->ncap - from >= 2400);
+    double lo = 0, hi = 0;
+    for (int k = from; k + 400 <= p0->ncap; k += 80) {
+        lo = fmax(lo, dsp_goertzel_ratio(p0->cap + k, 400, 660, 8000));
+        hi = fmax(hi, dsp_goertzel_ratio(p0->cap + k, 400, 880, 8000));
+    }
+    assert_true(lo > 0.5 && hi > 0.5);
+    /* a member joining with NO_TONES is silent */
+    from = p0->ncap;
+    assert_int_equal(media_conf_join(P[2].id, 9, MEDIA_CONF_NO_TONES), 0);
+    h_drive(20, talk, NULL);
+    assert_true(peer_power(p0, from, p0->ncap - from) < -60);
+    /* 1 leaves: the others hear the leave cue */
+    from = P[2].p.ncap;
+    assert_int_equal(media_conf_leave(P[1].id), 0);
+    h_drive(20, talk, NULL);
+    assert_true(peer_power(&P[2].p, from, P[2].p.ncap - from) > -40);
+    parties_close();
+}
+
 static void conference_of_sixteen(void **st)
 {
     /* 16 parties: each one hears the sum of the other 15 (checked on one tone) */
@@ -339,6 +370,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(bridge_carries_audio_both_ways_across_workers, h_reset),
         cmocka_unit_test_setup(conference_three_parties_hear_the_other_two, h_reset),
+        cmocka_unit_test_setup(conference_join_and_leave_cues, h_reset),
         cmocka_unit_test_setup(conference_of_sixteen, h_reset),
         cmocka_unit_test_setup(supervisor_listen_whisper_barge, h_reset),
         cmocka_unit_test_setup(stereo_recording_channels_match_each_party, h_reset),
