@@ -103,6 +103,8 @@ static void media_config_from(struct media_config *m)
     cw_strlcpy(m->sounds_dir, config_str("sounds_dir"), sizeof m->sounds_dir);
     cw_strlcpy(m->var_dir, config_str("var_dir"), sizeof m->var_dir);
     cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
+    m->realtime = config_bool("media.realtime");
+    m->max_sessions = (int)config_int("media.max_sessions");
 }
 
 /* Start order: the domain layers register their routes and Lua modules
