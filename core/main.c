@@ -96,7 +96,8 @@ static void media_config_from(struct media_config *m)
     m->workers = (int)config_int("media.workers");
     m->rtp_min = (int)config_int("media.rtp_min");
     m->rtp_max = (int)config_int("media.rtp_max");
-    const char *ip = config_str("sip.public_ip");
+    const char *ip = config_str("media.ip");
+    if (!*ip) ip = config_str("sip.public_ip");
     if (!*ip || !strcmp(ip, "0.0.0.0")) ip = config_str("sip.listen");
     cw_strlcpy(m->ip, strcmp(ip, "0.0.0.0") ? ip : "0.0.0.0", sizeof m->ip);
     m->rtp_timeout_s = (int)config_int("media.rtp_timeout");

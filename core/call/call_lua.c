@@ -28,7 +28,17 @@
 #define CALL_MT     "cw.call"
 #define MAX_TARGETS 16
 
-enum wait_kind { W_NONE = 0, W_PLAY, W_DIGITS, W_SLEEP, W_BRIDGE, W_QUEUE, W_RECORD, W_FALLBACK };
+enum wait_kind {
+    W_NONE = 0,
+    W_PLAY,
+    W_DIGITS,
+    W_SLEEP,
+    W_BRIDGE,
+    W_QUEUE,
+    W_RECORD,
+    W_MEDIA, /* call_lua_await(): one media event of a type and tag */
+    W_FALLBACK
+};
 
 struct cscript;
 
@@ -72,6 +82,7 @@ struct cscript {
     bool ringback_on;
     int sync_result;
     int dialing; /* attempt slot being dialled, -1 when none */
+    enum media_event_type await_type;
     int on_hangup_ref;
 };
 
@@ -154,6 +165,29 @@ static int suspend(lua_State *L, struct cscript *s, enum wait_kind kind)
     script_co_ref(co);
     script_co_on_cancel(co, waiter_cancelled, s);
     return script_co_suspend(L);
+}
+
+static struct cscript *check_call(lua_State *L);
+
+uint32_t call_lua_tag(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c) return 0;
+    may_suspend(L, s); /* raises now, before the caller starts anything */
+    return ++s->next_tag;
+}
+
+int call_lua_await(lua_State *L, enum media_event_type type, uint32_t tag)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c || !tag) {
+        lua_pushnil(L);
+        lua_pushstring(L, "hangup");
+        return 2;
+    }
+    s->await_type = type;
+    s->tag = tag;
+    return suspend(L, s, W_MEDIA);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -1247,6 +1281,20 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
 {
     struct cscript *s = arg;
     if (l != call_a_leg(c)) return;
+    if (s->wait == W_MEDIA && ev->type == s->await_type && ev->tag == s->tag) {
+        script_co *co;
+        lua_State *T = resume_begin(s, &co);
+        if (!T) return;
+        lua_pushboolean(T, ev->reason == 0);
+        lua_createtable(T, 0, 5);
+        lua_pushinteger(T, ev->reason), lua_setfield(T, -2, "reason");
+        lua_pushinteger(T, (lua_Integer)ev->ms), lua_setfield(T, -2, "ms");
+        lua_pushinteger(T, ev->pages), lua_setfield(T, -2, "pages");
+        lua_pushinteger(T, ev->resolution), lua_setfield(T, -2, "resolution");
+        lua_pushboolean(T, s->hungup), lua_setfield(T, -2, "hungup");
+        resume_end(co, 2);
+        return;
+    }
     if (ev->type == MEDIA_EV_RECORD_DONE) {
         if (s->wait != W_RECORD || ev->tag != s->tag) return;
         static const char *const why[] = {"stopped", "max", "silence"};
@@ -1324,6 +1372,11 @@ static void on_a_ended(call *c, enum sip_cause cause, void *arg)
         break; /* the B legs' ends resume it */
     case W_RECORD:
         break; /* the finished file's RECORD_DONE resumes it */
+    case W_MEDIA:
+        /* events that report a result at the end (fax) still come; others cannot */
+        if (s->await_type != MEDIA_EV_FAX_DONE && s->await_type != MEDIA_EV_RECORD_DONE)
+            resume_fail(s, "hangup");
+        break;
     case W_NONE:
         break;
     default:
