@@ -226,6 +226,12 @@ void call_set_direction(call *c, const char *direction, int64_t trunk_id)
     if (trunk_id) snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)trunk_id);
 }
 
+void call_set_parties(call *c, const char *a_number, const char *a_name)
+{
+    cw_strlcpy(c->a_number, a_number, sizeof c->a_number);
+    cw_strlcpy(c->a_name, a_name, sizeof c->a_name);
+}
+
 void call_set_recording(call *c, const char *path)
 {
     free(c->recording);

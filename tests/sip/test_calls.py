@@ -91,7 +91,13 @@ def test_cancel_busy_no_answer(d):
         check(e is not None and e.get("param", "").startswith("486"),
               "A is told busy: %s" % (e and e.get("param")))
         check(last_cdr(d, admin, t0)[0]["cause"] == "busy", "recorded as busy")
-        # B does not answer: the ring time runs out
+        # B does not answer: the ring time of B's forwarding rule runs out
+        rules = admin.get("/api/v1/domains/%s/forwarding-rules" % DEMO_DOMAIN,
+                          query={"limit": "500"}).json["items"]
+        main = [r for r in rules if r["is_main"] and r["number"].startswith("op102@")][0]
+        r = admin.patch("/api/v1/domains/%s/forwarding-rules/%d" % (DEMO_DOMAIN, main["id"]),
+                        {"ring_time": 6})
+        check(r.status == 200, "shorter ring time: %r" % r)
         t0 = int(time.time() * 1000)
         a.dial("sip:102@%s" % DEMO_DOMAIN)
         check(b.wait_event("CALL_INCOMING", 10), "B does not ring")
