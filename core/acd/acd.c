@@ -16,6 +16,7 @@
 #include "cdr/cdr.h"
 #include "events/events.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "loop/loop.h"
 #include "loop/timer.h"
 #include "store/store.h"
@@ -1131,8 +1132,41 @@ json_t *acd_queues_json(int64_t domain_id)
 
 void acd_api_init(void);
 
+/* cw_queue_waiting{domain,queue} and cw_agents{domain,state} before each /metrics render. */
+static void collect(void *arg)
+{
+    metric *w = metrics_gauge("cw_queue_waiting", "Callers waiting in a queue", "domain,queue");
+    metric *ag = metrics_gauge("cw_agents", "Agents by state", "domain,state");
+    metrics_clear(w);
+    metrics_clear(ag);
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT id, name FROM domains", SA_END) < 0) return;
+    cw_map names;
+    cw_map_init(&names);
+    while (store_next(r))
+        cw_map_put(&names, (uint64_t)store_int(r, 0), cw_strdup(store_str(r, 1)));
+    for (struct queue *q = A.active; q; q = q->next_active) {
+        const char *dn = cw_map_get(&names, (uint64_t)q->domain_id);
+        int n = 0;
+        for (struct entry *e = q->entries; e; e = e->next)
+            if (!e->talking) n++;
+        metrics_set(w, n, dn ? dn : "", q->name);
+    }
+    for (size_t i = 0; i < A.agents.cap; i++) {
+        struct agent *a = A.agents.vals[i];
+        if (!A.agents.keys[i] || A.agents.keys[i] == UINT64_MAX || !a) continue;
+        const char *dn = cw_map_get(&names, (uint64_t)a->domain_id);
+        metrics_add(ag, 1, dn ? dn : "", agent_state_name(a->state));
+    }
+    for (size_t i = 0; i < names.cap; i++)
+        if (names.keys[i] && names.keys[i] != UINT64_MAX) free(names.vals[i]);
+    cw_map_free(&names);
+    store_res_free(r);
+}
+
 int acd_init(void)
 {
+    metrics_on_collect(collect, NULL);
     cw_map_init(&A.queues);
     cw_map_init(&A.agents);
     cw_map_init(&A.entries);

@@ -121,6 +121,15 @@ call *call_originate(int64_t domain_id, const struct dial_target *t, const char 
 int call_bridge(call *c, call_leg *b);
 /* The B leg currently bridged to A (NULL if none). */
 call_leg *call_bridged(call *c);
+/*
+ * Blind transfer by the platform (API, scripts): ring target for the A
+ * party, connect them on answer and then let the current B leg go; on
+ * failure A goes back to B. REFER from phones (blind, and attended with
+ * Replaces) is handled the same way inside the call layer.
+ */
+int call_transfer(call *c, const char *target);
+/* The call lives on without its script: a transfer is running or A talks to someone. */
+bool call_busy_elsewhere(const call *c);
 
 /*
  * Prompt names that speak a value ("en/n_20", ...) via the cw.say library:

@@ -707,6 +707,21 @@ static int l_agent_state(lua_State *L)
     return 1;
 }
 
+/* call:transfer(target): ring target for the caller, connect them on answer and
+ * release the current party; returns at once (true, or nil and why). */
+static int l_transfer(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    int rc = call_transfer(s->c, luaL_checkstring(L, 2));
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc == CW_ESTATE ? "not_in_conversation" : "no_route");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* call:forwarding(user_id) -> the user's rules, lowest priority first:
  * {kind, number, priority, ring_time, schedule (table or nil), enabled, is_main} */
 static int l_forwarding(lua_State *L)
@@ -1128,6 +1143,7 @@ static const luaL_Reg methods[] = {
     {"resolve", l_resolve},
     {"sound_path", l_sound_path},
     {"forwarding", l_forwarding},
+    {"transfer", l_transfer},
     {"local_time", l_local_time},
     {"agent_state", l_agent_state},
     {"bridge", l_bridge},
@@ -1321,7 +1337,7 @@ static void on_script_done(script_co *co, enum script_status st, const char *err
         log_warn("script", "%s: routing script ended: %s", call_uuid(c), err ? err : "error");
         call_log(c, "script-error", "%s", err ? err : "error");
         fallback(s);
-    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED) {
+    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED && !call_busy_elsewhere(c)) {
         call_hangup(c, SIP_CAUSE_NORMAL);
     }
     if (!s->starting) cscript_release(s);
