@@ -36,7 +36,8 @@ struct call_leg {
     int pt, dtmf_pt;
     bool remote_hold;
     bool media_closed;
-    bool outbound; /* we sent the INVITE (B legs, spies, an originated A leg) */
+    bool outbound;   /* we sent the INVITE (B legs, spies, an originated A leg) */
+    bool late_offer; /* an INVITE without SDP: their answer comes in the ACK */
     struct leg_watch watch;
     char *local_sdp;
     unsigned long long sdp_version;
@@ -675,13 +676,9 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
         sip_respond(in->leg, 404, "Not Found", NULL);
         return;
     }
-    if (!in->has_offer) {
-        /* offerless INVITE: we would have to offer in 200 and learn theirs in ACK */
-        sip_respond(in->leg, 488, "Offer Required", NULL);
-        return;
-    }
-    int pt, dtmf_pt;
-    if (sdp_negotiate(&in->offer, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf_pt)) {
+    int pt = MEDIA_PCMU, dtmf_pt = DTMF_PT;
+    if (in->has_offer &&
+        sdp_negotiate(&in->offer, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf_pt)) {
         sip_respond(in->leg, 488, "Not Acceptable Here", NULL);
         return;
     }
@@ -707,9 +704,15 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
         maybe_finish(c);
         return;
     }
-    int one_pt = pt;
-    a->local_sdp = local_sdp(a, &one_pt, 1, dtmf_pt);
-    apply_remote(a, &in->offer);
+    if (in->has_offer) {
+        int one_pt = pt;
+        a->local_sdp = local_sdp(a, &one_pt, 1, dtmf_pt);
+        apply_remote(a, &in->offer);
+    } else {
+        /* late offer: ours goes in the 200 (or a reliable 183), theirs comes with the ACK */
+        a->late_offer = true;
+        a->local_sdp = local_sdp(a, offer_pts, (int)CW_ARRAY_LEN(offer_pts), DTMF_PT);
+    }
     blf(a, SIP_DLG_EARLY);
     call_mark_state(c, "dialing");
     call_log(c, "incoming", "%s -> %s from %s:%d", c->a_number, c->dialed, in->src_ip,
@@ -937,7 +940,20 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         if (l->watch.ringing) l->watch.ringing(l, l->watch.arg);
         break;
     case SIP_EV_ANSWERED:
-        if (!l->outbound) break; /* ACK of our 200 */
+        if (!l->outbound) { /* ACK of our 200: with a late offer, it carries their answer */
+            int pt, dtmf;
+            if (l->late_offer && ev->has_sdp &&
+                !sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                l->late_offer = false;
+                l->pt = pt;
+                l->dtmf_pt = dtmf;
+                apply_remote(l, &ev->sdp);
+            } else if (l->late_offer) {
+                log_warn("call", "%s: late-offer ACK without a usable answer", c->uuid);
+                call_hangup(c, SIP_CAUSE_MEDIA);
+            }
+            break;
+        }
         if (!ev->has_sdp && l->state != LEG_EARLY) {
             log_warn("call", "%s: answer without SDP from %s", c->uuid, l->number);
             leg_hangup(l, SIP_CAUSE_MEDIA);

@@ -94,16 +94,12 @@ static void spy_call(http_req *req)
     call *c = call_param(req, &dom);
     if (!c) return;
     json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"mode", JK_STRING, true},
+                                               {"user_id", JK_INT, false}};
     if (!body) return;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "mode") && strcmp(key, "user_id")) {
-            http_reply_error(req, 400, "unknown_field", key, "unknown field %s", key);
-            json_decref(body);
-            return;
-        }
+    if (!http_json_check(req, body, fields, 2)) {
+        json_decref(body);
+        return;
     }
     static const char *const modes[] = {NULL, "listen", "whisper", "barge"};
     const char *given = json_string_value(json_object_get(body, "mode"));
@@ -117,11 +113,6 @@ static void spy_call(http_req *req)
         return;
     }
     json_t *ju = json_object_get(body, "user_id");
-    if (ju && !json_is_integer(ju)) {
-        http_reply_error(req, 400, "invalid", "user_id", "user_id must be an integer");
-        json_decref(body);
-        return;
-    }
     int64_t sup = ju ? json_integer_value(ju) : req->auth->user_id;
     json_decref(body);
     int64_t found;
@@ -164,16 +155,11 @@ static void transfer_call(http_req *req)
     call *c = call_param(req, &dom);
     if (!c) return;
     json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"to", JK_STRING, true}};
     if (!body) return;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "to")) {
-            http_reply_error(req, 400, "unknown_field", key, "unknown field %s", key);
-            json_decref(body);
-            return;
-        }
+    if (!http_json_check(req, body, fields, 1)) {
+        json_decref(body);
+        return;
     }
     const char *to = json_string_value(json_object_get(body, "to"));
     if (!to || !*to || strlen(to) > 64) {

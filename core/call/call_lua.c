@@ -545,53 +545,6 @@ static int l_send_dtmf(lua_State *L)
 
 /* ---- resolving numbers ---- */
 
-/* Push a JSON value as the Lua value it reads as (objects and arrays become tables). */
-static void push_json(lua_State *L, json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        lua_createtable(L, 0, (int)json_object_size(v));
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            push_json(L, x);
-            lua_setfield(L, -2, k);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        lua_createtable(L, (int)json_array_size(v), 0);
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            push_json(L, x);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    }
-    case JSON_STRING:
-        lua_pushstring(L, json_string_value(v));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        lua_pushboolean(L, 1);
-        break;
-    case JSON_FALSE:
-        lua_pushboolean(L, 0);
-        break;
-    default:
-        lua_pushnil(L);
-        break;
-    }
-}
-
 /* The domain's IVR settings: input timeout, max errors, language. */
 static void push_ivr_settings(lua_State *L, int64_t domain)
 {
@@ -665,7 +618,7 @@ static int l_resolve(lua_State *L)
         lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "script");
         json_t *flow = json_loads(store_str(r, 4) ? store_str(r, 4) : "{}", 0, NULL);
         if (flow)
-            push_json(L, flow);
+            script_push_json(L, flow);
         else
             lua_newtable(L);
         json_decref(flow);
@@ -744,7 +697,7 @@ static int l_forwarding(lua_State *L)
         lua_pushinteger(L, store_int(r, 3)), lua_setfield(L, -2, "ring_time");
         json_t *sch = store_str(r, 4) ? json_loads(store_str(r, 4), 0, NULL) : NULL;
         if (sch && !json_is_null(sch)) {
-            push_json(L, sch);
+            script_push_json(L, sch);
             lua_setfield(L, -2, "schedule");
         }
         json_decref(sch);
