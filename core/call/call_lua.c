@@ -591,16 +591,19 @@ static int l_resolve(lua_State *L)
     }
     store_res_free(r);
     if (store_query(st, &r,
-                    "SELECT id, name, extension, strategy FROM call_groups WHERE domain_id = ? "
-                    "AND extension = ?",
+                    "SELECT id, name, extension, strategy, overflow_target, voicemail_enabled "
+                    "FROM call_groups WHERE domain_id = ? AND extension = ?",
                     SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
         store_next(r)) {
-        lua_createtable(L, 0, 5);
+        lua_createtable(L, 0, 7);
         lua_pushstring(L, "group"), lua_setfield(L, -2, "kind");
         lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
         lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
         lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
         lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "strategy");
+        if (store_str(r, 4) && *store_str(r, 4))
+            lua_pushstring(L, store_str(r, 4)), lua_setfield(L, -2, "overflow");
+        lua_pushboolean(L, store_int(r, 5) != 0), lua_setfield(L, -2, "voicemail");
         store_res_free(r);
         return 1;
     }

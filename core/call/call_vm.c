@@ -145,6 +145,79 @@ static int l_voicemail_store(lua_State *L)
     return 1;
 }
 
+/* call:voicemail_store_group(group_id, path, ms) -> message id: the box of a call-processing
+ * group (seed 001 §8: a group without distribution sends calls to its voicemail); the
+ * notice goes to the group's e-mail. */
+static int l_voicemail_store_group(lua_State *L)
+{
+    call *c = call_lua_check(L);
+    lua_Integer gid = luaL_checkinteger(L, 2);
+    const char *path = luaL_checkstring(L, 3);
+    lua_Integer ms = luaL_checkinteger(L, 4);
+    store_res *r;
+    char *email = NULL;
+    bool found = false;
+    if (c &&
+        store_query(store_main(), &r,
+                    "SELECT email FROM call_groups WHERE id = ? AND domain_id = ?", SA_INT(gid),
+                    SA_INT(call_domain(c)), SA_END) >= 0 &&
+        store_next(r)) {
+        found = true;
+        if (store_str(r, 0) && *store_str(r, 0)) email = cw_strdup(store_str(r, 0));
+    }
+    if (c) store_res_free(r);
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    struct stat sb;
+    if (!found || strstr(path, "..") || stat(full, &sb) || sb.st_size <= 44) {
+        free(full);
+        free(email);
+        lua_pushnil(L);
+        lua_pushstring(L, found ? "no_recording" : "no_box");
+        return 2;
+    }
+    json_t *info = call_to_json(c);
+    const char *caller = json_string_value(json_object_get(info, "from"));
+    const char *name = json_string_value(json_object_get(info, "from_name"));
+    int64_t id = 0;
+    int rc = store_query_int(
+        store_main(), &id,
+        "INSERT INTO voicemail_messages(domain_id, group_id, call_uuid, caller, "
+        "caller_name, duration_ms, path, created_at) VALUES (?,?,?,?,?,?,?,?) "
+        "RETURNING id",
+        SA_INT(call_domain(c)), SA_INT(gid), SA_STR(call_uuid(c)), SA_STR(caller ? caller : ""),
+        SA_STR(name ? name : ""), SA_INT(ms), SA_STR(full), SA_INT(cw_wall_time()), SA_END);
+    if (rc == CW_OK) {
+        events_emit("voicemail.new", call_domain(c),
+                    json_pack("{s:I,s:I,s:s,s:I}", "id", (json_int_t)id, "group_id",
+                              (json_int_t)gid, "caller", caller ? caller : "", "duration_ms",
+                              (json_int_t)ms));
+        if (email && mail_enabled()) {
+            char *subject = cw_sprintf("Group voicemail from %s", caller ? caller : "");
+            char *text = cw_sprintf("A new voicemail message for the group.\n\nFrom: %s %s\n"
+                                    "Length: %lld s\nThe recording is attached.\n",
+                                    caller ? caller : "", name ? name : "", (long long)(ms / 1000));
+            struct mail_attachment att = {
+                .filename = "voicemail.wav", .content_type = "audio/wav", .path = full};
+            struct vm_mail *m = cw_calloc(1, sizeof *m);
+            m->message_id = id;
+            if (mail_send(email, subject, text, &att, mail_done, m)) free(m);
+            free(subject);
+            free(text);
+        }
+    }
+    json_decref(info);
+    free(full);
+    free(email);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, "store");
+        return 2;
+    }
+    lua_pushinteger(L, id);
+    return 1;
+}
+
 /* call:voicemail_list(box, {new_only=}) -> {{id, caller, caller_name, created_at, duration_ms,
  * path, heard}, ...} oldest first */
 static int l_voicemail_list(lua_State *L)
@@ -300,7 +373,11 @@ static int l_voicemail_box(lua_State *L)
 }
 
 const luaL_Reg call_vm_methods[] = {
-    {"voicemail_store", l_voicemail_store},   {"voicemail_list", l_voicemail_list},
-    {"voicemail_mark", l_voicemail_mark},     {"voicemail_box", l_voicemail_box},
-    {"voicemail_pin_ok", l_voicemail_pin_ok}, {NULL, NULL},
+    {"voicemail_store", l_voicemail_store},
+    {"voicemail_store_group", l_voicemail_store_group},
+    {"voicemail_list", l_voicemail_list},
+    {"voicemail_mark", l_voicemail_mark},
+    {"voicemail_box", l_voicemail_box},
+    {"voicemail_pin_ok", l_voicemail_pin_ok},
+    {NULL, NULL},
 };
