@@ -95,6 +95,17 @@ function dialplan.route_number(call, number)
   call:hangup("no_route")
 end
 
+-- Where a call goes when a tenant's script that had it fails (error, runaway,
+-- memory): "personal:<ext>" is that user's own scheme without their script.
+function dialplan.fallback(call, to)
+  local ext = to:match("^personal:(.+)$")
+  if ext then
+    local user = call:resolve(ext)
+    if user and user.kind == "user" then return forward.run(call, user, { skip_personal = true }) end
+  end
+  return dialplan.route_number(call, to)
+end
+
 function dialplan.route(call)
   local code = dialplan.agent_codes[call.dialed]
   if code then return agent_code(call, code) end

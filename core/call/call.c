@@ -193,6 +193,11 @@ void call_set_driver(call *c, const struct call_driver *d)
     c->drv = *d;
 }
 
+void call_clear_driver(call *c, void *arg)
+{
+    if (c->drv.arg == arg) c->drv = (struct call_driver){0};
+}
+
 void call_foreach(bool (*fn)(call *c, void *arg), void *arg)
 {
     for (call *c = C.calls; c; c = c->next)

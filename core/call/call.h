@@ -169,5 +169,7 @@ struct call_driver {
     void *arg;
 };
 void call_set_driver(call *c, const struct call_driver *d);
+/* Forget the driver if it is still the one with this arg (another may have taken over). */
+void call_clear_driver(call *c, void *arg);
 
 #endif
