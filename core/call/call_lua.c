@@ -82,6 +82,7 @@ struct cscript {
     int ntargets;
     call_leg *winner;
     bool ringback_on;
+    char ringback_file[512]; /* a melody instead of the ringing tone */
     int sync_result;
     int dialing; /* attempt slot being dialled, -1 when none */
     enum media_event_type await_type;
@@ -574,7 +575,9 @@ static int l_resolve(lua_State *L)
     if (store_query(st, &r,
                     "SELECT u.id, u.display_name, u.extension, u.voicemail_enabled, u.language, "
                     "(SELECT path FROM sound_files f WHERE f.id = u.greeting_sound_id "
-                    "AND f.domain_id = u.domain_id), u.login, u.personal_ivr "
+                    "AND f.domain_id = u.domain_id), u.login, u.personal_ivr, "
+                    "(SELECT path FROM sound_files f WHERE f.id = u.ringback_sound_id "
+                    "AND f.domain_id = u.domain_id) "
                     "FROM users u WHERE u.domain_id = ? AND u.status = 'active' "
                     "AND (u.extension = ? OR u.login = ?)",
                     SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
@@ -590,6 +593,7 @@ static int l_resolve(lua_State *L)
         lua_pushstring(L, store_str(r, 6)), lua_setfield(L, -2, "login");
         if (store_str(r, 7) && *store_str(r, 7))
             lua_pushstring(L, store_str(r, 7)), lua_setfield(L, -2, "personal_ivr");
+        if (store_str(r, 8)) lua_pushstring(L, store_str(r, 8)), lua_setfield(L, -2, "ringback");
         store_res_free(r);
         return 1;
     }
@@ -833,13 +837,24 @@ static void bridge_finish(struct cscript *s, const char *outcome)
     resume_str(s, outcome, s->winner ? leg_number(s->winner) : "");
 }
 
+/*
+ * The caller hears ringing: its phone's own (180) while not answered, our
+ * tone once it is, or the callee's ringback melody (seed 001 §4.2) as
+ * early media either way.
+ */
 static void bridge_ringing(call_leg *leg, void *arg)
 {
     struct cscript *s = arg;
     call *c = s->c;
     call_leg *a = call_a_leg(c);
-    if (leg_state(a) == LEG_UP) {
-        if (!s->ringback_on) media_play_tone(leg_media(a), MEDIA_TONE_RINGBACK, ++s->next_tag);
+    if (s->ringback_on) return;
+    if (s->ringback_file[0]) {
+        if (leg_state(a) != LEG_UP) call_ring(c, true);
+        const char *files[] = {s->ringback_file};
+        media_play(leg_media(a), files, 1, true, ++s->next_tag);
+        s->ringback_on = true;
+    } else if (leg_state(a) == LEG_UP) {
+        media_play_tone(leg_media(a), MEDIA_TONE_RINGBACK, ++s->next_tag);
         s->ringback_on = true;
     } else {
         call_ring(c, false);
@@ -906,6 +921,7 @@ static int l_bridge(lua_State *L)
     int timeout = (int)opt_int(L, 3, "timeout", config_int("sip.ring_timeout"));
     if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
     s->sequential = opt_bool(L, 3, "sequential");
+    cw_strlcpy(s->ringback_file, opt_str(L, 3, "ringback", ""), sizeof s->ringback_file);
     s->ntargets = s->natt = s->next_att = 0;
     s->winner = NULL;
     /* targets: "x", {"x", "y"}, or entries {to = "x", timeout = s} with their own ring time */

@@ -60,7 +60,7 @@ function M.ring(call, user)
     end
     call:log(("forwarding %s: %d number(s) at priority %d"):format(user.extension or "?",
              #targets, group[1].priority))
-    outcome = call:bridge(targets)
+    outcome = call:bridge(targets, { ringback = user.ringback })
     if outcome == "answered" or outcome == "cancelled" or outcome == "busy" then
       return outcome
     end
