@@ -128,6 +128,8 @@ call_leg *call_bridged(call *c);
  * Replaces) is handled the same way inside the call layer.
  */
 int call_transfer(call *c, const char *target);
+/* Put the conversation on hold (both parties hear music) or take it off. */
+int call_hold(call *c, bool on);
 /* The call lives on without its script: a transfer is running or A talks to someone. */
 bool call_busy_elsewhere(const call *c);
 

@@ -686,6 +686,29 @@ static int l_transfer(lua_State *L)
     return 1;
 }
 
+/* call:hold() / call:unhold(): music for both parties of the conversation, then back. */
+static int hold_common(lua_State *L, bool on)
+{
+    CALL_OR_GONE(L, s);
+    if (call_hold(s->c, on)) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not_in_conversation");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_hold(lua_State *L)
+{
+    return hold_common(L, true);
+}
+
+static int l_unhold(lua_State *L)
+{
+    return hold_common(L, false);
+}
+
 /* call:forwarding(user_id) -> the user's rules, lowest priority first:
  * {kind, number, priority, ring_time, schedule (table or nil), enabled, is_main} */
 static int l_forwarding(lua_State *L)
@@ -1122,6 +1145,8 @@ static const luaL_Reg methods[] = {
     {"sound_path", l_sound_path},
     {"forwarding", l_forwarding},
     {"transfer", l_transfer},
+    {"hold", l_hold},
+    {"unhold", l_unhold},
     {"handover", l_handover},
     {"local_time", l_local_time},
     {"agent_state", l_agent_state},
