@@ -800,6 +800,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
 
 static void on_media_event(const struct media_event *ev, void *arg)
 {
+    if (call_media_event(ev)) return; /* conference rooms and fax boxes look first */
     call_leg *l = cw_map_get(&C.by_media, ev->id);
     if (!l) return;
     call *c = l->call;
@@ -868,6 +869,7 @@ int call_init(void)
     cw_map_init(&C.by_uuid);
     call_lua_init();
     call_api_init();
+    call_media_init();
     return CW_OK;
 }
 
