@@ -199,9 +199,10 @@ static void room_record_start(struct room *r, struct member *first)
     struct tm tm;
     time_t now = (time_t)rec->started;
     gmtime_r(&now, &tm);
-    rec->path = cw_sprintf("%s/recordings/%lld/%04d-%02d-%02d/conference-%lld-%lld.wav",
-                           config_str("var_dir"), (long long)r->domain_id, tm.tm_year + 1900,
-                           tm.tm_mon + 1, tm.tm_mday, (long long)r->row_id, (long long)cw_wall_ms());
+    rec->path =
+        cw_sprintf("%s/recordings/%lld/%04d-%02d-%02d/conference-%lld-%lld.wav",
+                   config_str("var_dir"), (long long)r->domain_id, tm.tm_year + 1900, tm.tm_mon + 1,
+                   tm.tm_mday, (long long)r->row_id, (long long)cw_wall_ms());
     cw_mkdir_parents(rec->path);
     if (media_conf_record(first->media, rec->path, rec->tag)) {
         log_warn("conference", "room %s: recording did not start", r->name);
@@ -655,8 +656,8 @@ void call_conf_init(void)
                "Conference rooms in progress with their parties (who talks, who is muted)");
     http_route("GET", "/api/v1/domains/:domain/conferences/:room", get_room, ROLE_SUPERVISOR, 0,
                "One room in progress, by room id or name");
-    http_route("DELETE", "/api/v1/domains/:domain/conferences/:room", end_room_api,
-               ROLE_SUPERVISOR, 0, "End a room: every party is let go");
+    http_route("DELETE", "/api/v1/domains/:domain/conferences/:room", end_room_api, ROLE_SUPERVISOR,
+               0, "End a room: every party is let go");
     http_route("PATCH", "/api/v1/domains/:domain/conferences/:room/members/:member", set_member,
                ROLE_SUPERVISOR, 0, "Mute or deafen a party ({muted, deaf})");
     http_route("DELETE", "/api/v1/domains/:domain/conferences/:room/members/:member", kick,

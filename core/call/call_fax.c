@@ -93,8 +93,8 @@ static void protocol_add(int64_t row, const char *fmt, ...)
         json_decref(list);
         list = json_array();
     }
-    json_array_append_new(list, json_pack("{s:I,s:s}", "t", (json_int_t)cw_wall_ms(), "text",
-                                          b.data ? b.data : ""));
+    json_array_append_new(
+        list, json_pack("{s:I,s:s}", "t", (json_int_t)cw_wall_ms(), "text", b.data ? b.data : ""));
     char *text = json_dumps(list, JSON_COMPACT);
     store_exec(store_main(), "UPDATE faxes SET protocol = ?, updated_at = ? WHERE id = ?",
                SA_STR(text), SA_INT(cw_wall_time()), SA_INT(row), SA_END);
@@ -161,13 +161,14 @@ static void mail_received(int64_t row)
 {
     if (!mail_enabled()) return;
     store_res *r;
-    if (store_query(store_main(), &r,
-                    "SELECT COALESCE(u.email, g.email), f.counterpart, f.counterpart_name, "
-                    "f.pages, f.path, d.timezone, d.name, COALESCE(u.display_name, g.name), "
-                    "f.remote_ident, f.created_at FROM faxes f JOIN domains d ON d.id = f.domain_id "
-                    "LEFT JOIN users u ON u.id = f.owner_id "
-                    "LEFT JOIN call_groups g ON g.id = f.group_id WHERE f.id = ?",
-                    SA_INT(row), SA_END) < 0 ||
+    if (store_query(
+            store_main(), &r,
+            "SELECT COALESCE(u.email, g.email), f.counterpart, f.counterpart_name, "
+            "f.pages, f.path, d.timezone, d.name, COALESCE(u.display_name, g.name), "
+            "f.remote_ident, f.created_at FROM faxes f JOIN domains d ON d.id = f.domain_id "
+            "LEFT JOIN users u ON u.id = f.owner_id "
+            "LEFT JOIN call_groups g ON g.id = f.group_id WHERE f.id = ?",
+            SA_INT(row), SA_END) < 0 ||
         !store_next(r) || !store_str(r, 0) || !*store_str(r, 0)) {
         store_res_free(r);
         return;
@@ -175,9 +176,9 @@ static void mail_received(int64_t row)
     struct cw_localtime lt;
     cw_tz_local(store_str(r, 5), store_int(r, 9), &lt);
     const char *who = store_str(r, 1), *name = store_str(r, 2);
-    char *subject = cw_sprintf("Fax from %s%s%s%s (%lld page%s)", who, *name ? " (" : "", name,
-                               *name ? ")" : "", (long long)store_int(r, 3),
-                               store_int(r, 3) == 1 ? "" : "s");
+    char *subject =
+        cw_sprintf("Fax from %s%s%s%s (%lld page%s)", who, *name ? " (" : "", name,
+                   *name ? ")" : "", (long long)store_int(r, 3), store_int(r, 3) == 1 ? "" : "s");
     char *text = cw_sprintf(
         "Hello %s,\n\nyou have a new fax.\n\n"
         "From: %s %s\nSender ident: %s\nReceived: %04d-%02d-%02d %02d:%02d (%s)\nPages: %lld\n\n"
@@ -253,16 +254,15 @@ static void op_done(struct fax_op *op, const struct media_event *ev)
                    SA_STR(ev->remote_ident), SA_STR(ev->reason ? result : ""), SA_INT(size),
                    SA_INT(size), SA_INT(cw_wall_time()), SA_INT(op->row), SA_END);
         if (ev->reason == 0)
-            protocol_add(op->row, "%s: %d page%s, %d dpi, %d bit/s%s%s%s", op->send ? "delivered" :
-                         "received", ev->pages, ev->pages == 1 ? "" : "s", ev->resolution,
-                         ev->bit_rate, ev->ecm ? ", ECM" : "", ev->remote_ident[0] ? ", ident " : "",
-                         ev->remote_ident);
+            protocol_add(op->row, "%s: %d page%s, %d dpi, %d bit/s%s%s%s",
+                         op->send ? "delivered" : "received", ev->pages, ev->pages == 1 ? "" : "s",
+                         ev->resolution, ev->bit_rate, ev->ecm ? ", ECM" : "",
+                         ev->remote_ident[0] ? ", ident " : "", ev->remote_ident);
         else
             protocol_add(op->row, "T.30 ended: %s (code %d) after %d page%s", result, ev->reason,
                          ev->pages, ev->pages == 1 ? "" : "s");
         if (!op->send && ev->pages > 0) mail_received(op->row);
-        if (!op->job)
-            emit_fax(op->send ? "fax.sent" : "fax.received", op->domain_id, op->row);
+        if (!op->job) emit_fax(op->send ? "fax.sent" : "fax.received", op->domain_id, op->row);
     }
     log_info("fax", "fax %lld %s: %s, %d page(s)", (long long)op->row,
              op->send ? "sent" : "received", result, ev->pages);
@@ -379,8 +379,10 @@ static bool script_box(lua_State *L, int idx, int64_t domain, int64_t *user, int
     if (!ok || *user) return ok;
     lua_getfield(L, idx, "group");
     if (!lua_isnil(L, -1)) {
-        if (lua_isinteger(L, -1)) lua_pushfstring(L, "group:%d", (int)lua_tointeger(L, -1));
-        else lua_pushfstring(L, "group:%s", lua_tostring(L, -1));
+        if (lua_isinteger(L, -1))
+            lua_pushfstring(L, "group:%d", (int)lua_tointeger(L, -1));
+        else
+            lua_pushfstring(L, "group:%s", lua_tostring(L, -1));
         ok = box_resolve(L, lua_gettop(L), domain, user, group);
         lua_pop(L, 1);
     }
@@ -421,7 +423,7 @@ int call_fax_lua_receive(lua_State *L)
     store_exec(store_main(), "UPDATE faxes SET path = ? WHERE id = ?", SA_STR(path), SA_INT(row),
                SA_END);
     protocol_add(row, "call from %s answered; receiving", call_caller_number(c));
-    int rc = media_fax_receive(leg_media(a), path, tag);
+    int rc = media_fax_start(leg_media(a), path, false, false, tag); /* we answered */
     free(dir);
     free(path);
     if (rc) {
@@ -478,7 +480,7 @@ int call_fax_lua_send(lua_State *L)
                SA_STR(path), SA_INT(pages), SA_INT(row), SA_END);
     protocol_add(row, "sending %d page%s on the call from %s", pages, pages == 1 ? "" : "s",
                  call_caller_number(c));
-    int rc = media_fax_send(leg_media(a), path, tag);
+    int rc = media_fax_start(leg_media(a), path, true, false, tag); /* we answered */
     free(path);
     if (rc) {
         set_status(row, "not_delivered");
@@ -503,7 +505,7 @@ int call_fax_lua_last(lua_State *L)
     lua_createtable(L, 0, 10);
     lua_pushinteger(L, op->row), lua_setfield(L, -2, "id");
     lua_pushstring(L, op->send ? "out" : "in"), lua_setfield(L, -2, "direction");
-    const char *st = !op->done        ? (op->send ? "sending" : "receiving")
+    const char *st = !op->done         ? (op->send ? "sending" : "receiving")
                      : op->reason == 0 ? (op->send ? "delivered" : "received")
                      : op->send        ? "not_delivered"
                      : op->pages > 0   ? "partial"
@@ -772,8 +774,8 @@ static void upload_done(void *arg)
         goto out;
     }
     int max_attempts = 1 + (int)CW_MIN(CW_MAX(config_int("fax.retries"), 0), 10);
-    int64_t row = row_new(u->domain_id, u->owner_id, 0, "out", u->number, "", "converted", "",
-                          max_attempts);
+    int64_t row =
+        row_new(u->domain_id, u->owner_id, 0, "out", u->number, "", "converted", "", max_attempts);
     char *path = row ? fax_file(u->domain_id, row) : NULL;
     if (!row || rename(u->ready, path)) {
         remove(u->ready);
@@ -790,8 +792,7 @@ static void upload_done(void *arg)
     protocol_add(row, "document uploaded (%zu bytes)", u->len);
     protocol_add(row, "taken for conversion");
     protocol_add(row, "conversion succeeded: %d page%s", u->pages, u->pages == 1 ? "" : "s");
-    struct fax_job *j =
-        job_new(row, u->domain_id, u->owner_id, u->number, path, 0, max_attempts);
+    struct fax_job *j = job_new(row, u->domain_id, u->owner_id, u->number, path, 0, max_attempts);
     int64_t now = cw_wall_time();
     job_schedule(j, u->send_at > now ? (u->send_at - now) * 1000 : 0);
     free(path);
@@ -879,7 +880,8 @@ static char *fax_param(http_req *req, bool own, int64_t *id_out)
         store_query(store_main(), &r,
                     "SELECT path FROM faxes WHERE id = ? AND domain_id = ? AND "
                     "(? = 0 OR owner_id = ?)",
-                    SA_INT(id), SA_INT(dom), SA_INT(own), SA_INT(req->auth->user_id), SA_END) >= 0) {
+                    SA_INT(id), SA_INT(dom), SA_INT(own), SA_INT(req->auth->user_id),
+                    SA_END) >= 0) {
         if (store_next(r) && store_str(r, 0)) path = cw_strdup(store_str(r, 0));
         store_res_free(r);
     }
@@ -937,8 +939,8 @@ static void render_done(void *arg)
     else if (x->rc)
         http_reply_error(x->req, 422, "bad_document", NULL, "%s", x->err);
     else
-        http_reply_bytes(x->req, 200, !strcmp(x->format, "png") ? "image/png" : "image/gif",
-                         x->out, x->len);
+        http_reply_bytes(x->req, 200, !strcmp(x->format, "png") ? "image/png" : "image/gif", x->out,
+                         x->len);
     free(x->out);
     free(x->path);
     free(x);
@@ -993,7 +995,7 @@ void call_fax_init(void)
                "A page of one of the caller's faxes as an image (?format=png|gif)");
     http_route("GET", "/api/v1/domains/:domain/faxes/:id/file", file_domain, ROLE_SUPERVISOR, 0,
                "Download a fax of the domain as TIFF");
-    http_route("GET", "/api/v1/domains/:domain/faxes/:id/pages/:page", page_domain,
-               ROLE_SUPERVISOR, 0, "A page of a fax of the domain as an image (?format=png|gif)");
+    http_route("GET", "/api/v1/domains/:domain/faxes/:id/pages/:page", page_domain, ROLE_SUPERVISOR,
+               0, "A page of a fax of the domain as an image (?format=png|gif)");
     jobs_resume();
 }

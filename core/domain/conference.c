@@ -71,34 +71,47 @@ static const struct crud_entity rooms = {.path = "conference-rooms",
 /* ---- faxes: made by calls and the send endpoint, listed and deleted here ---- */
 
 static const char *const fax_directions[] = {"in", "out", NULL};
-static const char *const fax_statuses[] = {"receiving", "received",  "partial",   "failed",
-                                           "converted", "sending",   "retry_wait", "delivered",
-                                           "not_delivered",           NULL};
+static const char *const fax_statuses[] = {"receiving",     "received", "partial",    "failed",
+                                           "converted",     "sending",  "retry_wait", "delivered",
+                                           "not_delivered", NULL};
 
 #define FAX_FIELDS                                                                                 \
     {"direction", FT_ENUM, FF_READONLY | FF_FILTER, 0, 0, fax_directions},                         \
-        {"counterpart", FT_TEXT, FF_READONLY | FF_SEARCH, 0, 64, NULL, NULL, 0, NULL,              \
+        {"counterpart",                                                                            \
+         FT_TEXT,                                                                                  \
+         FF_READONLY | FF_SEARCH,                                                                  \
+         0,                                                                                        \
+         64,                                                                                       \
+         NULL,                                                                                     \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL,                                                                                     \
          "the other party's number"},                                                              \
         {"counterpart_name", FT_TEXT, FF_READONLY | FF_SEARCH, 0, 128},                            \
-        {"status", FT_ENUM, FF_READONLY | FF_FILTER, 0, 0, fax_statuses, NULL, 0, NULL,            \
+        {"status",                                                                                 \
+         FT_ENUM,                                                                                  \
+         FF_READONLY | FF_FILTER,                                                                  \
+         0,                                                                                        \
+         0,                                                                                        \
+         fax_statuses,                                                                             \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL,                                                                                     \
          "in: receiving, received, partial, failed; out: converted, sending, retry_wait, "         \
          "delivered, not_delivered"},                                                              \
         {"pages", FT_INT, FF_READONLY, 0, 0, NULL, NULL, 0, NULL, "pages transferred"},            \
-        {"doc_pages", FT_INT, FF_READONLY, 0, 0, NULL, NULL, 0, NULL,                              \
-         "pages of the document to send"},                                                         \
+        {"doc_pages", FT_INT, FF_READONLY, 0,    0,                                                \
+         NULL,        NULL,   0,           NULL, "pages of the document to send"},                 \
         {"resolution", FT_INT, FF_READONLY, 0, 0, NULL, NULL, 0, NULL, "dpi across"},              \
         {"bit_rate", FT_INT, FF_READONLY},                                                         \
         {"remote_ident", FT_TEXT, FF_READONLY | FF_SEARCH, 0, 32},                                 \
-        {"error", FT_TEXT, FF_READONLY},                                                           \
-        {"attempts", FT_INT, FF_READONLY},                                                         \
-        {"max_attempts", FT_INT, FF_READONLY},                                                     \
-        {"send_at", FT_INT, FF_READONLY},                                                          \
-        {"call_uuid", FT_TEXT, FF_READONLY | FF_FILTER},                                           \
-        {"size", FT_INT, FF_READONLY},                                                             \
-        {"protocol", FT_JSON, FF_READONLY, 0, 0, NULL, NULL, 0, NULL,                              \
-         "what happened, in order: [{t (ms), text}]"},                                             \
-        {"path", FT_TEXT, FF_READONLY | FF_HIDDEN},                                                \
-        {"created_at", FT_INT, FF_READONLY}, {                                                     \
+        {"error", FT_TEXT, FF_READONLY}, {"attempts", FT_INT, FF_READONLY},                        \
+        {"max_attempts", FT_INT, FF_READONLY}, {"send_at", FT_INT, FF_READONLY},                   \
+        {"call_uuid", FT_TEXT, FF_READONLY | FF_FILTER}, {"size", FT_INT, FF_READONLY},            \
+        {"protocol", FT_JSON, FF_READONLY, 0,    0,                                                \
+         NULL,       NULL,    0,           NULL, "what happened, in order: [{t (ms), text}]"},     \
+        {"path", FT_TEXT, FF_READONLY | FF_HIDDEN}, {"created_at", FT_INT, FF_READONLY},           \
+    {                                                                                              \
         "updated_at", FT_INT, FF_READONLY                                                          \
     }
 
@@ -115,10 +128,9 @@ static const struct crud_field fax_own_fields[] = {FAX_FIELDS};
 static void fax_decorate(struct crud_ctx *c, json_t *o)
 {
     json_int_t id = json_integer_value(json_object_get(o, "id"));
-    char *base = c->e->scope == SCOPE_OWNER
-                     ? cw_sprintf("/api/v1/me/faxes/%lld", (long long)id)
-                     : cw_sprintf("/api/v1/domains/%lld/faxes/%lld", (long long)c->scope_id,
-                                  (long long)id);
+    char *base = c->e->scope == SCOPE_OWNER ? cw_sprintf("/api/v1/me/faxes/%lld", (long long)id)
+                                            : cw_sprintf("/api/v1/domains/%lld/faxes/%lld",
+                                                         (long long)c->scope_id, (long long)id);
     char *file = cw_sprintf("%s/file", base);
     char *pages = cw_sprintf("%s/pages/1?format=png", base);
     json_object_set_new(o, "file_url", json_string(file));

@@ -327,7 +327,7 @@ static int png_encode(const uint8_t *bits, uint32_t w, uint32_t h, cw_buf *out)
     unsigned char *raw = malloc(rawlen);
     if (!raw) return CW_ENOMEM;
     for (uint32_t r = 0; r < h; r++) {
-        raw[r * (stride + 1)] = 0; /* filter: none */
+        raw[r * (stride + 1)] = 0;          /* filter: none */
         for (size_t i = 0; i < stride; i++) /* PNG grey: 0 = black */
             raw[r * (stride + 1) + 1 + i] = (unsigned char)~bits[r * stride + i];
     }
@@ -341,12 +341,18 @@ static int png_encode(const uint8_t *bits, uint32_t w, uint32_t h, cw_buf *out)
     free(raw);
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     cw_buf_append(out, sig, 8);
-    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16),
-                              (unsigned char)(w >> 8),  (unsigned char)w,
-                              (unsigned char)(h >> 24), (unsigned char)(h >> 16),
-                              (unsigned char)(h >> 8),  (unsigned char)h,
-                              1,                        0,
-                              0,                        0,
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24),
+                              (unsigned char)(w >> 16),
+                              (unsigned char)(w >> 8),
+                              (unsigned char)w,
+                              (unsigned char)(h >> 24),
+                              (unsigned char)(h >> 16),
+                              (unsigned char)(h >> 8),
+                              (unsigned char)h,
+                              1,
+                              0,
+                              0,
+                              0,
                               0};
     png_chunk(out, "IHDR", ihdr, 13);
     png_chunk(out, "IDAT", z, zlen);
@@ -409,13 +415,33 @@ static int gif_encode(const uint8_t *bits, uint32_t w, uint32_t h, cw_buf *out)
 {
     int16_t(*next)[4] = malloc(sizeof *next * LZW_MAX);
     if (!next) return CW_ENOMEM;
-    unsigned char hdr[13] = {'G', 'I', 'F', '8', '9', 'a', (unsigned char)w, (unsigned char)(w >> 8),
-                             (unsigned char)h, (unsigned char)(h >> 8), 0x80, 0, 0};
+    unsigned char hdr[13] = {'G',
+                             'I',
+                             'F',
+                             '8',
+                             '9',
+                             'a',
+                             (unsigned char)w,
+                             (unsigned char)(w >> 8),
+                             (unsigned char)h,
+                             (unsigned char)(h >> 8),
+                             0x80,
+                             0,
+                             0};
     cw_buf_append(out, hdr, 13);
     static const unsigned char palette[6] = {255, 255, 255, 0, 0, 0}; /* 0 white, 1 black */
     cw_buf_append(out, palette, 6);
-    unsigned char desc[11] = {',', 0, 0, 0, 0, (unsigned char)w, (unsigned char)(w >> 8),
-                              (unsigned char)h, (unsigned char)(h >> 8), 0, LZW_MIN};
+    unsigned char desc[11] = {',',
+                              0,
+                              0,
+                              0,
+                              0,
+                              (unsigned char)w,
+                              (unsigned char)(w >> 8),
+                              (unsigned char)h,
+                              (unsigned char)(h >> 8),
+                              0,
+                              LZW_MIN};
     cw_buf_append(out, desc, 11);
     struct lzw_out o = {.b = out};
     int size = LZW_MIN + 1, avail = LZW_EOI + 1;

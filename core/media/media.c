@@ -547,7 +547,7 @@ int media_spy_stop(media_id supervisor)
 
 /* ---- fax ---- */
 
-static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
+int media_fax_start(media_id id, const char *tiff, bool send, bool calling, uint32_t tag)
 {
     struct mref *r = get(id);
     if (!r) return CW_ENOENT;
@@ -559,6 +559,7 @@ static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
     struct mcmd *c = mcmd_new(CMD_FAX, id);
     c->str = cw_strdup(tiff);
     c->bval = send;
+    c->ival = calling;
     c->tag = tag;
     post(r, c);
     return CW_OK;
@@ -566,12 +567,12 @@ static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
 
 int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag)
 {
-    return fax(id, tiff_path, false, tag);
+    return media_fax_start(id, tiff_path, false, false, tag);
 }
 
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag)
 {
-    return fax(id, tiff_path, true, tag);
+    return media_fax_start(id, tiff_path, true, true, tag);
 }
 
 const char *media_fax_result_text(int reason)

@@ -199,6 +199,10 @@ int media_spy_stop(media_id supervisor);
  * pages, resolution in dpi. Playback and bridges stop while a fax runs. */
 int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag);
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag);
+/* The same with the T.30 role given: calling is the side that placed the call
+ * (it waits for the answerer's DIS). media_fax_send/receive assume that the
+ * sender called. */
+int media_fax_start(media_id id, const char *tiff_path, bool send, bool calling, uint32_t tag);
 /* What a FAX_DONE reason means ("OK", "The call dropped prematurely", ...). */
 const char *media_fax_result_text(int reason);
 

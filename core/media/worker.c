@@ -1446,7 +1446,7 @@ static void dispatch(struct worker *w, struct mcmd *c)
         }
         play_finish(s, 1);
         relations_clear(s);
-        s->fax = fax_init(NULL, c->bval);
+        s->fax = fax_init(NULL, c->ival);
         if (!s->fax) {
             struct media_event ev = {
                 .type = MEDIA_EV_FAX_DONE, .id = s->id, .tag = c->tag, .reason = -1};
