@@ -116,6 +116,7 @@ static int start_subsystems(void)
     struct sip_config sc;
     /* worker pool for password hashing, files and mail */
     work_init(2);
+    metrics_init(); /* before anyone declares or collects metrics */
     mail_init();
     if (config_bool("demo") && domain_demo_ensure()) {
         log_error("core", "cannot create the demo tenant");
@@ -125,9 +126,9 @@ static int start_subsystems(void)
     domain_api_init();
     sip_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
+    sip_metrics_init();
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();
-    metrics_init();
     plugins_load_config();
     if (script_init()) {
         log_error("core", "the system scripts failed to start");

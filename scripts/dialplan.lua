@@ -26,7 +26,9 @@ end
 local function to_group(call, target)
   call:answer()
   local result = call:queue(target.id)
-  if result == "empty" or result == "full" or result == "timeout" then
+  if result == "callback" then
+    call:play({ "en/callback_registered" })
+  elseif result == "empty" or result == "full" or result == "timeout" then
     call:play({ "en/all_operators_busy", "en/goodbye" })
   end
 end

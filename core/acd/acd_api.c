@@ -48,16 +48,12 @@ static void set_agent_state(http_req *req)
         return;
     }
     json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"state", JK_STRING, true},
+                                               {"reason", JK_STRING, false}};
     if (!body) return;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "state") && strcmp(key, "reason")) {
-            http_reply_error(req, 400, "unknown_field", key, "unknown field %s", key);
-            json_decref(body);
-            return;
-        }
+    if (!http_json_check(req, body, fields, 2)) {
+        json_decref(body);
+        return;
     }
     json_t *js = json_object_get(body, "state"), *jr = json_object_get(body, "reason");
     enum agent_state st;

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "events/events.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 #include <stdarg.h>
@@ -35,7 +36,8 @@ struct call_leg {
     int pt, dtmf_pt;
     bool remote_hold;
     bool media_closed;
-    bool outbound; /* we sent the INVITE (B legs, spies, an originated A leg) */
+    bool outbound;   /* we sent the INVITE (B legs, spies, an originated A leg) */
+    bool late_offer; /* an INVITE without SDP: their answer comes in the ACK */
     struct leg_watch watch;
     char *local_sdp;
     unsigned long long sdp_version;
@@ -49,6 +51,7 @@ struct call {
     char domain_name[128];
     int refs;
     bool finished;
+    bool transferring; /* a transfer is connecting a new party */
     call_leg *legs;
     call_leg *a;
     call_leg *bridged;
@@ -178,6 +181,13 @@ call_leg *call_bridged(call *c)
     return c->bridged;
 }
 
+bool call_busy_elsewhere(const call *c)
+{
+    /* a transfer in progress, or a conversation that no longer needs its script */
+    return c->transferring ||
+           (c->bridged && c->bridged->state == LEG_UP && c->a && c->a->state == LEG_UP);
+}
+
 void call_set_driver(call *c, const struct call_driver *d)
 {
     c->drv = *d;
@@ -224,6 +234,12 @@ void call_set_direction(call *c, const char *direction, int64_t trunk_id)
 {
     cw_strlcpy(c->direction, direction, sizeof c->direction);
     if (trunk_id) snprintf(c->trunk, sizeof c->trunk, "%lld", (long long)trunk_id);
+}
+
+void call_set_parties(call *c, const char *a_number, const char *a_name)
+{
+    cw_strlcpy(c->a_number, a_number, sizeof c->a_number);
+    cw_strlcpy(c->a_name, a_name, sizeof c->a_name);
 }
 
 void call_set_recording(call *c, const char *path)
@@ -600,6 +616,8 @@ call *call_originate(int64_t domain_id, const struct dial_target *t, const char 
     }
     cw_strlcpy(c->dialed, a->number, sizeof c->dialed);
     call_log(c, "originate", "%s", a->number);
+    metrics_add(metrics_counter("cw_calls_total", "Calls started", "domain,direction"), 1,
+                c->domain_name, c->direction);
     emit(c, "call.created", json_pack("{s:s}", "originated", a->number));
     return c;
 }
@@ -658,13 +676,9 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
         sip_respond(in->leg, 404, "Not Found", NULL);
         return;
     }
-    if (!in->has_offer) {
-        /* offerless INVITE: we would have to offer in 200 and learn theirs in ACK */
-        sip_respond(in->leg, 488, "Offer Required", NULL);
-        return;
-    }
-    int pt, dtmf_pt;
-    if (sdp_negotiate(&in->offer, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf_pt)) {
+    int pt = MEDIA_PCMU, dtmf_pt = DTMF_PT;
+    if (in->has_offer &&
+        sdp_negotiate(&in->offer, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf_pt)) {
         sip_respond(in->leg, 488, "Not Acceptable Here", NULL);
         return;
     }
@@ -690,16 +704,213 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
         maybe_finish(c);
         return;
     }
-    int one_pt = pt;
-    a->local_sdp = local_sdp(a, &one_pt, 1, dtmf_pt);
-    apply_remote(a, &in->offer);
+    if (in->has_offer) {
+        int one_pt = pt;
+        a->local_sdp = local_sdp(a, &one_pt, 1, dtmf_pt);
+        apply_remote(a, &in->offer);
+    } else {
+        /* late offer: ours goes in the 200 (or a reliable 183), theirs comes with the ACK */
+        a->late_offer = true;
+        a->local_sdp = local_sdp(a, offer_pts, (int)CW_ARRAY_LEN(offer_pts), DTMF_PT);
+    }
     blf(a, SIP_DLG_EARLY);
     call_mark_state(c, "dialing");
     call_log(c, "incoming", "%s -> %s from %s:%d", c->a_number, c->dialed, in->src_ip,
              in->src_port);
     log_info("call", "%s: %s (%s) -> %s", c->uuid, c->a_number, c->a_name, c->dialed);
     emit(c, "call.created", NULL);
+    metrics_add(metrics_counter("cw_calls_total", "Calls started", "domain,direction"), 1,
+                c->domain_name, c->direction);
     call_lua_route(c);
+}
+
+/* ---- transfers ----
+ *
+ * A transfer connects the party that stays (keep, always made the call's
+ * A leg) with a new leg, then lets the transferor (from) go. While it runs
+ * the call is "transferring", so a routing script or queue that sees its
+ * own leg end does not hang the call up under it.
+ */
+
+struct xfer {
+    call *c;
+    call_leg *from; /* who asked (REFER), or NULL for the API / scripts */
+    call_leg *keep;
+    call_leg *to;
+};
+
+static void xfer_done(struct xfer *x)
+{
+    x->c->transferring = false;
+    free(x);
+}
+
+static void xfer_talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    /* the conversation after a transfer is over: nobody else is left to end it */
+    call *c = leg_call(leg);
+    if (c->a && c->a->state != LEG_ENDED) call_hangup(c, cause ? cause : SIP_CAUSE_NORMAL);
+}
+
+static void xfer_ringing(call_leg *leg, void *arg)
+{
+    struct xfer *x = arg;
+    if (x->keep->state == LEG_UP) media_play_tone(x->keep->media, MEDIA_TONE_RINGBACK, 0);
+}
+
+static void xfer_answered(call_leg *leg, void *arg)
+{
+    struct xfer *x = arg;
+    call *c = x->c;
+    if (x->keep->state != LEG_UP) {
+        leg_hangup(leg, SIP_CAUSE_NORMAL);
+        return;
+    }
+    leg->watch = (struct leg_watch){NULL, NULL, xfer_talk_ended, NULL};
+    media_stop(x->keep->media);
+    media_bridge(x->keep->media, leg->media);
+    c->bridged = leg;
+    c->bridge_ms = cw_wall_ms();
+    cw_strlcpy(c->b_number, leg->number, sizeof c->b_number);
+    cw_strlcpy(c->b_name, leg->name, sizeof c->b_name);
+    call_log(c, "transferred", "%s -> %s", x->from ? x->from->number : "api", leg->number);
+    emit(c, "call.transferred",
+         json_pack("{s:s,s:s}", "to", leg->number, "by", x->from ? x->from->number : ""));
+    call_leg *from = x->from;
+    xfer_done(x);
+    if (from && from->state != LEG_ENDED) {
+        sip_refer_result(from->sip, 200);
+        leg_hangup(from, SIP_CAUSE_NORMAL);
+    }
+}
+
+static void xfer_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    struct xfer *x = arg;
+    call *c = x->c;
+    call_leg *from = x->from, *keep = x->keep;
+    xfer_done(x);
+    call_log(c, "transfer-failed", "%s: %s", leg->number, sip_cause_name(cause));
+    if (from && from->state == LEG_UP && keep->state == LEG_UP) {
+        /* the transferor is still there: back to them */
+        sip_refer_result(from->sip, sip_status_from_cause(cause));
+        media_stop(keep->media);
+        media_bridge(keep->media, from->media);
+        c->bridged = from;
+    } else if (keep->state != LEG_ENDED) {
+        call_hangup(c, cause ? cause : SIP_CAUSE_FAILED);
+    }
+}
+
+/* The party that stays becomes the call's A leg, so the transferor's end is a B leg's end. */
+static void reanchor(call *c, call_leg *keep, call_leg *from)
+{
+    if (c->a != from) return;
+    if (c->drv.a_ended) c->drv.a_ended(c, SIP_CAUSE_NORMAL, c->drv.arg); /* its script is done */
+    c->drv = (struct call_driver){0};
+    keep->role = LEG_A;
+    from->role = LEG_B;
+    c->a = keep;
+    c->bridged = from;
+    cw_strlcpy(c->a_number, keep->number, sizeof c->a_number);
+    cw_strlcpy(c->a_name, keep->name, sizeof c->a_name);
+}
+
+int call_transfer(call *c, const char *target)
+{
+    call_leg *keep = c->a;
+    if (!keep || keep->state != LEG_UP || c->transferring) return CW_ESTATE;
+    struct dial_target t;
+    const char *why;
+    int rc = call_target(c, target, 0, &t, &why);
+    if (rc) return rc;
+    struct xfer *x = cw_calloc(1, sizeof *x);
+    x->c = c;
+    x->keep = keep;
+    x->from = c->bridged;
+    c->transferring = true;
+    if (c->bridged) media_unbridge(keep->media);
+    x->to =
+        call_dial(c, LEG_B, &t, &(struct leg_watch){xfer_ringing, xfer_answered, xfer_ended, x});
+    if (!x->to) {
+        if (x->from) media_bridge(keep->media, x->from->media);
+        xfer_done(x);
+        return CW_EIO;
+    }
+    return CW_OK;
+}
+
+/* Attended transfer: connect keep with the other party of the dialog Replaces names. */
+static bool refer_replaces(call_leg *from, call_leg *keep, const char *replaces)
+{
+    call *c = from->call;
+    call_leg *z = cw_map_get(&C.by_sip, sip_leg_by_call_id(replaces));
+    if (!z || z->state != LEG_UP) return false;
+    call *c2 = z->call;
+    call_leg *other = c2->a == z ? c2->bridged : NULL;
+    if (!other || other->state != LEG_UP || c2 == c) return false;
+    reanchor(c, keep, from);
+    /* move the other party's leg into this call */
+    for (call_leg **pp = &c2->legs; *pp; pp = &(*pp)->next)
+        if (*pp == other) {
+            *pp = other->next;
+            break;
+        }
+    c2->bridged = NULL;
+    other->call = c;
+    other->role = LEG_B;
+    other->next = c->legs;
+    c->legs = other;
+    other->watch = (struct leg_watch){NULL, NULL, xfer_talk_ended, NULL};
+    media_stop(keep->media);
+    media_unbridge(other->media);
+    media_bridge(keep->media, other->media);
+    c->bridged = other;
+    c->bridge_ms = cw_wall_ms();
+    cw_strlcpy(c->b_number, other->number, sizeof c->b_number);
+    cw_strlcpy(c->b_name, other->name, sizeof c->b_name);
+    call_log(c, "transferred", "%s -> %s (attended)", from->number, other->number);
+    emit(c, "call.transferred",
+         json_pack("{s:s,s:s,s:b}", "to", other->number, "by", from->number, "attended", 1));
+    sip_refer_result(from->sip, 200);
+    leg_hangup(from, SIP_CAUSE_NORMAL);
+    leg_hangup(z, SIP_CAUSE_NORMAL); /* the transferor's consultation call ends */
+    return true;
+}
+
+static void on_refer(call_leg *from, const struct sip_leg_event *ev)
+{
+    call *c = from->call;
+    call_leg *keep = from == c->a ? c->bridged : from == c->bridged ? c->a : NULL;
+    if (!keep || keep->state != LEG_UP || c->transferring) {
+        sip_refer_result(from->sip, 603);
+        return;
+    }
+    if (ev->replaces_call_id[0]) {
+        if (!refer_replaces(from, keep, ev->replaces_call_id)) sip_refer_result(from->sip, 481);
+        return;
+    }
+    struct dial_target t;
+    const char *why;
+    if (call_target(c, ev->refer_to_user, 0, &t, &why)) {
+        sip_refer_result(from->sip, strcmp(why, "restricted") ? 404 : 403);
+        return;
+    }
+    reanchor(c, keep, from);
+    struct xfer *x = cw_calloc(1, sizeof *x);
+    x->c = c;
+    x->keep = keep;
+    x->from = from;
+    c->transferring = true;
+    media_unbridge(keep->media);
+    media_moh(keep->media, "default", 0);
+    call_log(c, "transfer", "%s asks for %s", from->number, ev->refer_to_user);
+    x->to =
+        call_dial(c, LEG_B, &t, &(struct leg_watch){xfer_ringing, xfer_answered, xfer_ended, x});
+    if (!x->to) {
+        sip_refer_result(from->sip, 503);
+        xfer_done(x);
+    }
 }
 
 static void on_leg_event(const struct sip_leg_event *ev, void *arg)
@@ -729,7 +940,20 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         if (l->watch.ringing) l->watch.ringing(l, l->watch.arg);
         break;
     case SIP_EV_ANSWERED:
-        if (!l->outbound) break; /* ACK of our 200 */
+        if (!l->outbound) { /* ACK of our 200: with a late offer, it carries their answer */
+            int pt, dtmf;
+            if (l->late_offer && ev->has_sdp &&
+                !sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
+                l->late_offer = false;
+                l->pt = pt;
+                l->dtmf_pt = dtmf;
+                apply_remote(l, &ev->sdp);
+            } else if (l->late_offer) {
+                log_warn("call", "%s: late-offer ACK without a usable answer", c->uuid);
+                call_hangup(c, SIP_CAUSE_MEDIA);
+            }
+            break;
+        }
         if (!ev->has_sdp && l->state != LEG_EARLY) {
             log_warn("call", "%s: answer without SDP from %s", c->uuid, l->number);
             leg_hangup(l, SIP_CAUSE_MEDIA);
@@ -782,8 +1006,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         }
         break;
     case SIP_EV_REFER:
-        /* transfers are decided by the script layer; refuse until one asks */
-        sip_refer_result(l->sip, 603);
+        on_refer(l, ev);
         break;
     case SIP_EV_DTMF: {
         struct media_event me = {.type = MEDIA_EV_DTMF,
@@ -862,8 +1085,18 @@ json_t *call_to_json(const call *c)
 
 static const struct sip_handlers sip_h = {on_incoming, on_leg_event, NULL};
 
+/* cw_calls_active{domain}, refreshed just before /metrics is rendered. */
+static void collect_active(void *arg)
+{
+    metric *m = metrics_gauge("cw_calls_active", "Calls in progress", "domain");
+    metrics_clear(m);
+    for (call *c = C.calls; c; c = c->next)
+        if (!c->finished) metrics_add(m, 1, c->domain_name);
+}
+
 int call_init(void)
 {
+    metrics_on_collect(collect_active, NULL);
     cw_map_init(&C.by_sip);
     cw_map_init(&C.by_media);
     cw_map_init(&C.by_uuid);

@@ -91,6 +91,14 @@ int call_answer(call *c);
 /* Send 180 (or 183 with early media when early is true) on the A leg. */
 int call_ring(call *c, bool early);
 
+/*
+ * What a target string means for this call: "user:<id>", "sip:..." or a
+ * number (an extension or login of the domain, routing number + extension
+ * of another domain of the pool, or an outside number through a trunk when
+ * the caller's restriction allows). why: "no_route" or "restricted".
+ */
+int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, const char **why);
+
 /* Dial a new B (or spy) leg for this call; events go to w. NULL on failure. */
 call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
                     const struct leg_watch *w);
@@ -113,6 +121,15 @@ call *call_originate(int64_t domain_id, const struct dial_target *t, const char 
 int call_bridge(call *c, call_leg *b);
 /* The B leg currently bridged to A (NULL if none). */
 call_leg *call_bridged(call *c);
+/*
+ * Blind transfer by the platform (API, scripts): ring target for the A
+ * party, connect them on answer and then let the current B leg go; on
+ * failure A goes back to B. REFER from phones (blind, and attended with
+ * Replaces) is handled the same way inside the call layer.
+ */
+int call_transfer(call *c, const char *target);
+/* The call lives on without its script: a transfer is running or A talks to someone. */
+bool call_busy_elsewhere(const call *c);
 
 /*
  * Prompt names that speak a value ("en/n_20", ...) via the cw.say library:
@@ -133,6 +150,8 @@ void call_log(call *c, const char *what, const char *fmt, ...)
 void call_mark_state(call *c, const char *state);
 void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s);
 void call_set_recording(call *c, const char *path);
+/* Who the CDR shows as the A party (an originated call shows the callee otherwise). */
+void call_set_parties(call *c, const char *a_number, const char *a_name);
 /* CDR type: internal, incoming, outgoing, transit; and the trunk used. */
 void call_set_direction(call *c, const char *direction, int64_t trunk_id);
 

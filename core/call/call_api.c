@@ -94,16 +94,12 @@ static void spy_call(http_req *req)
     call *c = call_param(req, &dom);
     if (!c) return;
     json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"mode", JK_STRING, true},
+                                               {"user_id", JK_INT, false}};
     if (!body) return;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "mode") && strcmp(key, "user_id")) {
-            http_reply_error(req, 400, "unknown_field", key, "unknown field %s", key);
-            json_decref(body);
-            return;
-        }
+    if (!http_json_check(req, body, fields, 2)) {
+        json_decref(body);
+        return;
     }
     static const char *const modes[] = {NULL, "listen", "whisper", "barge"};
     const char *given = json_string_value(json_object_get(body, "mode"));
@@ -117,11 +113,6 @@ static void spy_call(http_req *req)
         return;
     }
     json_t *ju = json_object_get(body, "user_id");
-    if (ju && !json_is_integer(ju)) {
-        http_reply_error(req, 400, "invalid", "user_id", "user_id must be an integer");
-        json_decref(body);
-        return;
-    }
     int64_t sup = ju ? json_integer_value(ju) : req->auth->user_id;
     json_decref(body);
     int64_t found;
@@ -158,6 +149,42 @@ static void spy_call(http_req *req)
                               (json_int_t)sup));
 }
 
+static void transfer_call(http_req *req)
+{
+    int64_t dom;
+    call *c = call_param(req, &dom);
+    if (!c) return;
+    json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"to", JK_STRING, true}};
+    if (!body) return;
+    if (!http_json_check(req, body, fields, 1)) {
+        json_decref(body);
+        return;
+    }
+    const char *to = json_string_value(json_object_get(body, "to"));
+    if (!to || !*to || strlen(to) > 64) {
+        http_reply_error(req, 400, "invalid", "to", "to: the extension or number to transfer to");
+        json_decref(body);
+        return;
+    }
+    char target[80];
+    cw_strlcpy(target, to, sizeof target);
+    json_decref(body);
+    int rc = call_transfer(c, target);
+    if (rc == CW_ESTATE) {
+        http_reply_error(req, 409, "state", NULL,
+                         "the caller is not in a conversation, or a transfer is under way");
+        return;
+    }
+    if (rc) {
+        http_reply_error(req, 404, "no_route", "to", "nobody to transfer to at %s", target);
+        return;
+    }
+    http_audit(req, dom, "call", call_uuid(c), "edit",
+               json_pack("{s:s,s:s}", "action", "transfer", "to", target));
+    http_reply_json(req, 202, json_pack("{s:s,s:s}", "call", call_uuid(c), "to", target));
+}
+
 void call_api_init(void)
 {
     http_route("GET", "/api/v1/domains/:domain/calls", list_calls, ROLE_SUPERVISOR, 0,
@@ -166,6 +193,8 @@ void call_api_init(void)
                "One active call with its legs");
     http_route("DELETE", "/api/v1/domains/:domain/calls/:uuid", hangup_call, ROLE_SUPERVISOR, 0,
                "Hang up an active call");
+    http_route("POST", "/api/v1/domains/:domain/calls/:uuid/transfer", transfer_call,
+               ROLE_SUPERVISOR, 0, "Blind transfer of the caller to an extension or number (to)");
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/spy", spy_call, ROLE_SUPERVISOR, 0,
                "Supervisor listen, whisper or barge: rings the supervisor's phone (mode, user_id)");
 }

@@ -545,53 +545,6 @@ static int l_send_dtmf(lua_State *L)
 
 /* ---- resolving numbers ---- */
 
-/* Push a JSON value as the Lua value it reads as (objects and arrays become tables). */
-static void push_json(lua_State *L, json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        lua_createtable(L, 0, (int)json_object_size(v));
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            push_json(L, x);
-            lua_setfield(L, -2, k);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        lua_createtable(L, (int)json_array_size(v), 0);
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            push_json(L, x);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    }
-    case JSON_STRING:
-        lua_pushstring(L, json_string_value(v));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        lua_pushboolean(L, 1);
-        break;
-    case JSON_FALSE:
-        lua_pushboolean(L, 0);
-        break;
-    default:
-        lua_pushnil(L);
-        break;
-    }
-}
-
 /* The domain's IVR settings: input timeout, max errors, language. */
 static void push_ivr_settings(lua_State *L, int64_t domain)
 {
@@ -665,7 +618,7 @@ static int l_resolve(lua_State *L)
         lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "script");
         json_t *flow = json_loads(store_str(r, 4) ? store_str(r, 4) : "{}", 0, NULL);
         if (flow)
-            push_json(L, flow);
+            script_push_json(L, flow);
         else
             lua_newtable(L);
         json_decref(flow);
@@ -707,6 +660,21 @@ static int l_agent_state(lua_State *L)
     return 1;
 }
 
+/* call:transfer(target): ring target for the caller, connect them on answer and
+ * release the current party; returns at once (true, or nil and why). */
+static int l_transfer(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    int rc = call_transfer(s->c, luaL_checkstring(L, 2));
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc == CW_ESTATE ? "not_in_conversation" : "no_route");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* call:forwarding(user_id) -> the user's rules, lowest priority first:
  * {kind, number, priority, ring_time, schedule (table or nil), enabled, is_main} */
 static int l_forwarding(lua_State *L)
@@ -729,7 +697,7 @@ static int l_forwarding(lua_State *L)
         lua_pushinteger(L, store_int(r, 3)), lua_setfield(L, -2, "ring_time");
         json_t *sch = store_str(r, 4) ? json_loads(store_str(r, 4), 0, NULL) : NULL;
         if (sch && !json_is_null(sch)) {
-            push_json(L, sch);
+            script_push_json(L, sch);
             lua_setfield(L, -2, "schedule");
         }
         json_decref(sch);
@@ -791,107 +759,6 @@ static int l_sound_path(lua_State *L)
 }
 
 /* ---- bridge: dial one or more targets, connect the first to answer ---- */
-
-/* A user of another domain of the caller's pool: routing number + extension (seed 001 §4.5.4). */
-static int64_t interdomain_user(int64_t domain, const char *num)
-{
-    store_res *r;
-    int64_t found = 0;
-    if (store_query(store_main(), &r,
-                    "SELECT u.id FROM domains d JOIN domains o ON o.pool_id = d.pool_id "
-                    "JOIN users u ON u.domain_id = o.id "
-                    "WHERE d.id = ? AND o.id <> d.id AND o.routing_number IS NOT NULL "
-                    "AND o.routing_number <> '' AND u.status = 'active' "
-                    "AND ? = o.routing_number || u.extension",
-                    SA_INT(domain), SA_STR(num), SA_END) >= 0 &&
-        store_next(r))
-        found = store_int(r, 0);
-    store_res_free(r);
-    return found;
-}
-
-/* The caller's restriction and presented number for calls out of the platform. */
-static void caller_policy(struct cscript *s, char *restriction, size_t rlen, char *cli, size_t clen)
-{
-    int64_t user = leg_user(call_a_leg(s->c));
-    cw_strlcpy(restriction, "none", rlen);
-    cli[0] = '\0';
-    if (!user) return; /* a call from a trunk forwarded on: nobody's restriction */
-    store_res *r;
-    if (store_query(store_main(), &r,
-                    "SELECT u.restriction, COALESCE(u.cli_number, d.default_cli, '') "
-                    "FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?",
-                    SA_INT(user), SA_END) >= 0 &&
-        store_next(r)) {
-        cw_strlcpy(restriction, store_str(r, 0), rlen);
-        cw_strlcpy(cli, store_str(r, 1), clen);
-    }
-    store_res_free(r);
-}
-
-/*
- * Where a target leads: "user:<id>" (this domain), "sip:..." (a URI), or a
- * number: a user of this domain by extension or login, a user of another
- * domain of the pool by routing number + extension, else an outside number
- * through a trunk, when the caller's outbound restriction allows it.
- * *why names the refusal: "no_route" or "restricted".
- */
-static int parse_target(struct cscript *s, const char *t, int timeout_s, struct dial_target *out,
-                        const char **why)
-{
-    memset(out, 0, sizeof *out);
-    out->timeout_s = timeout_s;
-    *why = "no_route";
-    int64_t dom = call_domain(s->c);
-    if (cw_str_has_prefix(t, "user:")) {
-        int64_t id, ok;
-        if (cw_parse_i64(t + 5, &id)) return CW_EINVAL;
-        if (store_query_int(store_main(), &ok,
-                            "SELECT id FROM users WHERE id = ? AND domain_id = ?", SA_INT(id),
-                            SA_INT(dom), SA_END))
-            return CW_ENOENT;
-        out->kind = SIP_TARGET_USER;
-        out->user_id = id;
-        return CW_OK;
-    }
-    if (cw_str_has_prefix(t, "sip:")) {
-        out->kind = SIP_TARGET_URI;
-        cw_strlcpy(out->uri, t, sizeof out->uri);
-        return CW_OK;
-    }
-    const char *num = cw_str_has_prefix(t, "ext:") ? t + 4 : t;
-    int64_t id;
-    if (store_query_int(store_main(), &id,
-                        "SELECT id FROM users WHERE domain_id = ? AND status = 'active' AND "
-                        "(extension = ? OR login = ?)",
-                        SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) == CW_OK ||
-        (id = interdomain_user(dom, num)) > 0) {
-        out->kind = SIP_TARGET_USER;
-        out->user_id = id;
-        return CW_OK;
-    }
-    if (t != num) return CW_ENOENT; /* "ext:" asks for an extension only */
-    char restriction[48], cli[64];
-    caller_policy(s, restriction, sizeof restriction, cli, sizeof cli);
-    enum number_class cls = route_classify(num);
-    if (!route_restriction_allows(restriction, cls)) {
-        *why = cls == NUM_INVALID ? "no_route" : "restricted";
-        call_log(s->c, "restricted", "%s is %s; restriction %s", num, route_class_name(cls),
-                 restriction);
-        return CW_EPERM;
-    }
-    struct sip_route route;
-    int rc = sip_route_outbound(dom, leg_user(call_a_leg(s->c)), num, &route);
-    if (rc) {
-        call_log(s->c, "no-trunk", "%s: %s", num, rc == CW_EBUSY ? "all lines busy" : "no trunk");
-        return rc;
-    }
-    out->kind = SIP_TARGET_TRUNK;
-    out->trunk_id = route.trunk_id;
-    cw_strlcpy(out->uri, route.number, sizeof out->uri);
-    cw_strlcpy(out->from_user, route.caller_id[0] ? route.caller_id : cli, sizeof out->from_user);
-    return CW_OK;
-}
 
 static enum sip_cause worst_cause(struct cscript *s)
 {
@@ -1069,7 +936,7 @@ static int l_bridge(lua_State *L)
     const char *why = "no_route";
     for (int i = 0; i < n; i++) {
         const char *w;
-        int rc = parse_target(s, list[i], times[i], &s->targets[s->ntargets], &w);
+        int rc = call_target(s->c, list[i], times[i], &s->targets[s->ntargets], &w);
         if (rc == CW_OK)
             s->ntargets++;
         else if (!strcmp(w, "restricted"))
@@ -1229,6 +1096,7 @@ static const luaL_Reg methods[] = {
     {"resolve", l_resolve},
     {"sound_path", l_sound_path},
     {"forwarding", l_forwarding},
+    {"transfer", l_transfer},
     {"local_time", l_local_time},
     {"agent_state", l_agent_state},
     {"bridge", l_bridge},
@@ -1423,7 +1291,7 @@ static void on_script_done(script_co *co, enum script_status st, const char *err
         log_warn("script", "%s: routing script ended: %s", call_uuid(c), err ? err : "error");
         call_log(c, "script-error", "%s", err ? err : "error");
         fallback(s);
-    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED) {
+    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED && !call_busy_elsewhere(c)) {
         call_hangup(c, SIP_CAUSE_NORMAL);
     }
     if (!s->starting) cscript_release(s);

@@ -119,6 +119,8 @@ void sip_config_from_settings(struct sip_config *cfg);
 int sip_start(const struct sip_config *cfg, const struct sip_handlers *h);
 /* Set or replace the call handlers (the call layer, once it is up). */
 void sip_set_handlers(const struct sip_handlers *h);
+/* Publish cw_registrations{domain} on /metrics. */
+void sip_metrics_init(void);
 /* Stop accepting, end dialogs with BYE, unregister trunks, join the thread. */
 void sip_stop(void);
 

@@ -93,6 +93,9 @@ def test_build_the_world(d):
                                           {"kind": "mobile", "number": "79007654321"}, status=201)
         o["vip-numbers"] = adm.ok("POST", base + "/vip-numbers",
                                   {"number": "79005550000", "priority": 1}, status=201)
+        # trunks are set up by the platform's administrators (a documentation address)
+        o["trunks"] = sa.ok("POST", base + "/trunks",
+                            {"name": "T", "host": "192.0.2.10", "register": False}, status=201)
         S[prefix + "_objects"] = o
     callers = {"nobody": d.client()}
     for login in ("a-domainadmin", "a-supervisor", "a-operator", "a-subscriber"):
@@ -121,12 +124,14 @@ def bodies(collection):
         "forwarding-rules": {"owner_id": S["users"]["b-operator"]["id"], "kind": "mobile",
                              "number": "79001110000"},
         "vip-numbers": {"number": "79005550001"},
+        "trunks": {"name": "Intruder", "host": "192.0.2.99", "register": False},
     }.get(collection, {"name": "hacked", "display_name": "hacked"})
 
 
 def patch_bodies(collection):
     return {"users": {"display_name": "hacked"}, "numbers": {"description": "hacked"},
             "forwarding-rules": {"number": "79009990000"}, "vip-numbers": {"comment": "hacked"},
+            "trunks": {"name": "hacked"},
             "domains": {"display_name": "hacked"}, "admins": {"display_name": "hacked"},
             "sysadmins": {"display_name": "hacked"}, "contacts": {"name": "hacked"}}.get(
         collection, {"name": "hacked"})
@@ -170,7 +175,7 @@ def snapshot(d):
     tables = ["users", "domains", "pools", "subgroups", "call_groups", "call_group_members",
               "pickup_groups", "pickup_members", "contact_groups", "contacts", "ivr_flows",
               "forwarding_rules", "vip_numbers",
-              "sound_files", "external_numbers", "api_tokens", "user_subgroups"]
+              "sound_files", "external_numbers", "api_tokens", "user_subgroups", "trunks"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 
 

@@ -89,7 +89,14 @@ def test_first_path(d):
         wait_until(lambda: admin.get("/api/v1/domains/demo.local/calls/" + uuid)
                    .json.get("bridge_ms"), 8, 0.2, "caller and agent bridged")
         t_bridge = time.time()
-        time.sleep(3.0)
+        # the live view in /metrics: one call, three phones, the agent talking
+        m = d.client().get("/metrics").text
+        for series in ('cw_calls_active{domain="demo.local"} 1',
+                       'cw_registrations{domain="demo.local"} 3',
+                       'cw_agents{domain="demo.local",state="on_call_in"} 1',
+                       'cw_calls_total{domain="demo.local",direction="internal"} 1'):
+            check(series in m, "/metrics lacks %s" % series)
+        time.sleep(2.5)
         # 4. the supervisor listens: their phone rings, answers, hears both
         r = admin.post("/api/v1/domains/demo.local/calls/%s/spy" % uuid,
                        body={"mode": "listen", "user_id": sup_id})
@@ -168,4 +175,4 @@ def test_first_path(d):
 
 
 if __name__ == "__main__":
-    run_tests([test_first_path], demo=True)
+    run_tests([test_first_path], demo=True, sets={"plugins": "metrics"})

@@ -79,13 +79,25 @@ class Phone:
         self.token = 0
 
     # --- lifecycle -------------------------------------------------------
-    def start(self, timeout=10):
+    def start(self, timeout=10, attempts=3):
+        """Start baresip; a port taken between our check and its bind (other
+        tests run in parallel) makes it exit at once: then try new ports."""
+        for i in range(attempts):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if i == attempts - 1:
+                    raise
+                self.cleanup()
+
+    def _start(self, timeout):
         self.dir = tempfile.mkdtemp(prefix="cw-phone-%s-" % self.name)
         self.sip_listen = free_port()
         self.ctrl_port = free_port(udp_too=False)
         rtp = free_port()
-        if not self.mic_wav:
+        if not self.mic_wav or getattr(self, "_own_mic", False):
             self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
+            self._own_mic = True
         cfg = [
             "poll_method epoll",
             "sip_listen 127.0.0.1:%d" % self.sip_listen,

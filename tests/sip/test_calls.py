@@ -69,8 +69,20 @@ def test_a_calls_b(d):
     check(audio.has_tone(sb, rb, A_HZ, min_seconds=2.0), "B did not hear A (%d Hz)" % A_HZ)
 
 
+def user_id(admin, login):
+    items = admin.get("/api/v1/domains/%s/users" % DEMO_DOMAIN, query={"q": login}).json["items"]
+    return [u["id"] for u in items if u["login"] == login][0]
+
+
 def test_cancel_busy_no_answer(d):
     admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
+    # B's phone rings 5 s before the call gives up (B has no voicemail)
+    uid = user_id(admin, "op102")
+    rules = admin.get("/api/v1/domains/%s/forwarding-rules" % DEMO_DOMAIN).json["items"]
+    main = [r for r in rules if r["owner_id"] == uid and r.get("is_main")][0]
+    r = admin.patch("/api/v1/domains/%s/forwarding-rules/%d" % (DEMO_DOMAIN, main["id"]),
+                    {"ring_time": 5})
+    check(r.status == 200, "ring time set: %s" % r)
     a, b = phone(d, "a2", "op101", A_HZ), phone(d, "b2", "op102", B_HZ)
     try:
         # A gives up while B rings
@@ -91,7 +103,13 @@ def test_cancel_busy_no_answer(d):
         check(e is not None and e.get("param", "").startswith("486"),
               "A is told busy: %s" % (e and e.get("param")))
         check(last_cdr(d, admin, t0)[0]["cause"] == "busy", "recorded as busy")
-        # B does not answer: the ring time runs out
+        # B does not answer: the ring time of B's forwarding rule runs out
+        rules = admin.get("/api/v1/domains/%s/forwarding-rules" % DEMO_DOMAIN,
+                          query={"limit": "500"}).json["items"]
+        main = [r for r in rules if r["is_main"] and r["number"].startswith("op102@")][0]
+        r = admin.patch("/api/v1/domains/%s/forwarding-rules/%d" % (DEMO_DOMAIN, main["id"]),
+                        {"ring_time": 6})
+        check(r.status == 200, "shorter ring time: %r" % r)
         t0 = int(time.time() * 1000)
         a.dial("sip:102@%s" % DEMO_DOMAIN)
         check(b.wait_event("CALL_INCOMING", 10), "B does not ring")
