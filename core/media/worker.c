@@ -138,6 +138,7 @@ struct msession {
 
     fax_state_t *fax;
     uint32_t fax_tag;
+    bool fax_sending;
     bool fax_finished;
     int fax_code;
 };
@@ -923,6 +924,13 @@ static void fax_finish(struct msession *s)
     struct media_event ev = {.type = MEDIA_EV_FAX_DONE, .id = s->id, .tag = s->fax_tag};
     ev.reason = s->fax_code == T30_ERR_OK ? 0 : s->fax_code;
     fax_figures(s, &ev);
+    if (s->fax_sending && s->fax_code == T30_ERR_CALLDROPPED) {
+        /* a receiver hangs up as soon as it has our DCN, often before our modem has
+         * finished sending it: every page confirmed (MCF) is a delivered fax */
+        t30_stats_t st;
+        t30_get_transfer_statistics(fax_get_t30_state(s->fax), &st);
+        if (st.pages_in_file > 0 && st.pages_tx >= st.pages_in_file) ev.reason = 0;
+    }
     log_info("media", "session %u: fax done: %s, %d page(s)", s->id,
              t30_completion_code_to_str(s->fax_code), ev.pages);
     fax_free(s->fax);
@@ -1468,6 +1476,7 @@ static void dispatch(struct worker *w, struct mcmd *c)
         t30_set_phase_e_handler(t, on_fax_done, s);
         t30_set_phase_d_handler(t, on_fax_page, s);
         s->fax_tag = c->tag;
+        s->fax_sending = c->bval;
         s->fax_finished = false;
         s->jb.plc_on = false; /* modems want gaps, not synthetic speech */
         break;

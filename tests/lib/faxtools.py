@@ -89,6 +89,34 @@ def write_tiff(path, pages, xres=204, yres=196):
 _REVERSED = bytes(int("{:08b}".format(i)[::-1], 2) for i in range(256))
 
 
+def write_grey_tiff(path, width, height, box, dpi=100):
+    """One 8-bit grey page, white with a black rectangle box = (x0, y0, x1, y1): a picture,
+    not a fax document, for conversion."""
+    x0, y0, x1, y1 = box
+    pixels = bytearray(b"\xff" * (width * height))
+    for y in range(y0, y1):
+        pixels[y * width + x0:y * width + x1] = b"\x00" * (x1 - x0)
+    data = bytearray(b"II*\x00\x00\x00\x00\x00")
+    strip = len(data)
+    data += pixels
+    rat = len(data)
+    data += struct.pack("<IIII", dpi, 1, dpi, 1)
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, strip), (277, 3, 1, 1), (278, 4, 1, height),
+               (279, 4, 1, len(pixels)), (282, 5, 1, rat), (283, 5, 1, rat + 8), (296, 3, 1, 2)]
+    struct.pack_into("<I", data, 4, len(data))
+    data += struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        if typ == 3:
+            data += struct.pack("<HHIHH", tag, typ, count, value, 0)
+        else:
+            data += struct.pack("<HHII", tag, typ, count, value)
+    data += b"\x00\x00\x00\x00"
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    return path
+
+
 def _parse_uncompressed(raw):
     """Pages of an uncompressed bilevel little- or big-endian TIFF."""
     end = "<" if raw[:2] == b"II" else ">"

@@ -260,7 +260,7 @@ static void on_fax_end(t30_state_t *t, void *arg, int code)
         S.faxes_ok++;
     else
         S.faxes_failed++;
-    if (C.active && !C.ended) C.bye_at_ms = now_ms() + 600;
+    if (C.active && !C.ended) C.bye_at_ms = now_ms() + 200;
 }
 
 static bool fax_start(bool sending, bool calling)
