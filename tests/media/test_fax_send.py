@@ -1,3 +1,5 @@
+#!/usr/bin/python3
+# cw-test: both-stores
 """Faxes sent through the API: the platform dials, runs T.30, retries, and says how it went.
 
 op101 uploads a 2-page TIFF to send to extension 103, where a fax machine
@@ -6,7 +8,9 @@ delivered, the pages arrive intact, and its protocol tells the steps of
 seed 001 §7.5.4. A picture (8-bit grey, 100 dpi) sent to a machine that
 answers every call busy is converted to one fax page, tried 1 + 3 times
 (fax.retries) a second apart (fax.retry_interval) and ends not delivered,
-the machine having seen 4 calls. Bad uploads change nothing.
+the machine having seen 4 calls. A fax scheduled for later (send_at) waits,
+survives a restart of the daemon and is then tried; one deleted while it
+waits is never dialled. Bad uploads change nothing.
 """
 import os
 import time
@@ -121,7 +125,40 @@ def test_bad_uploads_change_nothing(d):
     check(not leftovers, "temporary files left: %r" % leftovers)
 
 
+def test_scheduled_fax_survives_a_restart(d):
+    op = d.login("op101", "Demo-op101-1", "demo.local")
+    doc = faxtools.write_tiff(os.path.join(d.dir, "one.tiff"), [faxtools.test_page(4, 120)])
+    with open(doc, "rb") as f:
+        body = f.read()
+    at = int(time.time()) + 5
+    r = op.post("/api/v1/me/faxes", body, query={"number": "103", "send_at": str(at)})
+    check(r.status == 202 and r.json["send_at"] == at, "scheduled send: %r" % r)
+    fid = r.json["id"]
+    r = op.post("/api/v1/me/faxes", body, query={"number": "103",
+                                                  "send_at": str(at + 3600)})
+    check(r.status == 202, "second scheduled send: %r" % r)
+    cancelled = r.json["id"]
+    check(op.delete("/api/v1/me/faxes/%d" % cancelled).status == 200, "delete a waiting fax")
+    row = op.get("/api/v1/me/faxes/%d" % fid).json
+    check(row["status"] == "converted" and row["attempts"] == 0, "waiting fax %r" % row)
+    d.stop()
+    d.start()
+    busy = faxtools.FaxPeer(d.sip_port, "op103", "Demo-op103-1", timeout=40)
+    try:
+        busy.reject(486, calls=4)
+        busy.wait_for("registered", 10)
+        op = d.login("op101", "Demo-op101-1", "demo.local")
+        row = fax_row(op, fid, ("delivered", "not_delivered"), 25)
+        time.sleep(1.5)  # nothing else is dialled
+    finally:
+        busy.stop()
+    check(row["attempts"] == 4 and row["status"] == "not_delivered", "fax %r" % row)
+    check(len(busy.seen("rejected")) == 4, "calls seen: %r" % busy.events)
+    first_call = [e["t"] for e in row["protocol"] if e["text"].startswith("send command")][0]
+    check(first_call >= at * 1000 - 500, "dialled %d ms before send_at" % (at * 1000 - first_call))
+
+
 if __name__ == "__main__":
     run_tests([test_api_fax_is_dialled_and_delivered, test_api_fax_retries_then_not_delivered,
-               test_bad_uploads_change_nothing],
+               test_scheduled_fax_survives_a_restart, test_bad_uploads_change_nothing],
               demo=True, sets={"fax.retry_interval": "1", "fax.retries": "3"})
