@@ -1118,6 +1118,7 @@ void call_on_media_event(const struct media_event *ev, void *arg)
 
 void call_shutdown(void)
 {
+    call_media_shutdown(); /* rooms and fax jobs let go of their calls */
     for (call *c = C.calls, *n; c; c = n) {
         n = c->next;
         if (c->finished) continue;

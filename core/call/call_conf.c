@@ -648,6 +648,29 @@ static void set_member(http_req *req)
     http_reply_json(req, 200, member_json(m));
 }
 
+void call_conf_shutdown(void)
+{
+    while (K.rooms) {
+        struct room *r = K.rooms;
+        K.rooms = r->next;
+        while (r->members) {
+            struct member *m = r->members;
+            r->members = m->next;
+            call_unref(m->c);
+            free(m);
+        }
+        free(r);
+    }
+    while (K.recs) { /* the engine stops with us: the rooms' files end where they are */
+        struct room_rec *rec = K.recs;
+        K.recs = rec->next;
+        free(rec->path);
+        free(rec);
+    }
+    cw_map_free(&K.members);
+    cw_map_free(&K.outcomes);
+}
+
 void call_conf_init(void)
 {
     cw_map_init(&K.members);

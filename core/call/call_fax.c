@@ -348,19 +348,20 @@ static bool box_resolve(lua_State *L, int idx, int64_t domain, int64_t *user, in
     return true;
 }
 
+/* A new fax row; origin: "call" (a script's call) or "api" (a send job). */
 static int64_t row_new(int64_t domain, int64_t user, int64_t group, const char *direction,
                        const char *counterpart, const char *name, const char *status,
-                       const char *call_uuid, int max_attempts)
+                       const char *call_uuid, int max_attempts, const char *origin)
 {
     int64_t id = 0, now = cw_wall_time();
     if (store_query_int(store_main(), &id,
                         "INSERT INTO faxes(domain_id, owner_id, group_id, direction, counterpart, "
-                        "counterpart_name, status, call_uuid, max_attempts, created_at, "
-                        "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                        "counterpart_name, status, call_uuid, max_attempts, origin, created_at, "
+                        "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                         SA_INT(domain), user ? SA_INT(user) : SA_NULL,
                         group ? SA_INT(group) : SA_NULL, SA_STR(direction), SA_STR(counterpart),
                         SA_STR(name), SA_STR(status), SA_STR(call_uuid), SA_INT(max_attempts),
-                        SA_INT(now), SA_INT(now), SA_END)) {
+                        SA_STR(origin), SA_INT(now), SA_INT(now), SA_END)) {
         log_error("fax", "fax row not stored: %s", store_errmsg(store_main()));
         return 0;
     }
@@ -415,7 +416,7 @@ int call_fax_lua_receive(lua_State *L)
     json_t *info = call_to_json(c);
     const char *nm = json_string_value(json_object_get(info, "from_name"));
     int64_t row = row_new(call_domain(c), user, group, "in", call_caller_number(c), nm ? nm : "",
-                          "receiving", call_uuid(c), 1);
+                          "receiving", call_uuid(c), 1, "call");
     json_decref(info);
     if (!row) return no(L, "store");
     char *dir = fax_dir(call_domain(c)), *path = fax_file(call_domain(c), row);
@@ -470,7 +471,7 @@ int call_fax_lua_send(lua_State *L)
     json_t *info = call_to_json(c);
     const char *nm = json_string_value(json_object_get(info, "from_name"));
     int64_t row = row_new(call_domain(c), user, group, "out", call_caller_number(c), nm ? nm : "",
-                          "sending", call_uuid(c), 1);
+                          "sending", call_uuid(c), 1, "call");
     json_decref(info);
     if (!row) {
         free(path);
@@ -706,13 +707,27 @@ static struct fax_job *job_new(int64_t id, int64_t domain, int64_t owner, const 
     return j;
 }
 
-/* At start: jobs a previous run left unfinished go on. */
+/* At start: faxes of calls a stop cut short are settled; API sends left unfinished go on. */
 static void jobs_resume(void)
 {
     store_res *r;
     if (store_query(store_main(), &r,
+                    "SELECT id, direction FROM faxes WHERE origin = 'call' AND "
+                    "status IN ('receiving', 'sending')",
+                    SA_END) >= 0) {
+        while (store_next(r)) {
+            bool in = !strcmp(store_str(r, 1), "in");
+            int64_t id = store_int(r, 0);
+            store_exec(store_main(),
+                       "UPDATE faxes SET status = ?, error = 'cut short by a restart' WHERE id = ?",
+                       SA_STR(in ? "failed" : "not_delivered"), SA_INT(id), SA_END);
+            protocol_add(id, "the call was cut short by a restart of the platform");
+        }
+        store_res_free(r);
+    }
+    if (store_query(store_main(), &r,
                     "SELECT id, domain_id, owner_id, counterpart, path, attempts, max_attempts, "
-                    "status, send_at FROM faxes WHERE direction = 'out' AND owner_id IS NOT NULL "
+                    "status, send_at FROM faxes WHERE origin = 'api' AND owner_id IS NOT NULL "
                     "AND status IN ('converted', 'retry_wait', 'sending')",
                     SA_END) < 0)
         return;
@@ -774,8 +789,8 @@ static void upload_done(void *arg)
         goto out;
     }
     int max_attempts = 1 + (int)CW_MIN(CW_MAX(config_int("fax.retries"), 0), 10);
-    int64_t row =
-        row_new(u->domain_id, u->owner_id, 0, "out", u->number, "", "converted", "", max_attempts);
+    int64_t row = row_new(u->domain_id, u->owner_id, 0, "out", u->number, "", "converted", "",
+                          max_attempts, "api");
     char *path = row ? fax_file(u->domain_id, row) : NULL;
     if (!row || rename(u->ready, path)) {
         remove(u->ready);
@@ -980,6 +995,28 @@ static void page_own(http_req *req)
 static void page_domain(http_req *req)
 {
     page_common(req, false);
+}
+
+static void free_ops(cw_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i] && m->keys[i] != UINT64_MAX) free(m->vals[i]);
+    cw_map_free(m);
+}
+
+void call_fax_shutdown(void)
+{
+    while (F.jobs) {
+        struct fax_job *j = F.jobs;
+        if (j->c) { /* its call is being hung up: it must not report to a freed job */
+            leg_set_watch(call_a_leg(j->c), &(struct leg_watch){0});
+            call_unref(j->c);
+            j->c = NULL;
+        }
+        job_free(j); /* the row stays 'sending' or waiting: resumed at the next start */
+    }
+    free_ops(&F.ops);
+    free_ops(&F.last);
 }
 
 void call_fax_init(void)

@@ -39,8 +39,9 @@ extern const luaL_Reg call_vm_methods[];
  * added to the method table like call_vm_methods.
  */
 extern const luaL_Reg call_media_methods[];
-/* Their API routes and state (call_init). */
+/* Their API routes and state (call_init); dropped first thing in call_shutdown(). */
 void call_media_init(void);
+void call_media_shutdown(void);
 /*
  * Every media event passes here first (call.c, before the leg lookup):
  * rooms follow who talks and who left, fax jobs their results. True when
@@ -52,11 +53,13 @@ int call_conf_resolve(lua_State *L, int64_t domain_id, const char *number);
 
 /* Inside the media features (call_conf.c, call_fax.c). */
 void call_conf_init(void);
+void call_conf_shutdown(void);
 bool call_conf_event(const struct media_event *ev);
 int call_conf_lua_join(lua_State *L);
 int call_conf_lua_room(lua_State *L);
 int call_conf_lua_result(lua_State *L);
 void call_fax_init(void);
+void call_fax_shutdown(void);
 bool call_fax_event(const struct media_event *ev);
 int call_fax_lua_receive(lua_State *L);
 int call_fax_lua_send(lua_State *L);

@@ -55,3 +55,9 @@ void call_media_init(void)
     call_conf_init();
     call_fax_init();
 }
+
+void call_media_shutdown(void)
+{
+    call_conf_shutdown();
+    call_fax_shutdown();
+}

@@ -241,6 +241,7 @@ static const char m006[] =
     "  remote_ident TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',\n"
     "  attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 1,\n"
     "  send_at {{bigint}}, call_uuid TEXT, path TEXT, size {{bigint}} NOT NULL DEFAULT 0,\n"
+    "  origin TEXT NOT NULL DEFAULT 'call',\n"
     "  protocol TEXT NOT NULL DEFAULT '[]',\n"
     "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
     "CREATE INDEX faxes_domain ON faxes(domain_id, created_at);\n"

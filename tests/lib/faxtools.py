@@ -28,11 +28,11 @@ def test_page(number, rows=300):
     for r in range(rows):
         row = bytearray(ROW_BYTES)
         if (r // 24) % 2 == number % 2:
-            start = 80 + number * 260 + (r % 24) * 6
+            start = 80 + number % 5 * 260 + (r % 24) * 6
             for x in range(start, min(start + 360, WIDTH)):
                 row[x // 8] |= 0x80 >> (x % 8)
         if 120 <= r < 170:
-            for x in range(1100 + number * 150, 1200 + number * 150):
+            for x in range(1100 + number % 4 * 150, 1200 + number % 4 * 150):
                 row[x // 8] |= 0x80 >> (x % 8)
         out.append(bytes(row))
     return out

@@ -6,7 +6,7 @@ is in; phone B keys the moderator PIN and is listed as moderator. When B
 hangs up, A is let go: it hears "the conference has ended" and its call
 ends. Rooms with a party limit over 16, a moderator PIN equal to the PIN,
 or an extension a user already has are refused, and a user cannot take a
-room's extension.
+room's extension. The daemon stops cleanly with a party in a room.
 """
 import os
 import time
@@ -107,5 +107,25 @@ def test_bad_rooms_are_refused(d):
     check(admin.delete("%s/%d" % (base, room["id"])).status == 200, "delete")
 
 
+def test_stop_with_a_party_in_a_room(d):
+    admin = d.login("admin", "Demo-admin-1", "demo.local")
+    admin.ok("POST", "/api/v1/domains/demo.local/conference-rooms",
+             {"name": "Lobby", "extension": "302", "record": True}, status=201)
+    p = Phone("P", "op103", "Demo-op103-1", d.sip_port, seconds=30)
+    try:
+        p.start()
+        check(p.wait_registered(15), "P did not register")
+        p.dial("sip:302@demo.local")
+        check(p.wait_event("CALL_ESTABLISHED", 10), "the room did not answer")
+        wait_until(lambda: admin.get("/api/v1/domains/demo.local/conferences").json["items"],
+                   8, 0.2, "P in the room")
+        d.stop()  # exit status 0 (and nothing leaked under the sanitizers)
+        check(p.wait_event("CALL_CLOSED", 8), "P's call did not end with the daemon")
+    finally:
+        p.stop()
+    d.start()
+
+
 if __name__ == "__main__":
-    run_tests([test_pin_moderator_and_end, test_bad_rooms_are_refused], demo=True)
+    run_tests([test_pin_moderator_and_end, test_bad_rooms_are_refused,
+               test_stop_with_a_party_in_a_room], demo=True)

@@ -141,7 +141,17 @@ def test_scheduled_fax_survives_a_restart(d):
     check(op.delete("/api/v1/me/faxes/%d" % cancelled).status == 200, "delete a waiting fax")
     row = op.get("/api/v1/me/faxes/%d" % fid).json
     check(row["status"] == "converted" and row["attempts"] == 0, "waiting fax %r" % row)
-    d.stop()
+    # a fax machine is sending to op102's box when the daemon stops
+    doc2 = faxtools.write_tiff(os.path.join(d.dir, "two.tiff"),
+                               [faxtools.test_page(5), faxtools.test_page(6)])
+    sender = faxtools.FaxPeer(d.sip_port, "op101", "Demo-op101-1", timeout=40)
+    try:
+        sender.send(doc2, "sip:*96102@demo.local")
+        sender.wait_for("answered", 10)
+        time.sleep(2.0)
+        d.stop()  # exit status 0: a clean stop with a fax running
+    finally:
+        sender.stop()
     d.start()
     busy = faxtools.FaxPeer(d.sip_port, "op103", "Demo-op103-1", timeout=40)
     try:
@@ -156,6 +166,8 @@ def test_scheduled_fax_survives_a_restart(d):
     check(len(busy.seen("rejected")) == 4, "calls seen: %r" % busy.events)
     first_call = [e["t"] for e in row["protocol"] if e["text"].startswith("send command")][0]
     check(first_call >= at * 1000 - 500, "dialled %d ms before send_at" % (at * 1000 - first_call))
+    cut = d.sql("SELECT status, error FROM faxes WHERE direction = 'in'")
+    check(cut == [["failed", "cut short by a restart"]], "the interrupted fax: %r" % cut)
 
 
 if __name__ == "__main__":
