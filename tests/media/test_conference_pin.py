@@ -12,13 +12,22 @@ import os
 import time
 
 import audio
-from cwtest import BUILD, TestFailure, run_tests, wait_until
+from cwtest import free_port, free_udp_range, BUILD, TestFailure, run_tests, wait_until
 from sipua import Phone
 
 
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
+
+
+def restart_on_fresh_ports(d):
+    """Start the stopped daemon again; its SIP and RTP ports may have gone to a parallel test."""
+    d.sip_port = free_port(udp_too=True)
+    d.rtp_min = free_udp_range(64)
+    d.sets.update({"sip.port": str(d.sip_port), "media.rtp_min": str(d.rtp_min),
+                   "media.rtp_max": str(d.rtp_min + 63)})
+    d.start()
 
 
 def prompt(name):
@@ -123,7 +132,7 @@ def test_stop_with_a_party_in_a_room(d):
         check(p.wait_event("CALL_CLOSED", 8), "P's call did not end with the daemon")
     finally:
         p.stop()
-    d.start()
+    restart_on_fresh_ports(d)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,21 @@ import os
 import time
 
 import faxtools
-from cwtest import TestFailure, run_tests, wait_until
+from cwtest import free_port, free_udp_range, TestFailure, run_tests, wait_until
 
 
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
+
+
+def restart_on_fresh_ports(d):
+    """Start the stopped daemon again; its SIP and RTP ports may have gone to a parallel test."""
+    d.sip_port = free_port(udp_too=True)
+    d.rtp_min = free_udp_range(64)
+    d.sets.update({"sip.port": str(d.sip_port), "media.rtp_min": str(d.rtp_min),
+                   "media.rtp_max": str(d.rtp_min + 63)})
+    d.start()
 
 
 def fax_row(api, fid, statuses, timeout):
@@ -152,7 +161,7 @@ def test_scheduled_fax_survives_a_restart(d):
         d.stop()  # exit status 0: a clean stop with a fax running
     finally:
         sender.stop()
-    d.start()
+    restart_on_fresh_ports(d)
     busy = faxtools.FaxPeer(d.sip_port, "op103", "Demo-op103-1", timeout=40)
     try:
         busy.reject(486, calls=4)

@@ -217,21 +217,20 @@ static bool sdp_read(const sip_t *sip)
 
 /* ---------------------------------------------------------------- RTP and T.30 */
 
+/* An RTP socket on a port the kernel picks: outside the ranges tests give daemons. */
 static int rtp_open(void)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    for (int tries = 0; tries < 200; tries++) {
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        a.sin_port = htons((uint16_t)(20000 + (rand() % 6000) * 2));
-        inet_pton(AF_INET, local_ip(), &a.sin_addr);
-        if (!bind(fd, (struct sockaddr *)&a, sizeof a)) {
-            C.rtp_port = ntohs(a.sin_port);
-            return fd;
-        }
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    inet_pton(AF_INET, local_ip(), &a.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+        close(fd);
+        return -1;
     }
-    close(fd);
-    return -1;
+    C.rtp_port = ntohs(a.sin_port);
+    return fd;
 }
 
 static int on_page(t30_state_t *t, void *arg, int result)
