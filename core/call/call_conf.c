@@ -26,7 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define ROOM_LIMIT 64 /* the mixer's room size */
+#define ROOM_LIMIT   64 /* the mixer's room size */
+#define ROOM_DEFAULT 16 /* parties of a room nobody set a limit for (seed 002) */
 
 struct room;
 
@@ -345,7 +346,7 @@ int call_conf_lua_join(lua_State *L)
     const char *key = luaL_checkstring(L, 2);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     if (!room_name_ok(key)) return luaL_argerror(L, 2, "a room name of 1..64 characters");
-    lua_Integer max = ROOM_LIMIT;
+    lua_Integer max = ROOM_DEFAULT;
     bool max_given = false;
     const char *exit_key = NULL, *lang = NULL;
     if (lua_istable(L, 3)) {
