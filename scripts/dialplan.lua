@@ -25,10 +25,20 @@ end
 
 local function to_group(call, target)
   call:answer()
+  if target.strategy == "not_set" then
+    -- a group without distribution: its voicemail, if on (seed 001 §8.0)
+    if target.voicemail then return call:group_voicemail(target.id) end
+    return call:hangup("unavailable")
+  end
   local result = call:queue(target.id)
   if result == "callback" then
     call:play({ "en/callback_registered" })
-  elseif result == "empty" or result == "full" or result == "timeout" then
+  elseif (result == "empty" or result == "full" or result == "timeout") and call.alive then
+    -- the group's overflow target takes the caller: an extension, a group, an IVR or a number
+    if target.overflow and target.overflow ~= target.extension then
+      call:log("queue " .. target.name .. ": " .. result .. ", overflow to " .. target.overflow)
+      return dialplan.route_number(call, target.overflow)
+    end
     call:play({ "en/all_operators_busy", "en/goodbye" })
   end
 end
@@ -82,18 +92,13 @@ local function fax_code(call)
   call:hangup("no_route")
 end
 
-function dialplan.route(call)
-  local code = dialplan.agent_codes[call.dialed]
-  if code then return agent_code(call, code) end
-  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
-    return voicemail_code(call)
-  end
-  if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
-  local target = call:resolve(call.dialed)
+-- Where a number leads inside the domain (also used for overflow targets).
+function dialplan.route_number(call, number)
+  local target = call:resolve(number)
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
-    if tostring(call.dialed):match("^%+?%d+$") then return to_number(call, call.dialed) end
-    call:log("no route for " .. tostring(call.dialed))
+    if tostring(number):match("^%+?%d+$") then return to_number(call, number) end
+    call:log("no route for " .. tostring(number))
     return call:hangup("no_route")
   end
   if target.kind == "user" then return forward.run(call, target) end
@@ -101,6 +106,27 @@ function dialplan.route(call)
   if target.kind == "ivr" then return to_ivr(call, target) end
   if target.kind == "conference" then return call:conference(target.extension) end
   call:hangup("no_route")
+end
+
+-- Where a call goes when a tenant's script that had it fails (error, runaway,
+-- memory): "personal:<ext>" is that user's own scheme without their script.
+function dialplan.fallback(call, to)
+  local ext = to:match("^personal:(.+)$")
+  if ext then
+    local user = call:resolve(ext)
+    if user and user.kind == "user" then return forward.run(call, user, { skip_personal = true }) end
+  end
+  return dialplan.route_number(call, to)
+end
+
+function dialplan.route(call)
+  local code = dialplan.agent_codes[call.dialed]
+  if code then return agent_code(call, code) end
+  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
+    return voicemail_code(call)
+  end
+  if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
+  return dialplan.route_number(call, call.dialed)
 end
 
 return dialplan

@@ -193,6 +193,11 @@ void call_set_driver(call *c, const struct call_driver *d)
     c->drv = *d;
 }
 
+void call_clear_driver(call *c, void *arg)
+{
+    if (c->drv.arg == arg) c->drv = (struct call_driver){0};
+}
+
 void call_foreach(bool (*fn)(call *c, void *arg), void *arg)
 {
     for (call *c = C.calls; c; c = c->next)
@@ -814,6 +819,27 @@ static void reanchor(call *c, call_leg *keep, call_leg *from)
     c->bridged = from;
     cw_strlcpy(c->a_number, keep->number, sizeof c->a_number);
     cw_strlcpy(c->a_name, keep->name, sizeof c->a_name);
+}
+
+int call_hold(call *c, bool on)
+{
+    if (!c->a || c->a->state != LEG_UP || !c->bridged || c->bridged->state != LEG_UP)
+        return CW_ESTATE;
+    if (on) {
+        media_unbridge(c->a->media);
+        media_moh(c->a->media, "default", 0);
+        media_moh(c->bridged->media, "default", 0);
+        call_mark_state(c, "hold_a");
+        call_log(c, "hold", "by the platform");
+    } else {
+        media_stop(c->a->media);
+        media_stop(c->bridged->media);
+        media_bridge(c->a->media, c->bridged->media);
+        call_mark_state(c, "answered");
+        call_log(c, "unhold", "by the platform");
+    }
+    emit(c, on ? "call.held" : "call.unheld", json_pack("{s:s}", "by", "platform"));
+    return CW_OK;
 }
 
 int call_transfer(call *c, const char *target)

@@ -11,6 +11,8 @@
 
 /* Start the routing script for a new inbound call (call_lua.c). */
 void call_lua_route(call *c);
+/* Route a call whose tenant script failed: dialplan.fallback(call, to) in the system VM. */
+void call_lua_fallback(call *c, const char *to);
 /* Register the Lua `call` API (call_lua.c). */
 void call_lua_init(void);
 /* HTTP endpoints for live calls and supervisor actions (call_api.c). */

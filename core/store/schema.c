@@ -248,11 +248,15 @@ static const char m006[] =
     "CREATE INDEX faxes_owner ON faxes(owner_id, created_at);\n"
     "CREATE INDEX faxes_status ON faxes(status, send_at);\n";
 
+/* Personal IVR (seed 000): a subscriber's own script for incoming calls. */
+static const char m007[] = "ALTER TABLE users ADD COLUMN personal_ivr TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
     {3, "API v1 indexes", m003},
     {4, "forwarding, voicemail, recordings, VIP numbers, operator messages", m004},
     {6, "conference rooms, fax boxes", m006},
+    {7, "personal IVR scripts", m007},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);
