@@ -3,11 +3,14 @@
 -- The core calls dialplan.route(call) in a fresh coroutine for each inbound
 -- call. The number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
--- caller, an IVR's extension runs its flow from ivr-flows/. Replace or
--- extend this file to change routing for the whole platform.
+-- caller, an IVR's extension runs its flow from ivr-flows/, a conference
+-- room's extension enters the room. Replace or extend this file to change
+-- routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
 local forward = require("cw.forward")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
+require("cw.conference") -- call:conference(room, opts)
+require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
 
 dialplan = dialplan or {}
 
@@ -80,6 +83,15 @@ local function voicemail_code(call)
   call:hangup("no_route")
 end
 
+-- *96<extension>: the fax box of a user or call-processing group (a fax machine dials it)
+local function fax_code(call)
+  local ext = call.dialed:sub(4)
+  local box = call:resolve(ext)
+  if box and box.kind == "user" then return call:fax_receive(box.id) end
+  if box and box.kind == "group" then return call:fax_receive{ group = box.id } end
+  call:hangup("no_route")
+end
+
 -- Where a number leads inside the domain (also used for overflow targets).
 function dialplan.route_number(call, number)
   local target = call:resolve(number)
@@ -92,6 +104,7 @@ function dialplan.route_number(call, number)
   if target.kind == "user" then return forward.run(call, target) end
   if target.kind == "group" then return to_group(call, target) end
   if target.kind == "ivr" then return to_ivr(call, target) end
+  if target.kind == "conference" then return call:conference(target.extension) end
   call:hangup("no_route")
 end
 
@@ -112,6 +125,7 @@ function dialplan.route(call)
   if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
     return voicemail_code(call)
   end
+  if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
   return dialplan.route_number(call, call.dialed)
 end
 

@@ -1049,6 +1049,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
 
 static void on_media_event(const struct media_event *ev, void *arg)
 {
+    if (call_media_event(ev)) return; /* conference rooms and fax boxes look first */
     call_leg *l = cw_map_get(&C.by_media, ev->id);
     if (!l) return;
     call *c = l->call;
@@ -1127,6 +1128,7 @@ int call_init(void)
     cw_map_init(&C.by_uuid);
     call_lua_init();
     call_api_init();
+    call_media_init();
     return CW_OK;
 }
 
@@ -1142,6 +1144,7 @@ void call_on_media_event(const struct media_event *ev, void *arg)
 
 void call_shutdown(void)
 {
+    call_media_shutdown(); /* rooms and fax jobs let go of their calls */
     for (call *c = C.calls, *n; c; c = n) {
         n = c->next;
         if (c->finished) continue;

@@ -640,7 +640,7 @@ static int l_resolve(lua_State *L)
         return 1;
     }
     store_res_free(r);
-    return 0;
+    return call_conf_resolve(L, dom, num);
 }
 
 /* call:agent_state(state, reason): the calling user's own ACD state (feature codes). */
@@ -1173,6 +1173,7 @@ static int open_callapi(lua_State *L)
         lua_setfield(L, -2, "__gc");
         luaL_newlib(L, methods);
         luaL_setfuncs(L, call_vm_methods, 0);
+        luaL_setfuncs(L, call_media_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);

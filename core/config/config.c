@@ -74,6 +74,8 @@ static const struct key keys[] = {
     {"media.max_sessions", C_INT, "0", false,
      "most concurrent RTP sessions (calls beyond get 503); 0 = no limit"},
     {"media.ip", C_STR, "", false, "address RTP binds to; empty = sip.public_ip or all"},
+    {"fax.retries", C_INT, "3", true, "more attempts after a fax the API sends fails (0..10)"},
+    {"fax.retry_interval", C_INT, "120", true, "wait between attempts to send a fax, seconds"},
     {"db", C_STR, "var/callwright.db", false,
      "store: a SQLite file path, or postgresql://user@host:port/db"},
     {"var_dir", C_STR, "var", false, "folder for recordings, sound files, voicemail, faxes"},

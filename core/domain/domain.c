@@ -12,4 +12,6 @@ void domain_api_init(void)
     users_api_init();
     sounds_api_init();
     callctl_api_init();
+    conference_api_init();
+    faxes_api_init();
 }

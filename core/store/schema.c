@@ -215,6 +215,39 @@ static const char m004[] =
     "  user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  read_at {{bigint}} NOT NULL, PRIMARY KEY(message_id, user_id));\n";
 
+/*
+ * Conference rooms (seed 002: up to 16 parties; seed 000: rooms of a subscriber that end
+ * when their creator leaves) and fax boxes (seed 001 §4.4, §7.5.4, §8.1.4: received and
+ * sent faxes with status and protocol). Room recordings are rows of recordings.
+ */
+static const char m006[] =
+    "CREATE TABLE conference_rooms (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, extension TEXT NOT NULL, pin TEXT, moderator_pin TEXT,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE SET NULL,\n"
+    "  max_parties INTEGER NOT NULL DEFAULT 16, record INTEGER NOT NULL DEFAULT 0,\n"
+    "  end_with_moderator INTEGER NOT NULL DEFAULT 0, language TEXT,\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL,\n"
+    "  UNIQUE(domain_id, name), UNIQUE(domain_id, extension));\n"
+    "ALTER TABLE recordings ADD COLUMN room_id {{bigint}};\n"
+    "CREATE TABLE faxes (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  direction TEXT NOT NULL, counterpart TEXT NOT NULL DEFAULT '',\n"
+    "  counterpart_name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,\n"
+    "  pages INTEGER NOT NULL DEFAULT 0, doc_pages INTEGER NOT NULL DEFAULT 0,\n"
+    "  resolution INTEGER NOT NULL DEFAULT 0, bit_rate INTEGER NOT NULL DEFAULT 0,\n"
+    "  remote_ident TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 1,\n"
+    "  send_at {{bigint}}, call_uuid TEXT, path TEXT, size {{bigint}} NOT NULL DEFAULT 0,\n"
+    "  origin TEXT NOT NULL DEFAULT 'call',\n"
+    "  protocol TEXT NOT NULL DEFAULT '[]',\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX faxes_domain ON faxes(domain_id, created_at);\n"
+    "CREATE INDEX faxes_owner ON faxes(owner_id, created_at);\n"
+    "CREATE INDEX faxes_status ON faxes(status, send_at);\n";
+
 /* Personal IVR (seed 000): a subscriber's own script for incoming calls. */
 static const char m007[] = "ALTER TABLE users ADD COLUMN personal_ivr TEXT;\n";
 
@@ -223,6 +256,7 @@ const struct store_migration store_migrations[] = {
     {2, "SIP trunks and their log", m002},
     {3, "API v1 indexes", m003},
     {4, "forwarding, voicemail, recordings, VIP numbers, operator messages", m004},
+    {6, "conference rooms, fax boxes", m006},
     {7, "personal IVR scripts", m007},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

@@ -93,6 +93,15 @@ def test_build_the_world(d):
                                           {"kind": "mobile", "number": "79007654321"}, status=201)
         o["vip-numbers"] = adm.ok("POST", base + "/vip-numbers",
                                   {"number": "79005550000", "priority": 1}, status=201)
+        o["conference-rooms"] = adm.ok("POST", base + "/conference-rooms", {"name": "Room"},
+                                       status=201)
+        # faxes come from calls: a received one in the domain admin's own box
+        owner = users["%s-domainadmin" % prefix]["id"]
+        d.sql_exec("INSERT INTO faxes(domain_id, owner_id, direction, counterpart, status, "
+                   "path, created_at, updated_at) VALUES (%d, %d, 'in', '555', 'received', "
+                   "'/nonexistent/fax.tiff', 1, 1)" % (dom["id"], owner))
+        fax = {"id": int(d.sql("SELECT MAX(id) FROM faxes")[0][0])}
+        o["faxes"] = o["me/faxes"] = fax
         # trunks are set up by the platform's administrators (a documentation address)
         o["trunks"] = sa.ok("POST", base + "/trunks",
                             {"name": "T", "host": "192.0.2.10", "register": False}, status=201)
@@ -175,7 +184,8 @@ def snapshot(d):
     tables = ["users", "domains", "pools", "subgroups", "call_groups", "call_group_members",
               "pickup_groups", "pickup_members", "contact_groups", "contacts", "ivr_flows",
               "forwarding_rules", "vip_numbers",
-              "sound_files", "external_numbers", "api_tokens", "user_subgroups", "trunks"]
+              "sound_files", "external_numbers", "api_tokens", "user_subgroups", "trunks",
+              "conference_rooms", "faxes"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 
 
