@@ -23,6 +23,8 @@
 #include "metrics/metrics.h"
 #include "net/httpc.h"
 #include "plugin/plugin.h"
+#include "recording/recording.h"
+#include "route/route.h"
 #include "sip/sip.h"
 #include "store/store.h"
 
@@ -121,6 +123,8 @@ static int start_subsystems(void)
     auth_api_init();
     domain_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
+    route_init();
+    recording_init();
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();
     metrics_init();
@@ -156,6 +160,7 @@ static void stop_subsystems(void)
     sip_stop();
     media_shutdown();
     acd_shutdown();
+    recording_shutdown();
     cdr_shutdown();
     script_shutdown();
     plugins_shutdown();

@@ -1,12 +1,16 @@
 -- dialplan.lua - what happens to every new call.
 --
 -- The core calls dialplan.route(call) in a fresh coroutine for each inbound
--- call. The number dialled is looked up in the caller's domain: a user's
+-- call. An external number of the domain (what a trunk delivers, or what a
+-- colleague dials) follows its routing rules (cw/routing.lua). Otherwise
+-- the number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
 -- caller, an IVR's extension runs its flow from ivr-flows/. Replace or
 -- extend this file to change routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
+require("cw.recording") -- the domain's recording policy on every bridge and queue
 local forward = require("cw.forward")
+local routing = require("cw.routing")
 
 dialplan = dialplan or {}
 
@@ -54,20 +58,31 @@ local function agent_code(call, code)
   call:hangup()
 end
 
-function dialplan.route(call)
-  local code = dialplan.agent_codes[call.dialed]
-  if code then return agent_code(call, code) end
-  local target = call:resolve(call.dialed)
+-- A number of the domain's dial plan (extension, login), else another domain or outside.
+local function to_extension(call, number)
+  local target = call:resolve(number)
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
-    if tostring(call.dialed):match("^%+?%d+$") then return to_number(call, call.dialed) end
-    call:log("no route for " .. tostring(call.dialed))
+    if tostring(number):match("^%+?%d+$") then return to_number(call, number) end
+    call:log("no route for " .. tostring(number))
     return call:hangup("no_route")
   end
   if target.kind == "user" then return forward.run(call, target) end
   if target.kind == "group" then return to_group(call, target) end
   if target.kind == "ivr" then return to_ivr(call, target) end
   call:hangup("no_route")
+end
+
+function dialplan.route(call)
+  local code = dialplan.agent_codes[call.dialed]
+  if code then return agent_code(call, code) end
+  local numbering = routing.lookup(call)
+  if numbering then
+    local how, extension = routing.run(call, numbering)
+    if how == "fallback" then return to_extension(call, extension) end
+    return
+  end
+  return to_extension(call, call.dialed)
 end
 
 return dialplan

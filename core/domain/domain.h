@@ -13,6 +13,11 @@
 #ifndef CW_DOMAIN_H
 #define CW_DOMAIN_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 /* Register every endpoint of the domain model (before http_start()). */
 void domain_api_init(void);
 
@@ -21,5 +26,13 @@ void domain_api_init(void);
  * second start changes nothing. Runs at start-up, before the loop.
  */
 int domain_demo_ensure(void);
+
+/*
+ * Is target a valid routing target of the domain (routing rules, the
+ * answers of tenant routing scripts)? Every object it names must exist.
+ * On false: where names the element (path + ".on.busy.id" ...) and msg says why.
+ */
+bool domain_target_valid(int64_t domain_id, json_t *target, const char *path, char *where,
+                         size_t wlen, char *msg, size_t mlen);
 
 #endif
