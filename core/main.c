@@ -98,13 +98,16 @@ static void media_config_from(struct media_config *m)
     m->workers = (int)config_int("media.workers");
     m->rtp_min = (int)config_int("media.rtp_min");
     m->rtp_max = (int)config_int("media.rtp_max");
-    const char *ip = config_str("sip.public_ip");
+    const char *ip = config_str("media.ip");
+    if (!*ip) ip = config_str("sip.public_ip");
     if (!*ip || !strcmp(ip, "0.0.0.0")) ip = config_str("sip.listen");
     cw_strlcpy(m->ip, strcmp(ip, "0.0.0.0") ? ip : "0.0.0.0", sizeof m->ip);
     m->rtp_timeout_s = (int)config_int("media.rtp_timeout");
     cw_strlcpy(m->sounds_dir, config_str("sounds_dir"), sizeof m->sounds_dir);
     cw_strlcpy(m->var_dir, config_str("var_dir"), sizeof m->var_dir);
     cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
+    m->realtime = config_bool("media.realtime");
+    m->max_sessions = (int)config_int("media.max_sessions");
 }
 
 /* Start order: the domain layers register their routes and Lua modules
@@ -122,6 +125,7 @@ static int start_subsystems(void)
     }
     auth_api_init();
     domain_api_init();
+    sip_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     route_init();
     recording_init();

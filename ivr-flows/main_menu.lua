@@ -14,7 +14,9 @@ return function(call, ivr)
     if choice == "1" then
       call:play("en/please_hold")
       local result = call:queue("Support")
-      if result ~= "answered" and call.alive then
+      if result == "callback" then
+        call:play("en/callback_registered")
+      elseif result ~= "answered" and call.alive then
         call:play({ "en/all_operators_busy", "en/goodbye" })
       end
       return

@@ -34,7 +34,9 @@ local function forward(call, t, lang)
   if t.type == "group" then
     local r = call:queue(tostring(t.id))
     if r == nil then return "invalid" end
-    if r ~= "answered" and call.alive then
+    if r == "callback" then
+      call:play(prompt_files("callback_registered", lang))
+    elseif r ~= "answered" and call.alive then
       call:play(prompt_files({ "all_operators_busy", "goodbye" }, lang))
     end
     return "done"

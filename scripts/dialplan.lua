@@ -11,6 +11,7 @@ require("cw.call") -- collect() and say() on every call
 require("cw.recording") -- the domain's recording policy on every bridge and queue
 local forward = require("cw.forward")
 local routing = require("cw.routing")
+require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 
 dialplan = dialplan or {}
 
@@ -26,7 +27,9 @@ end
 local function to_group(call, target)
   call:answer()
   local result = call:queue(target.id)
-  if result == "empty" or result == "full" or result == "timeout" then
+  if result == "callback" then
+    call:play({ "en/callback_registered" })
+  elseif result == "empty" or result == "full" or result == "timeout" then
     call:play({ "en/all_operators_busy", "en/goodbye" })
   end
 end
@@ -58,6 +61,19 @@ local function agent_code(call, code)
   call:hangup()
 end
 
+-- *97: your own voicemail; *98<extension>: a box by number (PIN required)
+local function voicemail_code(call)
+  local dialed = call.dialed
+  if dialed == "*97" then
+    local me = call:resolve(call.caller)
+    if me and me.kind == "user" then return call:voicemail_menu(me.id) end
+  elseif dialed:match("^%*98%d+$") then
+    local box = call:resolve(dialed:sub(4))
+    if box and box.kind == "user" then return call:voicemail_menu(box.id, { require_pin = true }) end
+  end
+  call:hangup("no_route")
+end
+
 -- A number of the domain's dial plan (extension, login), else another domain or outside.
 local function to_extension(call, number)
   local target = call:resolve(number)
@@ -76,6 +92,9 @@ end
 function dialplan.route(call)
   local code = dialplan.agent_codes[call.dialed]
   if code then return agent_code(call, code) end
+  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
+    return voicemail_code(call)
+  end
   local numbering = routing.lookup(call)
   if numbering then
     local how, extension = routing.run(call, numbering)

@@ -51,7 +51,8 @@ struct offer {
     struct agent *a;
     call_leg *leg;
     bool cancelled;
-    bool acd; /* an ACD offer moves the agent through ringing / on call / wrap-up */
+    bool acd;      /* an ACD offer moves the agent through ringing / on call / wrap-up */
+    bool callback; /* the agent is rung first by a call of its own */
 };
 
 struct member {
@@ -62,7 +63,12 @@ struct member {
 
 struct entry {
     struct queue *q;
-    call *c;
+    call *c;         /* the caller's call; for a callback, the attempt in progress or NULL */
+    char uuid[37];   /* of the call that joined: names the entry in logs and events */
+    char caller[64]; /* number to call back */
+    bool callback;   /* the caller hung up and waits to be called back */
+    int callback_tries;
+    int64_t not_before_ms; /* a callback retry waits until then */
     uint64_t seq;
     int priority;
     int64_t join_ms;
@@ -93,6 +99,7 @@ struct queue {
     bool announce_position;
     char lang[8];
     bool join_empty, leave_empty;
+    char callback_key; /* DTMF that turns waiting into a callback; 0 = none */
     char moh[64];
     char greeting_text[256], info_url[512];
     struct member *members;
@@ -306,8 +313,8 @@ static struct queue *queue_load(int64_t id)
                     "SELECT domain_id, name, extension, strategy, ring_timeout, wrapup_time, "
                     "max_wait, max_length, max_misses, avg_talk_time, tier_escalation, "
                     "join_empty, leave_empty, moh, greeting_text, info_url, announce_interval, "
-                    "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id) "
-                    "FROM call_groups WHERE id = ?",
+                    "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id), "
+                    "callback_key FROM call_groups WHERE id = ?",
                     SA_INT(id), SA_END) < 0 ||
         !store_next(r)) {
         store_res_free(r);
@@ -341,6 +348,7 @@ static struct queue *queue_load(int64_t id)
     q->announce_position = store_int(r, 17) != 0;
     cw_strlcpy(q->lang, store_str(r, 18) && !strcmp(store_str(r, 18), "ru") ? "ru" : "en",
                sizeof q->lang);
+    q->callback_key = store_str(r, 19) && strlen(store_str(r, 19)) == 1 ? store_str(r, 19)[0] : 0;
     store_res_free(r);
     if (q->ring_timeout <= 0) q->ring_timeout = 20;
 
@@ -426,10 +434,10 @@ static void dispatch(struct queue *q);
 
 static void queue_log(struct entry *e, int64_t agent_id, const char *event, json_t *data)
 {
-    cdr_queue_log(e->q->domain_id, e->q->id, call_uuid(e->c), agent_id, event, data);
+    cdr_queue_log(e->q->domain_id, e->q->id, e->uuid, agent_id, event, data);
     json_t *ev =
         json_pack("{s:I,s:s,s:s,s:s,s:I}", "queue_id", (json_int_t)e->q->id, "queue", e->q->name,
-                  "call", call_uuid(e->c), "event", event, "agent_id", (json_int_t)agent_id);
+                  "call", e->uuid, "event", event, "agent_id", (json_int_t)agent_id);
     char type[48];
     snprintf(type, sizeof type, "queue.%s", event);
     events_emit(type, e->q->domain_id, ev);
@@ -449,7 +457,7 @@ static void offer_remove(struct entry *e, struct offer *o)
 static void offer_ringing(call_leg *leg, void *arg)
 {
     struct offer *o = arg;
-    call_log(o->e->c, "agent-ringing", "%s", o->a->ext);
+    if (o->e->c) call_log(o->e->c, "agent-ringing", "%s", o->a->ext);
 }
 
 static void cancel_offers(struct entry *e, struct offer *keep)
@@ -532,9 +540,14 @@ static void offer_ended(call_leg *leg, enum sip_cause cause, bool was_answered, 
     struct offer *o = arg;
     struct entry *e = o->e;
     struct agent *a = o->a;
-    bool abandoned = leg_state(call_a_leg(e->c)) == LEG_ENDED;
+    /* a callback attempt's A leg is the agent's own: its end is a miss, not an abandon */
+    bool abandoned = !o->callback && leg_state(call_a_leg(e->c)) == LEG_ENDED;
     bool missed = !o->cancelled && !abandoned && !e->finishing;
     bool acd = o->acd;
+    if (o->callback && e->c) { /* the agent's own call never got going */
+        call_unref(e->c);
+        e->c = NULL;
+    }
     offer_remove(e, o);
     if (missed) {
         a->misses++;
@@ -580,9 +593,146 @@ static void offer(struct entry *e, struct agent *a)
     queue_log(e, a->user_id, "offer", NULL);
     events_emit("agent.offer", e->q->domain_id,
                 json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id,
-                          "call", call_uuid(e->c), "queue_id", (json_int_t)e->q->id, "queue",
-                          e->q->name, "caller", call_caller_number(e->c), "greeting_text",
-                          e->q->greeting_text, "info_url", e->q->info_url));
+                          "call", e->uuid, "queue_id", (json_int_t)e->q->id, "queue", e->q->name,
+                          "caller", e->caller, "greeting_text", e->q->greeting_text, "info_url",
+                          e->q->info_url));
+}
+
+/* ---- callbacks: the caller hung up keeping its place; an agent is rung first ---- */
+
+#define CALLBACK_TRIES    3
+#define CALLBACK_RETRY_MS 60000
+
+static void cb_failed(struct entry *e, const char *why)
+{
+    struct agent *a = e->agent;
+    e->talking = false;
+    e->agent = NULL;
+    if (a) {
+        a->talking = NULL;
+        if (acd_strategy_is_acd(e->q->strategy)) agent_free_again(a);
+    }
+    queue_log(e, a ? a->user_id : 0, "callback_failed",
+              json_pack("{s:s,s:i}", "why", why, "try", e->callback_tries + 1));
+    call *c = e->c;
+    e->c = NULL;
+    if (c) {
+        call_hangup(c, SIP_CAUSE_NORMAL);
+        call_unref(c);
+    }
+    if (++e->callback_tries >= CALLBACK_TRIES) {
+        entry_finish(e, ACD_ERROR);
+        return;
+    }
+    e->not_before_ms = cw_wall_ms() + CALLBACK_RETRY_MS;
+    cw_timer_start(e->retry_timer, CALLBACK_RETRY_MS);
+}
+
+static void cb_talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    struct entry *e = arg;
+    call_hangup(e->c, SIP_CAUSE_NORMAL); /* the agent's leg, when the customer left first */
+    talk_ended(leg, cause, was_answered, e);
+}
+
+static void cb_customer_answered(call_leg *leg, void *arg)
+{
+    struct entry *e = arg;
+    struct agent *a = e->agent;
+    leg_set_watch(leg, &(struct leg_watch){NULL, NULL, cb_talk_ended, e});
+    if (call_bridge(e->c, leg)) {
+        cb_failed(e, "bridge");
+        return;
+    }
+    a->calls++;
+    a->talk_start_ms = cw_wall_ms();
+    e->q->answered++;
+    int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
+    call_set_queue(e->c, e->q->id, a->user_id, wait_s);
+    queue_log(e, a->user_id, "answer", json_pack("{s:i,s:b}", "wait_s", wait_s, "callback", 1));
+}
+
+static void cb_customer_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
+{
+    cb_failed(arg, sip_cause_name(cause));
+}
+
+static void cb_agent_answered(call_leg *leg, void *arg)
+{
+    struct offer *o = arg;
+    struct entry *e = o->e;
+    struct agent *a = o->a;
+    bool acd = o->acd;
+    for (int i = 0; i < e->noffers; i++)
+        if (e->offers[i] == o) e->offers[i] = e->offers[--e->noffers];
+    a->offer = NULL;
+    a->talking = e;
+    a->misses = 0;
+    e->talking = true;
+    e->agent = a;
+    free(o);
+    /* from here the customer's leg tells how it ends; the agent hanging up ends it too */
+    leg_set_watch(leg, &(struct leg_watch){0});
+    if (acd) agent_set(a, AGENT_ON_CALL_OUT, NULL);
+    call_set_parties(e->c, a->ext, a->name);
+    struct dial_target t;
+    const char *why = "no_route";
+    call_leg *b = NULL;
+    if (call_target(e->c, e->caller, e->q->ring_timeout > 20 ? e->q->ring_timeout : 40, &t, &why) ==
+        CW_OK)
+        b = call_dial(e->c, LEG_B, &t,
+                      &(struct leg_watch){NULL, cb_customer_answered, cb_customer_ended, e});
+    if (!b) {
+        cb_failed(e, why);
+        return;
+    }
+    queue_log(e, a->user_id, "callback_dial", json_pack("{s:s}", "number", e->caller));
+}
+
+static void offer_callback(struct entry *e, struct agent *a)
+{
+    struct offer *o = cw_calloc(1, sizeof *o);
+    o->e = e;
+    o->a = a;
+    o->acd = acd_strategy_is_acd(e->q->strategy);
+    o->callback = true;
+    a->offer = o;
+    e->offers[e->noffers++] = o;
+    if (o->acd) agent_set(a, AGENT_RINGING, NULL);
+    struct dial_target t = {
+        .kind = SIP_TARGET_USER, .user_id = a->user_id, .timeout_s = e->q->ring_timeout};
+    snprintf(t.headers, sizeof t.headers, "X-Cw-Queue: %lld\r\nX-Cw-Callback: %s\r\n",
+             (long long)e->q->id, e->caller);
+    call *c = call_originate(e->q->domain_id, &t, e->caller, "Callback",
+                             &(struct leg_watch){offer_ringing, cb_agent_answered, offer_ended, o});
+    if (!c) {
+        if (e->nmissed < MAX_MISSED) e->missed[e->nmissed++] = a->user_id;
+        offer_remove(e, o);
+        if (a->state == AGENT_RINGING) agent_free_again(a);
+        return;
+    }
+    e->c = c;
+    call_ref(c);
+    o->leg = call_a_leg(c);
+    call_set_queue(c, e->q->id, 0, 0);
+    queue_log(e, a->user_id, "offer", json_pack("{s:b}", "callback", 1));
+}
+
+/* The waiting caller chose to be called back: the entry keeps its place without a call. */
+static void entry_to_callback(struct entry *e)
+{
+    call *c = e->c;
+    cw_map_del(&A.entries, cw_hash_str(e->uuid));
+    e->callback = true;
+    e->c = NULL;
+    cw_timer_stop(e->announce_timer);
+    cw_timer_stop(e->timeout_timer);
+    int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
+    call_set_queue(c, e->q->id, 0, wait_s);
+    queue_log(e, 0, "callback_request",
+              json_pack("{s:s,s:i}", "number", e->caller, "wait_s", wait_s));
+    e->done(c, ACD_CALLBACK, e->arg); /* the script confirms and hangs up */
+    call_unref(c);
 }
 
 static struct acd_candidate candidate(const struct member *m, const struct agent *a, int64_t now)
@@ -632,6 +782,10 @@ static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
         k = 1; /* one now, one more every few seconds while nobody answers */
         cw_timer_start(e->progress_timer, 5000);
     }
+    if (e->callback) {
+        offer_callback(e, agents[picks[0]]);
+        return;
+    }
     for (int i = 0; i < k; i++)
         offer(e, agents[picks[i]]);
 }
@@ -656,6 +810,7 @@ static void dispatch_now(struct queue *q)
     int64_t now = cw_wall_ms();
     for (struct entry *e = q->entries; e; e = e->next) {
         if (e->talking || e->noffers > 0 || e->finishing) continue;
+        if (e->callback && now < e->not_before_ms) continue;
         dispatch_entry(q, e, now);
         if (e->noffers == 0 && q->tier_escalation == 0) break; /* nobody free for the head */
     }
@@ -736,6 +891,7 @@ static void on_announce(void *arg)
             n += call_say_words(q->lang, "number", pos, files + n, 24 - n);
         }
     }
+    if (q->callback_key == '1') n = add_prompt(files, n, 24, q->lang, "callback_offer");
     int64_t est = estimated_wait_s(e);
     if (est >= 0) {
         n = add_prompt(files, n, 24, q->lang, "estimated_wait");
@@ -767,7 +923,7 @@ static void entry_unlink(struct entry *e)
         }
     q->nentries--;
     if (!q->entries) queue_activate(q, false);
-    cw_map_del(&A.entries, cw_hash_str(call_uuid(e->c)));
+    if (!e->callback) cw_map_del(&A.entries, cw_hash_str(e->uuid));
 }
 
 static void entry_finish(struct entry *e, enum acd_result r)
@@ -781,17 +937,17 @@ static void entry_finish(struct entry *e, enum acd_result r)
     cw_timer_free(e->announce_timer);
     if (r != ACD_ANSWERED) {
         int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
-        call_set_queue(e->c, e->q->id, 0, wait_s);
+        if (e->c) call_set_queue(e->c, e->q->id, 0, wait_s);
         if (r == ACD_HANGUP) e->q->abandoned++;
         queue_log(e, 0, r == ACD_HANGUP ? "abandon" : acd_result_name(r),
                   json_pack("{s:i}", "wait_s", wait_s));
     }
     call *c = e->c;
-    acd_done_fn done = e->done;
+    acd_done_fn done = e->callback ? NULL : e->done; /* a callback's script ended long ago */
     void *arg = e->arg;
     free(e);
-    done(c, r, arg);
-    call_unref(c);
+    if (done) done(c, r, arg);
+    if (c) call_unref(c);
 }
 
 static void on_max_wait(void *arg)
@@ -799,6 +955,17 @@ static void on_max_wait(void *arg)
     struct entry *e = arg;
     if (e->talking) return;
     entry_finish(e, ACD_TIMEOUT);
+}
+
+/* Seed 001 §8.3: a VIP caller's priority (lower is served first); 100 for everyone else. */
+static int vip_priority(int64_t domain, const char *number)
+{
+    int64_t p = 100;
+    if (*number)
+        store_query_int(store_main(), &p,
+                        "SELECT priority FROM vip_numbers WHERE domain_id = ? AND number = ?",
+                        SA_INT(domain), SA_STR(number), SA_END);
+    return (int)p;
 }
 
 int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_fn done, void *arg)
@@ -810,7 +977,9 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     e->q = q;
     e->c = c;
     e->seq = ++A.seq;
-    e->priority = o && o->priority ? o->priority : 100;
+    cw_strlcpy(e->uuid, call_uuid(c), sizeof e->uuid);
+    cw_strlcpy(e->caller, call_caller_number(c), sizeof e->caller);
+    e->priority = o && o->priority ? o->priority : vip_priority(q->domain_id, e->caller);
     e->join_ms = cw_wall_ms();
     e->done = done;
     e->arg = arg;
@@ -852,7 +1021,7 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     call_mark_state(c, "queued");
     dispatch(q);
     /* if nobody is free right away, tell the caller where they stand */
-    if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0)
+    if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0 || q->callback_key)
         cw_timer_start(e->announce_timer, 1500);
     return CW_OK;
 }
@@ -861,6 +1030,11 @@ void acd_caller_media_event(call *c, const struct media_event *ev)
 {
     struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
     if (!e || e->talking) return;
+    if (ev->type == MEDIA_EV_DTMF && e->q->callback_key && ev->digit == e->q->callback_key &&
+        e->noffers == 0) {
+        entry_to_callback(e);
+        return;
+    }
     if (ev->type == MEDIA_EV_PLAY_DONE && e->announcing) {
         e->announcing = false;
         media_moh(leg_media(call_a_leg(c)), e->moh, 0);
@@ -889,7 +1063,7 @@ json_t *acd_agent_json(int64_t domain_id, int64_t user_id)
                   (json_int_t)a->calls, "talk_s", (json_int_t)(a->talk_ms / 1000));
     if (a->reason[0]) json_object_set_new(j, "reason", json_string(a->reason));
     if (a->talking) json_object_set_new(j, "call", json_string(call_uuid(a->talking->c)));
-    if (a->offer) json_object_set_new(j, "call", json_string(call_uuid(a->offer->e->c)));
+    if (a->offer) json_object_set_new(j, "call", json_string(a->offer->e->uuid));
     return j;
 }
 
@@ -934,10 +1108,9 @@ json_t *acd_queues_json(int64_t domain_id)
         for (struct entry *e = q->entries; e; e = e->next) {
             if (e->talking) continue;
             nwait++;
-            json_array_append_new(waiting,
-                                  json_pack("{s:s,s:I,s:i}", "call", call_uuid(e->c), "wait_s",
-                                            (json_int_t)((now - e->join_ms) / 1000), "priority",
-                                            e->priority));
+            json_array_append_new(waiting, json_pack("{s:s,s:I,s:i}", "call", e->uuid, "wait_s",
+                                                     (json_int_t)((now - e->join_ms) / 1000),
+                                                     "priority", e->priority));
         }
         json_array_append_new(
             arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
@@ -989,7 +1162,7 @@ void acd_shutdown(void)
             cw_timer_free(e->progress_timer);
             cw_timer_free(e->retry_timer);
             cw_timer_free(e->announce_timer);
-            call_unref(e->c);
+            if (e->c) call_unref(e->c);
             free(e);
         }
         free(q->members);

@@ -10,22 +10,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 const char *cw_strerror(int err)
 {
     switch (err) {
-    case CW_OK: return "ok";
-    case CW_EINVAL: return "invalid input";
-    case CW_ENOENT: return "not found";
-    case CW_EEXIST: return "already exists";
-    case CW_EPERM: return "not allowed";
-    case CW_ENOMEM: return "out of memory or budget";
-    case CW_EIO: return "i/o error";
-    case CW_EBUSY: return "busy";
-    case CW_ETIMEDOUT: return "timed out";
-    case CW_ESTATE: return "invalid state";
-    default: return "unknown error";
+    case CW_OK:
+        return "ok";
+    case CW_EINVAL:
+        return "invalid input";
+    case CW_ENOENT:
+        return "not found";
+    case CW_EEXIST:
+        return "already exists";
+    case CW_EPERM:
+        return "not allowed";
+    case CW_ENOMEM:
+        return "out of memory or budget";
+    case CW_EIO:
+        return "i/o error";
+    case CW_EBUSY:
+        return "busy";
+    case CW_ETIMEDOUT:
+        return "timed out";
+    case CW_ESTATE:
+        return "invalid state";
+    default:
+        return "unknown error";
     }
 }
 
@@ -138,7 +150,8 @@ static void buf_reserve(cw_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     b->data = cw_realloc(b->data, cap);
     b->cap = cap;
 }
@@ -219,6 +232,20 @@ void cw_clock_set_offset(int64_t seconds)
 int64_t cw_clock_offset(void)
 {
     return atomic_load(&clock_offset);
+}
+
+int cw_mkdir_parents(const char *path)
+{
+    char *p = cw_strdup(path);
+    int rc = CW_OK;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0750) && errno != EEXIST) rc = CW_EIO;
+        *s = '/';
+    }
+    free(p);
+    return rc;
 }
 
 int cw_random_bytes(void *buf, size_t n)

@@ -78,6 +78,9 @@ int64_t cw_wall_ms(void);
 void cw_clock_set_offset(int64_t seconds);
 int64_t cw_clock_offset(void);
 
+/* Make every folder above the file `path` (like mkdir -p of its dirname). */
+int cw_mkdir_parents(const char *path);
+
 /* Random bytes from the OS CSPRNG; hex helper for tokens. */
 int cw_random_bytes(void *buf, size_t n);
 void cw_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);

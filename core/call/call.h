@@ -91,6 +91,14 @@ int call_answer(call *c);
 /* Send 180 (or 183 with early media when early is true) on the A leg. */
 int call_ring(call *c, bool early);
 
+/*
+ * What a target string means for this call: "user:<id>", "sip:..." or a
+ * number (an extension or login of the domain, routing number + extension
+ * of another domain of the pool, or an outside number through a trunk when
+ * the caller's restriction allows). why: "no_route" or "restricted".
+ */
+int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, const char **why);
+
 /* Dial a new B (or spy) leg for this call; events go to w. NULL on failure. */
 call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
                     const struct leg_watch *w);
@@ -100,6 +108,14 @@ void leg_set_watch(call_leg *l, const struct leg_watch *w);
 void leg_hangup(call_leg *l, enum sip_cause cause);
 /* Hang up the whole call: every leg. */
 void call_hangup(call *c, enum sip_cause cause);
+
+/*
+ * A call the platform places itself (callbacks, click-to-call, campaigns):
+ * its A leg dials t, showing caller / caller_name; w hears of that leg
+ * (answered: dial and bridge a B leg from there). NULL when it cannot start.
+ */
+call *call_originate(int64_t domain_id, const struct dial_target *t, const char *caller,
+                     const char *caller_name, const struct leg_watch *w);
 
 /* Bridge A with a B leg; answers A first if needed. */
 int call_bridge(call *c, call_leg *b);
@@ -113,6 +129,9 @@ call_leg *call_bridged(call *c);
  */
 int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max);
 
+/* A voicemail PIN as stored in users.voicemail_pin (malloc'd). */
+char *call_vm_pin_hash(const char *pin);
+
 /* ---- record keeping ---- */
 
 /* Add an entry to the call's event protocol (goes to the CDR). */
@@ -122,6 +141,8 @@ void call_log(call *c, const char *what, const char *fmt, ...)
 void call_mark_state(call *c, const char *state);
 void call_set_queue(call *c, int64_t queue_id, int64_t agent_id, int wait_s);
 void call_set_recording(call *c, const char *path);
+/* Who the CDR shows as the A party (an originated call shows the callee otherwise). */
+void call_set_parties(call *c, const char *a_number, const char *a_name);
 /* CDR type: internal, incoming, outgoing, transit; and the trunk used. */
 void call_set_direction(call *c, const char *direction, int64_t trunk_id);
 

@@ -28,7 +28,17 @@
 #define CALL_MT     "cw.call"
 #define MAX_TARGETS 16
 
-enum wait_kind { W_NONE = 0, W_PLAY, W_DIGITS, W_SLEEP, W_BRIDGE, W_QUEUE, W_RECORD, W_FALLBACK };
+enum wait_kind {
+    W_NONE = 0,
+    W_PLAY,
+    W_DIGITS,
+    W_SLEEP,
+    W_BRIDGE,
+    W_QUEUE,
+    W_RECORD,
+    W_MEDIA, /* call_lua_await(): one media event of a type and tag */
+    W_FALLBACK
+};
 
 struct cscript;
 
@@ -71,6 +81,8 @@ struct cscript {
     call_leg *winner;
     bool ringback_on;
     int sync_result;
+    int dialing; /* attempt slot being dialled, -1 when none */
+    enum media_event_type await_type;
     int on_hangup_ref;
 };
 
@@ -155,6 +167,29 @@ static int suspend(lua_State *L, struct cscript *s, enum wait_kind kind)
     return script_co_suspend(L);
 }
 
+static struct cscript *check_call(lua_State *L);
+
+uint32_t call_lua_tag(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c) return 0;
+    may_suspend(L, s); /* raises now, before the caller starts anything */
+    return ++s->next_tag;
+}
+
+int call_lua_await(lua_State *L, enum media_event_type type, uint32_t tag)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c || !tag) {
+        lua_pushnil(L);
+        lua_pushstring(L, "hangup");
+        return 2;
+    }
+    s->await_type = type;
+    s->tag = tag;
+    return suspend(L, s, W_MEDIA);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static void arm_timer(struct cscript *s, int ms)
@@ -170,6 +205,12 @@ static struct cscript *check_call(lua_State *L)
 {
     struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
     return ud->s;
+}
+
+call *call_lua_check(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    return s ? s->c : NULL;
 }
 
 /* For methods: NULL (and nil, "hangup" pushed) when the call is gone. */
@@ -751,129 +792,6 @@ static int l_sound_path(lua_State *L)
 
 /* ---- bridge: dial one or more targets, connect the first to answer ---- */
 
-/* A user of another domain of the caller's pool: routing number + extension (seed 001 §4.5.4). */
-static int64_t interdomain_user(int64_t domain, const char *num)
-{
-    store_res *r;
-    int64_t found = 0;
-    if (store_query(store_main(), &r,
-                    "SELECT u.id FROM domains d JOIN domains o ON o.pool_id = d.pool_id "
-                    "JOIN users u ON u.domain_id = o.id "
-                    "WHERE d.id = ? AND o.id <> d.id AND o.routing_number IS NOT NULL "
-                    "AND o.routing_number <> '' AND u.status = 'active' "
-                    "AND ? = o.routing_number || u.extension",
-                    SA_INT(domain), SA_STR(num), SA_END) >= 0 &&
-        store_next(r))
-        found = store_int(r, 0);
-    store_res_free(r);
-    return found;
-}
-
-/* The caller's restriction and presented number for calls out of the platform. */
-static void caller_policy(struct cscript *s, char *restriction, size_t rlen, char *cli, size_t clen)
-{
-    int64_t user = leg_user(call_a_leg(s->c));
-    cw_strlcpy(restriction, "none", rlen);
-    cli[0] = '\0';
-    if (!user) return; /* a call from a trunk forwarded on: nobody's restriction */
-    store_res *r;
-    if (store_query(store_main(), &r,
-                    "SELECT u.restriction, COALESCE(u.cli_number, d.default_cli, '') "
-                    "FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?",
-                    SA_INT(user), SA_END) >= 0 &&
-        store_next(r)) {
-        cw_strlcpy(restriction, store_str(r, 0), rlen);
-        cw_strlcpy(cli, store_str(r, 1), clen);
-    }
-    store_res_free(r);
-}
-
-/*
- * Where a target leads: "user:<id>" (this domain), "trunk:<id>:<number>" (a
- * number behind one trunk of the domain), "sip:..." (a URI), or a
- * number: a user of this domain by extension or login, a user of another
- * domain of the pool by routing number + extension, else an outside number
- * through a trunk, when the caller's outbound restriction allows it.
- * *why names the refusal: "no_route" or "restricted".
- */
-static int parse_target(struct cscript *s, const char *t, int timeout_s, struct dial_target *out,
-                        const char **why)
-{
-    memset(out, 0, sizeof *out);
-    out->timeout_s = timeout_s;
-    *why = "no_route";
-    int64_t dom = call_domain(s->c);
-    if (cw_str_has_prefix(t, "user:")) {
-        int64_t id, ok;
-        if (cw_parse_i64(t + 5, &id)) return CW_EINVAL;
-        if (store_query_int(store_main(), &ok,
-                            "SELECT id FROM users WHERE id = ? AND domain_id = ?", SA_INT(id),
-                            SA_INT(dom), SA_END))
-            return CW_ENOENT;
-        out->kind = SIP_TARGET_USER;
-        out->user_id = id;
-        return CW_OK;
-    }
-    if (cw_str_has_prefix(t, "trunk:")) {
-        /* "trunk:<id>:<number>": a number behind one trunk of the domain (a private route);
-           the caller's outbound restriction does not apply, the caller's number is shown */
-        char idbuf[24];
-        const char *colon = strchr(t + 6, ':');
-        size_t n = colon ? (size_t)(colon - (t + 6)) : 0;
-        int64_t id, ok;
-        if (!n || n >= sizeof idbuf || !colon[1] || strlen(colon + 1) >= sizeof out->uri)
-            return CW_EINVAL;
-        memcpy(idbuf, t + 6, n);
-        idbuf[n] = '\0';
-        if (cw_parse_i64(idbuf, &id) ||
-            store_query_int(store_main(), &ok,
-                            "SELECT 1 FROM trunks WHERE id = ? AND domain_id = ? AND enabled = 1",
-                            SA_INT(id), SA_INT(dom), SA_END))
-            return CW_ENOENT;
-        out->kind = SIP_TARGET_TRUNK;
-        out->trunk_id = id;
-        cw_strlcpy(out->uri, colon + 1, sizeof out->uri);
-        return CW_OK;
-    }
-    if (cw_str_has_prefix(t, "sip:")) {
-        out->kind = SIP_TARGET_URI;
-        cw_strlcpy(out->uri, t, sizeof out->uri);
-        return CW_OK;
-    }
-    const char *num = cw_str_has_prefix(t, "ext:") ? t + 4 : t;
-    int64_t id;
-    if (store_query_int(store_main(), &id,
-                        "SELECT id FROM users WHERE domain_id = ? AND status = 'active' AND "
-                        "(extension = ? OR login = ?)",
-                        SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) == CW_OK ||
-        (id = interdomain_user(dom, num)) > 0) {
-        out->kind = SIP_TARGET_USER;
-        out->user_id = id;
-        return CW_OK;
-    }
-    if (t != num) return CW_ENOENT; /* "ext:" asks for an extension only */
-    char restriction[48], cli[64];
-    caller_policy(s, restriction, sizeof restriction, cli, sizeof cli);
-    enum number_class cls = route_classify(num);
-    if (!route_restriction_allows(restriction, cls)) {
-        *why = cls == NUM_INVALID ? "no_route" : "restricted";
-        call_log(s->c, "restricted", "%s is %s; restriction %s", num, route_class_name(cls),
-                 restriction);
-        return CW_EPERM;
-    }
-    struct sip_route route;
-    int rc = sip_route_outbound(dom, leg_user(call_a_leg(s->c)), num, &route);
-    if (rc) {
-        call_log(s->c, "no-trunk", "%s: %s", num, rc == CW_EBUSY ? "all lines busy" : "no trunk");
-        return rc;
-    }
-    out->kind = SIP_TARGET_TRUNK;
-    out->trunk_id = route.trunk_id;
-    cw_strlcpy(out->uri, route.number, sizeof out->uri);
-    cw_strlcpy(out->from_user, route.caller_id[0] ? route.caller_id : cli, sizeof out->from_user);
-    return CW_OK;
-}
-
 static enum sip_cause worst_cause(struct cscript *s)
 {
     /* the most telling failure wins: busy, then no answer, then the rest */
@@ -890,22 +808,35 @@ static void bridge_ringing(call_leg *leg, void *arg);
 static void bridge_answered(call_leg *leg, void *arg);
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg);
 
+/*
+ * Dial targets until one is ringing (sequential) or the next one (parallel
+ * callers loop). A leg may fail while it is being dialled (nobody
+ * registered): bridge_ended() then marks the slot in s->dialing and leaves
+ * the decision to this loop, which moves on.
+ */
 static int dial_next(struct cscript *s)
 {
     while (s->next_att < s->ntargets) {
         int i = s->next_att++;
+        int k = s->natt++;
+        s->att[k] = (struct dial_attempt){0};
         struct leg_watch w = {bridge_ringing, bridge_answered, bridge_ended, s};
         const struct dial_target *t = &s->targets[i];
         if (t->kind == SIP_TARGET_TRUNK)
             call_set_direction(s->c,
                                strcmp(call_direction(s->c), "incoming") ? "outgoing" : "transit",
                                t->trunk_id);
+        s->dialing = k;
         call_leg *l = call_dial(s->c, LEG_B, t, &w);
-        s->att[s->natt].leg = l;
-        s->att[s->natt].done = l == NULL;
-        s->att[s->natt].cause = l ? SIP_CAUSE_NONE : SIP_CAUSE_NO_ROUTE;
-        s->natt++;
-        if (l) return 1;
+        s->dialing = -1;
+        if (s->att[k].done) continue; /* failed at once */
+        s->att[k].leg = l;
+        if (!l) {
+            s->att[k].done = true;
+            s->att[k].cause = SIP_CAUSE_NO_ROUTE;
+            continue;
+        }
+        return 1;
     }
     return 0;
 }
@@ -966,10 +897,17 @@ static void bridge_answered(call_leg *leg, void *arg)
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
 {
     struct cscript *s = arg;
+    bool found = false;
     for (int i = 0; i < s->natt; i++) {
         if (s->att[i].leg != leg) continue;
         s->att[i].done = true;
         s->att[i].cause = cause;
+        found = true;
+    }
+    if (!found && s->dialing >= 0) {
+        s->att[s->dialing].done = true;
+        s->att[s->dialing].cause = cause;
+        return; /* dial_next() goes on */
     }
     if (s->wait != W_BRIDGE) return;
     if (leg == s->winner) {
@@ -1030,7 +968,7 @@ static int l_bridge(lua_State *L)
     const char *why = "no_route";
     for (int i = 0; i < n; i++) {
         const char *w;
-        int rc = parse_target(s, list[i], times[i], &s->targets[s->ntargets], &w);
+        int rc = call_target(s->c, list[i], times[i], &s->targets[s->ntargets], &w);
         if (rc == CW_OK)
             s->ntargets++;
         else if (!strcmp(w, "restricted"))
@@ -1047,8 +985,8 @@ static int l_bridge(lua_State *L)
     else
         while (dial_next(s))
             started++;
-    if (!started) {
-        lua_pushstring(L, "no_route");
+    if (!started) { /* every target failed at once */
+        lua_pushstring(L, call_outcome_name(call_outcome_from_cause(worst_cause(s))));
         lua_pushstring(L, "");
         return 2;
     }
@@ -1109,9 +1047,9 @@ static int l_queue(lua_State *L)
 
 /*
  * call:record(path, {mono=, max= s, silence= s, wait=}) records the call
- * (stereo: caller left, the other party right). Relative paths go under
- * var_dir/recordings. With wait = true it returns when the recording ends
- * (max length, silence, call:record_stop() or hang-up): true, ms, why.
+ * (stereo: caller left, the other party right). Relative paths are under
+ * var_dir (e.g. "recordings/<uuid>.wav"); folders are made as needed. With wait = true it returns
+ * when the recording ends (max length, silence, call:record_stop() or hang-up): true, ms, why.
  */
 static int l_record(lua_State *L)
 {
@@ -1120,8 +1058,9 @@ static int l_record(lua_State *L)
     bool wait = opt_bool(L, 3, "wait");
     if (wait) may_suspend(L, s);
     if (strstr(path, "..")) return luaL_argerror(L, 2, "path may not contain ..");
-    char *full = path[0] == '/' ? cw_strdup(path)
-                                : cw_sprintf("%s/recordings/%s", config_str("var_dir"), path);
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    cw_mkdir_parents(full);
     s->tag = ++s->next_tag;
     int rc =
         media_record_start(leg_media(call_a_leg(s->c)), full, !opt_bool(L, 3, "mono"),
@@ -1213,6 +1152,7 @@ static int open_callapi(lua_State *L)
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         luaL_newlib(L, methods);
+        luaL_setfuncs(L, call_vm_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);
@@ -1240,6 +1180,20 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
 {
     struct cscript *s = arg;
     if (l != call_a_leg(c)) return;
+    if (s->wait == W_MEDIA && ev->type == s->await_type && ev->tag == s->tag) {
+        script_co *co;
+        lua_State *T = resume_begin(s, &co);
+        if (!T) return;
+        lua_pushboolean(T, ev->reason == 0);
+        lua_createtable(T, 0, 5);
+        lua_pushinteger(T, ev->reason), lua_setfield(T, -2, "reason");
+        lua_pushinteger(T, (lua_Integer)ev->ms), lua_setfield(T, -2, "ms");
+        lua_pushinteger(T, ev->pages), lua_setfield(T, -2, "pages");
+        lua_pushinteger(T, ev->resolution), lua_setfield(T, -2, "resolution");
+        lua_pushboolean(T, s->hungup), lua_setfield(T, -2, "hungup");
+        resume_end(co, 2);
+        return;
+    }
     if (ev->type == MEDIA_EV_RECORD_DONE) {
         if (s->wait != W_RECORD || ev->tag != s->tag) return;
         static const char *const why[] = {"stopped", "max", "silence"};
@@ -1271,6 +1225,10 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
         return;
     }
     if (ev->type != MEDIA_EV_DTMF) return;
+    if (s->wait == W_RECORD && ev->digit == '#') { /* "hang up or press pound" */
+        media_record_stop(leg_media(l));
+        return;
+    }
     if (s->nahead < (int)sizeof s->typeahead) s->typeahead[s->nahead++] = ev->digit;
     if (s->wait == W_PLAY && s->interrupt) {
         s->tag = 0; /* the PLAY_DONE of the stopped prompt is not ours any more */
@@ -1313,6 +1271,11 @@ static void on_a_ended(call *c, enum sip_cause cause, void *arg)
         break; /* the B legs' ends resume it */
     case W_RECORD:
         break; /* the finished file's RECORD_DONE resumes it */
+    case W_MEDIA:
+        /* events that report a result at the end (fax) still come; others cannot */
+        if (s->await_type != MEDIA_EV_FAX_DONE && s->await_type != MEDIA_EV_RECORD_DONE)
+            resume_fail(s, "hangup");
+        break;
     case W_NONE:
         break;
     default:
@@ -1388,6 +1351,7 @@ void call_lua_route(call *c)
     struct cscript *s = cw_calloc(1, sizeof *s);
     s->c = c;
     s->on_hangup_ref = LUA_NOREF;
+    s->dialing = -1;
     cw_buf_init(&s->digits);
     call_ref(c);
     call_set_driver(c, &(struct call_driver){on_media, on_a_ended, s});

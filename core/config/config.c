@@ -69,6 +69,11 @@ static const struct key keys[] = {
     {"media.dtmf_mode", C_STR, "auto", true,
      "default DTMF detection: rfc4733, inband, or auto (both)"},
     {"media.tone_locale", C_STR, "ru", true, "tone plan for ringback/busy: ru or us"},
+    {"media.realtime", C_BOOL, "true", false,
+     "media workers at real-time priority (SCHED_FIFO; else nice -10), when allowed"},
+    {"media.max_sessions", C_INT, "0", false,
+     "most concurrent RTP sessions (calls beyond get 503); 0 = no limit"},
+    {"media.ip", C_STR, "", false, "address RTP binds to; empty = sip.public_ip or all"},
     {"db", C_STR, "var/callwright.db", false,
      "store: a SQLite file path, or postgresql://user@host:port/db"},
     {"var_dir", C_STR, "var", false, "folder for recordings, sound files, voicemail, faxes"},
@@ -141,7 +146,8 @@ static int key_index(const char *name)
 static void value_clear(struct value *v)
 {
     free(v->s);
-    for (int i = 0; i < v->nlist; i++) free(v->list[i]);
+    for (int i = 0; i < v->nlist; i++)
+        free(v->list[i]);
     free(v->list);
     memset(v, 0, sizeof *v);
 }
@@ -324,7 +330,8 @@ static int build(const char *path, char **overrides, int n_over, struct value *v
 
 static void free_values(struct value *vals)
 {
-    for (size_t k = 0; k < NKEYS; k++) value_clear(&vals[k]);
+    for (size_t k = 0; k < NKEYS; k++)
+        value_clear(&vals[k]);
 }
 
 int config_load(const char *path, const char *const *overrides, int n_overrides, char *err,
@@ -333,10 +340,12 @@ int config_load(const char *path, const char *const *overrides, int n_overrides,
     struct value vals[NKEYS];
     memset(vals, 0, sizeof vals);
     char **ov = cw_calloc((size_t)n_overrides + 1, sizeof(char *));
-    for (int i = 0; i < n_overrides; i++) ov[i] = cw_strdup(overrides[i]);
+    for (int i = 0; i < n_overrides; i++)
+        ov[i] = cw_strdup(overrides[i]);
     if (build(path, ov, n_overrides, vals, err, errlen)) {
         free_values(vals);
-        for (int i = 0; i < n_overrides; i++) free(ov[i]);
+        for (int i = 0; i < n_overrides; i++)
+            free(ov[i]);
         free(ov);
         return CW_EINVAL;
     }
@@ -372,7 +381,8 @@ void config_free(void)
 {
     free_values(C.v);
     free(C.path);
-    for (int i = 0; i < C.n_overrides; i++) free(C.overrides[i]);
+    for (int i = 0; i < C.n_overrides; i++)
+        free(C.overrides[i]);
     free(C.overrides);
     memset(&C, 0, sizeof C);
 }

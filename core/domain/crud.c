@@ -182,7 +182,8 @@ static json_t *row_json(struct crud_ctx *c, store_res *r)
     for (int i = 0; i < e->nfields; i++) {
         const struct crud_field *f = &e->fields[i];
         if (!is_column(f)) continue;
-        if (!(f->flags & FF_HIDDEN)) json_object_set_new(o, f->name, cell_json(f, r, col));
+        if (!(f->flags & (FF_HIDDEN | FF_WRITEONLY)))
+            json_object_set_new(o, f->name, cell_json(f, r, col));
         col++;
     }
     if (e->decorate) e->decorate(c, o);
@@ -342,7 +343,8 @@ static void crud_list(http_req *req)
     if (sort) {
         bool desc = sort[0] == '-';
         const struct crud_field *f = field_of(e, sort + desc);
-        if ((!f || !is_column(f) || (f->flags & FF_HIDDEN)) && strcmp(sort + desc, "id")) {
+        if ((!f || !is_column(f) || (f->flags & (FF_HIDDEN | FF_WRITEONLY))) &&
+            strcmp(sort + desc, "id")) {
             crud_fail(c, 400, "invalid_parameter", "sort", "cannot sort by \"%s\"", sort + desc);
             goto out;
         }
@@ -894,7 +896,8 @@ static json_t *field_schema(const struct crud_field *f)
         json_object_set_new(s, "minimum", json_integer(f->min));
         json_object_set_new(s, "maximum", json_integer(f->max));
     }
-    if (f->type == FT_PASSWORD) json_object_set_new(s, "writeOnly", json_true());
+    if (f->type == FT_PASSWORD || (f->flags & FF_WRITEONLY))
+        json_object_set_new(s, "writeOnly", json_true());
     if (f->flags & FF_NULLABLE) json_object_set_new(s, "nullable", json_true());
     if (f->doc) json_object_set_new(s, "description", json_string(f->doc));
     return s;

@@ -32,16 +32,17 @@ enum crud_type {
 };
 
 enum {
-    FF_REQUIRED = 1 << 0, /* must be given on create */
-    FF_CREATE = 1 << 1,   /* settable on create only */
-    FF_READONLY = 1 << 2, /* set by the server; clients may not send it */
-    FF_VIRTUAL = 1 << 3,  /* not a column: hooks read and write it */
-    FF_FILTER = 1 << 4,   /* list filter: ?name=value */
-    FF_SEARCH = 1 << 5,   /* matched by ?q= */
-    FF_UNIQUE = 1 << 6,   /* unique within the scope (domain, pool, owner) */
-    FF_NULLABLE = 1 << 7, /* null clears it */
-    FF_HIDDEN = 1 << 8,   /* a column never shown (file paths) */
-    FF_GLOBAL = 1 << 9,   /* with FF_UNIQUE: unique across the whole system */
+    FF_REQUIRED = 1 << 0,   /* must be given on create */
+    FF_CREATE = 1 << 1,     /* settable on create only */
+    FF_READONLY = 1 << 2,   /* set by the server; clients may not send it */
+    FF_VIRTUAL = 1 << 3,    /* not a column: hooks read and write it */
+    FF_FILTER = 1 << 4,     /* list filter: ?name=value */
+    FF_SEARCH = 1 << 5,     /* matched by ?q= */
+    FF_UNIQUE = 1 << 6,     /* unique within the scope (domain, pool, owner) */
+    FF_NULLABLE = 1 << 7,   /* null clears it */
+    FF_HIDDEN = 1 << 8,     /* a column never shown (file paths) */
+    FF_GLOBAL = 1 << 9,     /* with FF_UNIQUE: unique across the whole system */
+    FF_WRITEONLY = 1 << 10, /* accepted on input, never shown (a hook stores a digest) */
 };
 
 struct crud_field {

@@ -5,6 +5,7 @@
  * the colleagues' directory. Passwords are hashed by the engine on a worker
  * together with the SIP HA1 digests (realm = domain name). Core thread only.
  */
+#include "call/call.h"
 #include "domain/crud.h"
 
 /* descriptor tables name the leading members and leave the rest zero */
@@ -40,6 +41,8 @@ static const struct crud_field user_fields[] = {
     {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"voicemail_enabled", FT_BOOL},
     {"voicemail_notify", FT_BOOL},
+    {"voicemail_pin", FT_DIGITS, FF_NULLABLE | FF_WRITEONLY, 4, 8, NULL, NULL, 0, NULL,
+     "write-only: digits asked before voicemail is played; stored hashed; null = none"},
     {"recording_enabled", FT_BOOL},
     {"dtmf_mode", FT_ENUM, 0, 0, 0, dtmf_modes},
     {"call_groups", FT_IDLIST, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL,
@@ -51,6 +54,12 @@ static bool user_validate(struct crud_ctx *c)
 {
     store *st = store_main();
     json_t *cols = c->cols;
+    json_t *pin = json_object_get(cols, "voicemail_pin");
+    if (json_is_string(pin)) { /* never stored as typed */
+        char *h = call_vm_pin_hash(json_string_value(pin));
+        json_object_set_new(cols, "voicemail_pin", json_string(h));
+        free(h);
+    }
     if (c->creating) {
         int64_t n = 0, max = 0;
         store_query_int(st, &n, "SELECT COUNT(*) FROM users WHERE domain_id = ?",

@@ -46,7 +46,14 @@ struct sip_party {
     char display[128];
 };
 
-/* A new inbound INVITE, already authenticated (devices by digest, trunks by IP). */
+/*
+ * A new inbound INVITE, already authenticated (devices by digest, trunks by
+ * address). For a device, from.user is the user's extension (or login when
+ * it has none) and from.host its domain; for a trunk, from.user is the
+ * caller's number and to_user the number dialled (from To when the request
+ * URI only names our registration). An offer without a codec in common
+ * never gets here: the edge answers 488 itself.
+ */
 struct sip_incoming {
     sip_leg_id leg;
     struct sip_party from;
@@ -136,12 +143,23 @@ struct sip_invite {
     char headers[512];  /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
 };
 
-/* Start an outbound leg; events come to the leg_event handler. 0 on error. */
+/*
+ * Start an outbound leg; events come to the leg_event handler. 0 on error
+ * (bad URI or headers, edge not running). A user with no registered
+ * contact, an unknown trunk or a trunk without a free line still gets an
+ * id: SIP_EV_FAILED (no_route / unavailable) follows from the loop.
+ */
 sip_leg_id sip_call(const struct sip_invite *inv);
 
-/* Inbound leg: send a provisional (180/183) or final response. sdp may be NULL. */
+/* Inbound leg: send a provisional (180/183) or final response. sdp may be
+ * NULL, except with a 2xx. After a final error the leg is gone. */
 int sip_respond(sip_leg_id leg, int status, const char *reason, const char *sdp);
-/* End a leg: BYE when answered, CANCEL for outbound ringing, 487 for inbound ringing. */
+/*
+ * End a leg: BYE when answered, CANCEL for outbound ringing (sent once a
+ * provisional response came, RFC 3261 9.1), and for inbound ringing the
+ * response sip_status_from_cause(cause) (486 busy, 487 by default). The
+ * leg is gone at once: no event follows.
+ */
 int sip_hangup(sip_leg_id leg, enum sip_cause cause);
 /* Send a re-INVITE with a new offer (hold/unhold, media change). */
 int sip_reoffer(sip_leg_id leg, const char *sdp);
@@ -230,5 +248,8 @@ struct sip_ban {
 };
 int sip_bans(struct sip_ban *out, int max);
 int sip_ban_lift(const char *ip);
+
+/* Register the SIP endpoints (trunks, registrations, bans) before http_start(). */
+void sip_api_init(void);
 
 #endif

@@ -86,6 +86,16 @@ def test_build_the_world(d):
         o["me/contact-groups"] = adm.ok("POST", "/api/v1/me/contact-groups", {"name": "own"},
                                         status=201)
         o["tokens"] = adm.ok("POST", "/api/v1/auth/tokens", {"name": "t"}, status=201)
+        o["forwarding-rules"] = adm.ok("POST", base + "/forwarding-rules",
+                                       {"owner_id": users["%s-operator" % prefix]["id"],
+                                        "kind": "mobile", "number": "79001234567"}, status=201)
+        o["me/forwarding-rules"] = adm.ok("POST", "/api/v1/me/forwarding-rules",
+                                          {"kind": "mobile", "number": "79007654321"}, status=201)
+        o["trunks"] = sa.ok("POST", base + "/trunks",
+                            {"name": "T", "host": "192.0.2.%d" % dom["id"], "register": False},
+                            status=201)
+        o["vip-numbers"] = adm.ok("POST", base + "/vip-numbers",
+                                  {"number": "79005550000", "priority": 1}, status=201)
         S[prefix + "_objects"] = o
     callers = {"nobody": d.client()}
     for login in ("a-domainadmin", "a-supervisor", "a-operator", "a-subscriber"):
@@ -111,11 +121,17 @@ def bodies(collection):
         "domains": {"display_name": "hacked", "domain_ids": []},
         "pools": {"name": "hacked"},
         "sysadmins": {"login": "intruder", "display_name": "X", "password": PW},
+        "forwarding-rules": {"owner_id": S["users"]["b-operator"]["id"], "kind": "mobile",
+                             "number": "79001110000"},
+        "vip-numbers": {"number": "79005550001"},
+        "trunks": {"name": "Intruder", "host": "192.0.2.99", "register": False},
     }.get(collection, {"name": "hacked", "display_name": "hacked"})
 
 
 def patch_bodies(collection):
     return {"users": {"display_name": "hacked"}, "numbers": {"description": "hacked"},
+            "forwarding-rules": {"number": "79009990000"}, "vip-numbers": {"comment": "hacked"},
+            "trunks": {"name": "hacked"},
             "domains": {"display_name": "hacked"}, "admins": {"display_name": "hacked"},
             "sysadmins": {"display_name": "hacked"}, "contacts": {"name": "hacked"}}.get(
         collection, {"name": "hacked"})
@@ -158,6 +174,7 @@ def snapshot(d):
     """Every row of the tenant tables, to prove nothing changed."""
     tables = ["users", "domains", "pools", "subgroups", "call_groups", "call_group_members",
               "pickup_groups", "pickup_members", "contact_groups", "contacts", "ivr_flows",
+              "forwarding_rules", "vip_numbers", "trunks",
               "sound_files", "external_numbers", "api_tokens", "user_subgroups"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 

@@ -42,6 +42,7 @@ struct call_leg {
     call *c;
     enum leg_state state;
     int64_t user_id;
+    char number[64]; /* an outside number dialled */
     struct leg_watch w;
 };
 
@@ -71,6 +72,7 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
     l->c = c;
     l->state = LEG_RINGING;
     l->user_id = t->user_id;
+    cw_strlcpy(l->number, t->uri, sizeof l->number);
     l->w = *w;
     legs[nlegs++] = l;
     return l;
@@ -80,6 +82,41 @@ int call_bridge(call *c, call_leg *b)
 {
     c->bridged = b;
     return 0;
+}
+
+/* originated calls (callbacks): the A leg rings the agent */
+static call *originated[16];
+static int noriginated;
+
+call *call_originate(int64_t domain_id, const struct dial_target *t, const char *caller,
+                     const char *caller_name, const struct leg_watch *w)
+{
+    call *c = fake_call(caller);
+    c->a->user_id = t->user_id;
+    c->a->w = *w;
+    legs[nlegs++] = c->a;
+    originated[noriginated++] = c;
+    return c;
+}
+
+int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = SIP_TARGET_TRUNK;
+    cw_strlcpy(out->uri, t, sizeof out->uri);
+    out->timeout_s = timeout_s;
+    return 0;
+}
+
+void call_set_parties(call *c, const char *a_number, const char *a_name)
+{
+}
+
+void call_hangup(call *c, enum sip_cause cause)
+{
+    for (int i = 0; i < nlegs; i++)
+        if (legs[i]->c == c && legs[i] != c->a) leg_hangup(legs[i], cause);
+    leg_hangup(c->a, cause);
 }
 
 void leg_hangup(call_leg *l, enum sip_cause cause)
@@ -374,7 +411,7 @@ static int setup(void **state)
                     "INSERT INTO call_groups(domain_id, name, extension, strategy, created_at) "
                     "VALUES (1, 'Support', '200', 'longest_idle', 0) RETURNING id",
                     SA_END);
-    nlegs = nqlog = ntimers = nplayed = 0;
+    nlegs = nqlog = ntimers = nplayed = noriginated = 0;
     offline_user = 0;
     acd_init();
     return 0;
@@ -581,6 +618,78 @@ static void acd_busy_agents_mean_position_and_wait_announcements(void **state)
     (void)first;
 }
 
+static call_leg *dialled(const char *number)
+{
+    for (int i = nlegs - 1; i >= 0; i--)
+        if (!strcmp(legs[i]->number, number) && legs[i]->state == LEG_RINGING) return legs[i];
+    return NULL;
+}
+
+static void acd_callback_keeps_the_place_and_rings_the_agent_first(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st, "UPDATE call_groups SET callback_key = '1' WHERE id = ?", SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    call *first = join("79001112233", 0);
+    call *second = join("222", 0);
+    /* the first caller presses 1: done with "callback", the call may end */
+    struct media_event dt = {.type = MEDIA_EV_DTMF, .digit = '1'};
+    acd_caller_media_event(first, &dt);
+    pump();
+    assert_true(first->done);
+    assert_int_equal(first->result, ACD_CALLBACK);
+    /* when an agent is free, the callback is first in line: the agent is rung by a new call */
+    login(a1);
+    assert_int_equal(noriginated, 1);
+    call *cb = originated[0];
+    assert_int_equal(cb->a->user_id, a1);
+    assert_ptr_equal(ringing(a1), cb->a); /* the callback, not the second caller */
+    assert_false(second->done);
+    /* the agent answers: the customer's number is dialled and bridged on answer */
+    answer(cb->a);
+    call_leg *cust = dialled("79001112233");
+    assert_non_null(cust);
+    assert_string_equal(state_of(a1), "on_call_out");
+    answer(cust);
+    assert_ptr_equal(cb->bridged, cust);
+    hang_up_talk(cust);
+    assert_int_equal(cb->a->state, LEG_ENDED); /* the agent's call ends with the customer's */
+    /* the agent is free again and offered the second caller, who waited all along */
+    assert_string_equal(state_of(a1), "ringing");
+    call_leg *l = ringing(a1);
+    assert_non_null(l);
+    assert_ptr_equal(l->c, second);
+    bool requested = false, answered = false;
+    for (int i = 0; i < nqlog; i++) {
+        if (strstr(qlog[i], "callback_request")) requested = true;
+        if (strstr(qlog[i], " answer ")) answered = true;
+    }
+    assert_true(requested && answered);
+}
+
+static void acd_unanswered_callback_is_retried_later(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st, "UPDATE call_groups SET callback_key = '1' WHERE id = ?", SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    store_exec(st, "UPDATE agents SET state = 'break' WHERE user_id = ?", SA_INT(a1), SA_END);
+    assert_int_equal(acd_agent_set_state(1, a1, AGENT_BREAK, "x"), 0);
+    call *c = join("79005550000", 0);
+    struct media_event dt = {.type = MEDIA_EV_DTMF, .digit = '1'};
+    acd_caller_media_event(c, &dt);
+    pump();
+    login(a1);
+    answer(originated[0]->a);
+    no_answer_from(dialled("79005550000"), SIP_CAUSE_NO_ANSWER); /* the customer does not answer */
+    assert_string_equal(state_of(a1), "available");
+    assert_int_equal(noriginated, 1); /* not at once */
+    advance(59);
+    assert_int_equal(noriginated, 1);
+    advance(1);
+    assert_int_equal(noriginated, 2); /* tried again after a minute */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +707,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(acd_caller_hangup_withdraws_offers, setup, teardown),
         cmocka_unit_test_setup_teardown(acd_busy_agents_mean_position_and_wait_announcements,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_callback_keeps_the_place_and_rings_the_agent_first,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_unanswered_callback_is_retried_later, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
