@@ -12,10 +12,13 @@
 #include "base/cw.h"
 #include "base/tz.h"
 #include "config/config.h"
+#include "call/call.h"
 #include "domain/domain.h"
+#include "events/events.h"
 #include "log/log.h"
 #include "loop/loop.h"
 #include "lua/script.h"
+#include "mail/mail.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -205,6 +208,20 @@ static json_t *number_config(int64_t domain, const char *dialled, const char *ca
     return cfg;
 }
 
+static json_t *members_of(int64_t group)
+{
+    json_t *a = json_array();
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT user_id FROM call_group_members WHERE group_id = ? ORDER BY user_id",
+                    SA_INT(group), SA_END) >= 0) {
+        while (store_next(r))
+            json_array_append_new(a, json_integer(store_int(r, 0)));
+        store_res_free(r);
+    }
+    return a;
+}
+
 /* What a target names: user, group, ivr (with its flow and the domain's IVR settings), sound. */
 static json_t *lookup(int64_t domain, const char *kind, int64_t id)
 {
@@ -287,6 +304,102 @@ static int l_lookup(lua_State *L)
     int64_t id = luaL_checkinteger(L, 3);
     push_or_nil(L, lookup(domain, kind, id));
     return 1;
+}
+
+/* ---- group voicemail boxes (user boxes are scripts/cw/voicemail.lua's) ---- */
+
+static void group_mail_done(int rc, const char *error, void *arg)
+{
+    if (rc)
+        log_warn("voicemail", "group message notice not sent: %s", error ? error : cw_strerror(rc));
+}
+
+/* The group's address learns of the message, with the recording attached. */
+static void group_mail(int64_t group, int64_t id, const char *caller, const char *name, int64_t ms,
+                       const char *path)
+{
+    store_res *r;
+    if (!mail_enabled() ||
+        store_query(store_main(), &r,
+                    "SELECT g.email, g.name, d.timezone, d.name FROM call_groups g JOIN domains d "
+                    "ON d.id = g.domain_id WHERE g.id = ?",
+                    SA_INT(group), SA_END) < 0)
+        return;
+    if (store_next(r) && store_str(r, 0) && *store_str(r, 0)) {
+        struct cw_localtime lt;
+        cw_tz_local(store_str(r, 2), cw_wall_time(), &lt);
+        char *subject = cw_sprintf("Voicemail for %s from %s", store_str(r, 1), caller);
+        char *text = cw_sprintf("A caller left a message for the group %s.\n\n"
+                                "From: %s %s\nReceived: %04d-%02d-%02d %02d:%02d (%s)\n"
+                                "Length: %lld s\n\n"
+                                "Listen online: %s/api/v1/domains/%s/voicemail/%lld/audio\n",
+                                store_str(r, 1), caller, name, lt.year, lt.month, lt.day, lt.hour,
+                                lt.min, store_str(r, 2), (long long)(ms / 1000),
+                                config_str("public_url"), store_str(r, 3), (long long)id);
+        struct mail_attachment att = {
+            .filename = "voicemail.wav", .content_type = "audio/wav", .path = path};
+        if (mail_send(store_str(r, 0), subject, text, &att, group_mail_done, NULL))
+            log_warn("voicemail", "group %lld: notice of message %lld not queued", (long long)group,
+                     (long long)id);
+        free(subject);
+        free(text);
+    }
+    store_res_free(r);
+}
+
+/*
+ * cwroute.group_message(call_uuid, group_id, path, ms) -> message id | nil, why:
+ * a message just recorded (path as given to call:record) into a group's box.
+ */
+static int l_group_message(lua_State *L)
+{
+    call *c = call_by_uuid(luaL_checkstring(L, 1));
+    int64_t group = luaL_checkinteger(L, 2);
+    const char *path = luaL_checkstring(L, 3);
+    int64_t ms = luaL_checkinteger(L, 4);
+    int64_t one;
+    if (!c || store_query_int(store_main(), &one,
+                              "SELECT 1 FROM call_groups WHERE id = ? AND domain_id = ? AND "
+                              "voicemail_enabled = 1",
+                              SA_INT(group), SA_INT(call_domain(c)), SA_END) != CW_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, "no_box");
+        return 2;
+    }
+    if (strstr(path, "..")) return luaL_argerror(L, 3, "path may not contain ..");
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    json_t *info = call_to_json(c);
+    const char *caller = json_string_value(json_object_get(info, "from"));
+    const char *name = json_string_value(json_object_get(info, "from_name"));
+    caller = caller ? caller : "";
+    name = name ? name : "";
+    int64_t id = 0;
+    int rc =
+        store_query_int(store_main(), &id,
+                        "INSERT INTO voicemail_messages(domain_id, group_id, call_uuid, "
+                        "caller, caller_name, duration_ms, path, created_at) VALUES "
+                        "(?,?,?,?,?,?,?,?) RETURNING id",
+                        SA_INT(call_domain(c)), SA_INT(group), SA_STR(call_uuid(c)), SA_STR(caller),
+                        SA_STR(name), SA_INT(ms), SA_STR(full), SA_INT(cw_wall_time()), SA_END);
+    if (rc == CW_OK) {
+        call_log(c, "voicemail", "message %lld for group %lld, %lld ms", (long long)id,
+                 (long long)group, (long long)ms);
+        events_emit("voicemail.new", call_domain(c),
+                    json_pack("{s:I,s:I,s:s,s:s,s:I,s:o}", "id", (json_int_t)id, "group_id",
+                              (json_int_t)group, "caller", caller, "caller_name", name,
+                              "duration_ms", (json_int_t)ms, "user_ids", members_of(group)));
+        group_mail(group, id, caller, name, ms, full);
+        lua_pushinteger(L, id);
+    } else {
+        log_error("voicemail", "message for group %lld not stored: %s", (long long)group,
+                  store_errmsg(store_main()));
+        lua_pushnil(L);
+        lua_pushstring(L, "store");
+    }
+    json_decref(info);
+    free(full);
+    return rc == CW_OK ? 1 : 2;
 }
 
 /* A tenant's decision in progress. Freed once both sides are done with it. */
@@ -467,7 +580,10 @@ static int open_cwroute(lua_State *L)
     lua_newtable(L);
     if (script_vm_sandboxed(script_vm_of(L))) return 1; /* tenants: nothing */
     static const luaL_Reg fns[] = {
-        {"number", l_number}, {"lookup", l_lookup}, {"decide", l_decide}, {NULL, NULL}};
+        {"number", l_number}, {"lookup", l_lookup},
+        {"decide", l_decide}, {"group_message", l_group_message},
+        {NULL, NULL},
+    };
     luaL_setfuncs(L, fns, 0);
     return 1;
 }

@@ -153,15 +153,40 @@ function steps.ivr(call, t)
   return "done"
 end
 
--- Voicemail and fax boxes are left to the call API's own flows when present.
+-- A user's box is the call API's (scripts/cw/voicemail.lua); a group's box is kept here.
+local MIN_MESSAGE_MS = 700
+
+local function group_voicemail(call, g)
+  local lang = (call.vars.lang == "ru") and "ru" or "en"
+  call:answer()
+  call:play({ lang .. "/vm_unavailable", lang .. "/leave_message" })
+  call:tone("beep")
+  call:sleep(400)
+  call:stop()
+  local path = ("voicemail/group-%d/%d-%s.wav"):format(g.id, os.time(), call.uuid)
+  local ok, ms = call:record(path, { mono = true, max = 120, silence = 6, wait = true })
+  if ok and ms >= MIN_MESSAGE_MS then
+    local id, err = cwroute.group_message(call.uuid, g.id, path, ms)
+    if not id then call:log("voicemail: group message not stored: " .. tostring(err)) end
+  end
+  if call.alive then
+    call:play(lang .. "/vm_message_saved_bye")
+    call:hangup()
+  end
+end
+
 function steps.voicemail(call, t)
-  if t.user and call.voicemail then
+  if t.user then
+    local u = cwroute.lookup(call.domain_id, "user", t.user)
+    local box = u and call:voicemail_box(t.user)
+    if not box or not box.enabled then return "no_route" end
     call:voicemail(t.user)
     return "ended"
   end
-  call:log("routing: voicemail box " .. (t.user and ("of user " .. t.user)
-           or ("of group " .. tostring(t.group))) .. " cannot take messages here")
-  return "no_route"
+  local g = cwroute.lookup(call.domain_id, "group", t.group)
+  if not g or not g.voicemail then return "no_route" end
+  group_voicemail(call, g)
+  return "ended"
 end
 
 function steps.fax(call, t)
@@ -204,7 +229,7 @@ local function finish(call, t, outcome)
   if not call.alive or outcome == "answered" or outcome == "done" or outcome == "ended" then
     return outcome
   end
-  if t.type == "user" and t.user_info and t.user_info.voicemail and call.voicemail then
+  if t.type == "user" and t.user_info and t.user_info.voicemail then
     call:voicemail(t.user_info.id) -- the user's own scheme ends in their voicemail
     return "voicemail"
   end

@@ -1,0 +1,111 @@
+"""routelib - what the routing tests share: a provider trunk whose calls come
+from 127.0.0.2 (a real baresip acting as the carrier, one per caller number),
+agent phones, and helpers to shift the daemon's clock (clock.offset through
+its configuration file and SIGHUP) so schedules can be crossed at will.
+"""
+
+import datetime
+import os
+import signal
+import time
+import zoneinfo
+
+from cwtest import TestFailure, free_port, wait_until
+from sipua import MODULES, Phone, write_tone_wav
+
+PROVIDER_IP = "127.0.0.2"
+PROVIDER_REALM = "carrier.example"
+DOM = "/api/v1/domains/demo.local"
+
+
+class ProviderPhone(Phone):
+    """A carrier's phone: calls arrive from the trunk address with any caller number."""
+
+    def __init__(self, caller_number, sip_port, seconds=40, mic_wav=None):
+        super().__init__("prov" + caller_number[-4:], caller_number, "", sip_port,
+                         domain=PROVIDER_REALM, seconds=seconds, mic_wav=mic_wav)
+
+    def start(self, timeout=10):
+        import subprocess
+        import tempfile
+        import socket
+        self.dir = tempfile.mkdtemp(prefix="cw-provider-")
+        self.sip_listen = free_port(udp_too=True)
+        self.ctrl_port = free_port()
+        rtp = free_port(udp_too=True)
+        if not self.mic_wav:
+            self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
+        cfg = [
+            "poll_method epoll",
+            "sip_listen %s:%d" % (PROVIDER_IP, self.sip_listen),
+            "audio_source aufile,%s" % self.mic_wav,
+            "audio_player aubridge,%s" % self.name,
+            "audio_alert aubridge,%s" % self.name,
+            "rtp_ports %d-%d" % (rtp, rtp + 40),
+            "net_interface %s" % PROVIDER_IP,
+            "module_path " + MODULES,
+            "module g711.so", "module aufile.so", "module aubridge.so", "module sndfile.so",
+            "module_app account.so", "module_app menu.so", "module_app ctrl_tcp.so",
+            "ctrl_tcp_listen 127.0.0.1:%d" % self.ctrl_port,
+            "snd_path " + self.dir,
+            "dns_server 127.0.0.1:53",
+        ]
+        with open(os.path.join(self.dir, "config"), "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        acc = ('<sip:%s@%s>;outbound="sip:127.0.0.1:%d";regint=0;audio_codecs=PCMU,PCMA;'
+               'answermode=manual' % (self.user, PROVIDER_REALM, self.server_port))
+        with open(os.path.join(self.dir, "accounts"), "w") as f:
+            f.write(acc + "\n")
+        self.log = open(os.path.join(self.dir, "baresip.log"), "w")
+        self.proc = subprocess.Popen(["baresip", "-f", self.dir, "-t", str(self.seconds)],
+                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                time.sleep(0.3)  # the account comes up just after the control port
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("baresip exited: %s" % self.output())
+                time.sleep(0.1)
+        raise RuntimeError("baresip control port did not open")
+
+    def call(self, number, port):
+        return self.dial("sip:%s@127.0.0.1:%d" % (number, port))
+
+
+def add_trunk(sysadmin, kind="sip_trunk", name="Carrier", domain="demo.local"):
+    """The provider's trunk: calls from PROVIDER_IP whose From names its realm."""
+    t = sysadmin.ok("POST", "/api/v1/domains/%s/trunks" % domain,
+                    {"name": name, "kind": kind, "host": PROVIDER_IP, "port": 5060,
+                     "realm": PROVIDER_REALM, "register": False, "dial_pattern": ""},
+                    status=201)
+    return t["id"]
+
+
+# ------------------------------------------------------------------ clock
+
+def set_clock(d, local, zone):
+    """Make the daemon's wall clock read `local` (a naive datetime) in `zone`, via SIGHUP."""
+    target = local.replace(tzinfo=zoneinfo.ZoneInfo(zone)).timestamp()
+    offset = int(round(target - time.time()))
+    os.makedirs(os.path.join(d.dir, "etc"), exist_ok=True)
+    with open(os.path.join(d.dir, "etc", "callwright.lua"), "w") as f:
+        f.write('return { clock = { offset = "%d" } }\n' % offset)
+    before = d.log_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: d.log_text().count("configuration reloaded") > before, 10, 0.05,
+               "the daemon to reload its configuration")
+    return offset
+
+
+def monday(week_offset=0):
+    """A Monday's date (a fixed, real one: weekdays of the tests are certain)."""
+    return datetime.date(2026, 11, 23) + datetime.timedelta(weeks=week_offset)
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
