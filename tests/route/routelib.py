@@ -10,7 +10,7 @@ import signal
 import time
 import zoneinfo
 
-from cwtest import TestFailure, free_port, wait_until
+from cwtest import Daemon, TestFailure, free_port, wait_until
 from sipua import MODULES, Phone, write_tone_wav
 
 PROVIDER_IP = "127.0.0.2"
@@ -109,3 +109,50 @@ def monday(week_offset=0):
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
+
+
+class ClockDaemon(Daemon):
+    """A daemon started with a configuration file, so clock.offset can change on SIGHUP."""
+
+    def start(self, timeout=90):
+        path = os.path.join(self.dir, "etc", "callwright.lua")
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write('return { clock = { offset = "0" } }\n')
+        return super().start(timeout)
+
+
+def run(tests, **daemon_args):
+    """Like cwtest.run_tests, on a ClockDaemon."""
+    import sys
+    import traceback
+    failed = 0
+    d = ClockDaemon(**daemon_args)
+    try:
+        d.start()
+        for t in tests:
+            t0 = time.monotonic()
+            try:
+                t(d)
+                print("ok   %-50s %6.2f s" % (t.__name__, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s" % t.__name__, flush=True)
+                traceback.print_exc()
+            if not d.alive():
+                print("FAIL daemon died during %s" % t.__name__)
+                failed += 1
+                break
+        if d.alive():
+            d.stop()
+    except Exception:
+        failed += 1
+        traceback.print_exc()
+    finally:
+        if failed:
+            sys.stderr.write("---- daemon log (%s) ----\n%s\n" % (d.dir, d.log_text()[-15000:]))
+        d.cleanup()
+    print("%d of %d tests failed (store: %s)" % (failed, len(tests), d.store) if failed else
+          "all %d tests passed (store: %s)" % (len(tests), d.store))
+    sys.exit(1 if failed else 0)
