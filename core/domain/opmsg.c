@@ -96,13 +96,15 @@ static bool opmsg_after_write(struct crud_ctx *c)
         rc = store_exec(st, "INSERT INTO operator_message_groups(message_id, group_id) VALUES(?,?)",
                         SA_INT(c->id), SA_INT(json_integer_value(v)), SA_END);
         if (rc >= 0)
-            rc = store_exec(st,
-                            "INSERT INTO operator_message_recipients(message_id, user_id) "
-                            "SELECT DISTINCT ?, m.user_id FROM call_group_members m JOIN users u "
-                            "ON u.id = m.user_id WHERE m.group_id = ? AND u.is_operator = 1 AND "
-                            "NOT EXISTS (SELECT 1 FROM operator_message_recipients x WHERE "
-                            "x.message_id = ? AND x.user_id = m.user_id)",
-                            SA_INT(c->id), SA_INT(json_integer_value(v)), SA_INT(c->id), SA_END);
+            rc =
+                store_exec(st,
+                           "INSERT INTO operator_message_recipients(message_id, user_id) "
+                           "SELECT DISTINCT CAST(? AS BIGINT), m.user_id FROM call_group_members m "
+                           "JOIN users u "
+                           "ON u.id = m.user_id WHERE m.group_id = ? AND u.is_operator = 1 AND "
+                           "NOT EXISTS (SELECT 1 FROM operator_message_recipients x WHERE "
+                           "x.message_id = ? AND x.user_id = m.user_id)",
+                           SA_INT(c->id), SA_INT(json_integer_value(v)), SA_INT(c->id), SA_END);
     }
     return rc < 0 ? crud_store_fail(c, rc) : true;
 }

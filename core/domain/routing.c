@@ -1207,12 +1207,13 @@ static void rules_copy(http_req *req)
                 SA_STR(store_str(r, 7)), store_isnull(r, 8) ? SA_NULL : SA_INT(store_int(r, 8)),
                 SA_STR(store_str(r, 9)), SA_INT(now), SA_INT(now), SA_END);
             if (rc >= 0)
-                rc = store_exec(st,
-                                "INSERT INTO routing_refs(domain_id, owner_type, owner_id, "
-                                "ref_type, ref_id) SELECT domain_id, owner_type, ?, ref_type, "
-                                "ref_id FROM routing_refs WHERE owner_type = 'routing_rule' AND "
-                                "owner_id = ?",
-                                SA_INT(id), SA_INT(store_int(r, 0)), SA_END);
+                rc = store_exec(
+                    st,
+                    "INSERT INTO routing_refs(domain_id, owner_type, owner_id, "
+                    "ref_type, ref_id) SELECT domain_id, owner_type, CAST(? AS BIGINT), ref_type, "
+                    "ref_id FROM routing_refs WHERE owner_type = 'routing_rule' AND "
+                    "owner_id = ?",
+                    SA_INT(id), SA_INT(store_int(r, 0)), SA_END);
             copied++;
         }
         store_res_free(r);
