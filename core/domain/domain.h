@@ -2,7 +2,10 @@
  * domain.h - the domain model behind REST API v1: tenants (pools,
  * subgroups, domains), accounts (system admins, pool admins, domain users),
  * pickup and call-processing groups, external numbers, sound files, address
- * books, IVR flow rows, bulk user import, and the demo tenant.
+ * books, IVR flow rows (with their menu trees checked), routing data (day
+ * groups, schedules, classifiers, routing rules, black/white lists), access
+ * to recordings and voicemail, operator messages, bulk user import, and the
+ * demo tenant.
  *
  * Everything here runs on the core thread and reads and writes through
  * store_main(); other subsystems read the same tables directly (e.g. the

@@ -869,6 +869,19 @@ static bool number_validate(struct crud_ctx *c)
     return true;
 }
 
+/* The number's rules go with it (foreign key); so does what they referred to. */
+static bool number_before_delete(struct crud_ctx *c)
+{
+    int rc = store_exec(store_main(),
+                        "DELETE FROM routing_refs WHERE owner_type = 'routing_rule' AND owner_id "
+                        "IN (SELECT id FROM routing_rules WHERE number_id = ?)",
+                        SA_INT(c->id), SA_END);
+    if (rc >= 0)
+        rc = store_exec(store_main(), "DELETE FROM routing_rules WHERE number_id = ?",
+                        SA_INT(c->id), SA_END);
+    return rc < 0 ? crud_store_fail(c, rc) : true;
+}
+
 static const struct crud_entity numbers = {.path = "numbers",
                                            .type = "external_number",
                                            .label = "external number",
@@ -883,7 +896,8 @@ static const struct crud_entity numbers = {.path = "numbers",
                                            .create_role = ROLE_SYSADMIN,
                                            .delete_role = ROLE_SYSADMIN,
                                            .created_at = true,
-                                           .validate = number_validate};
+                                           .validate = number_validate,
+                                           .before_delete = number_before_delete};
 
 /* ---------------------------------------------------------- address books */
 

@@ -21,9 +21,11 @@ DOM = "/api/v1/domains/demo.local"
 class ProviderPhone(Phone):
     """A carrier's phone: calls arrive from the trunk address with any caller number."""
 
-    def __init__(self, caller_number, sip_port, seconds=40, mic_wav=None):
+    def __init__(self, caller_number, sip_port, seconds=40, mic_wav=None, ip=PROVIDER_IP,
+                 realm=PROVIDER_REALM, auto_answer=False):
         super().__init__("prov" + caller_number[-4:], caller_number, "", sip_port,
-                         domain=PROVIDER_REALM, seconds=seconds, mic_wav=mic_wav)
+                         domain=realm, seconds=seconds, mic_wav=mic_wav, auto_answer=auto_answer)
+        self.ip = ip
 
     def start(self, timeout=10):
         import subprocess
@@ -37,12 +39,12 @@ class ProviderPhone(Phone):
             self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
         cfg = [
             "poll_method epoll",
-            "sip_listen %s:%d" % (PROVIDER_IP, self.sip_listen),
+            "sip_listen %s:%d" % (self.ip, self.sip_listen),
             "audio_source aufile,%s" % self.mic_wav,
             "audio_player aubridge,%s" % self.name,
             "audio_alert aubridge,%s" % self.name,
             "rtp_ports %d-%d" % (rtp, rtp + 40),
-            "net_interface %s" % PROVIDER_IP,
+            "net_interface %s" % self.ip,
             "module_path " + MODULES,
             "module g711.so", "module aufile.so", "module aubridge.so", "module sndfile.so",
             "module_app account.so", "module_app menu.so", "module_app ctrl_tcp.so",
@@ -53,7 +55,8 @@ class ProviderPhone(Phone):
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write("\n".join(cfg) + "\n")
         acc = ('<sip:%s@%s>;outbound="sip:127.0.0.1:%d";regint=0;audio_codecs=PCMU,PCMA;'
-               'answermode=manual' % (self.user, PROVIDER_REALM, self.server_port))
+               'answermode=%s' % (self.user, self.domain, self.server_port,
+                                  "auto" if self.auto_answer else "manual"))
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(acc + "\n")
         self.log = open(os.path.join(self.dir, "baresip.log"), "w")
@@ -76,11 +79,12 @@ class ProviderPhone(Phone):
         return self.dial("sip:%s@127.0.0.1:%d" % (number, port))
 
 
-def add_trunk(sysadmin, kind="sip_trunk", name="Carrier", domain="demo.local"):
+def add_trunk(sysadmin, kind="sip_trunk", name="Carrier", domain="demo.local", host=PROVIDER_IP,
+              port=5060, realm=PROVIDER_REALM):
     """The provider's trunk: calls from PROVIDER_IP whose From names its realm."""
     t = sysadmin.ok("POST", "/api/v1/domains/%s/trunks" % domain,
-                    {"name": name, "kind": kind, "host": PROVIDER_IP, "port": 5060,
-                     "realm": PROVIDER_REALM, "register": False, "dial_pattern": ""},
+                    {"name": name, "kind": kind, "host": host, "port": port,
+                     "realm": realm, "register": False, "dial_pattern": ""},
                     status=201)
     return t["id"]
 
@@ -106,6 +110,32 @@ def monday(week_offset=0):
     return datetime.date(2026, 11, 23) + datetime.timedelta(weeks=week_offset)
 
 
+def cdr_says(client, caller, text, known=(), timeout=10):
+    """A call from `caller` not in `known` has `text` in its protocol (CDRs come in batches)."""
+    seen = []
+
+    def find():
+        items = client.ok("GET", DOM + "/cdrs", query={"number": caller, "limit": 20})["items"]
+        del seen[:]
+        for x in items:
+            if x["uuid"] in known:
+                continue
+            texts = [e["text"] for e in x["events"]]
+            seen.append(texts)
+            if any(text in t for t in texts):
+                return x
+        return None
+    try:
+        return wait_until(find, timeout, 0.2, "the CDR of the call from %s" % caller)
+    except TestFailure:
+        raise TestFailure("no call from %s says %r: %r" % (caller, text, seen))
+
+
+def cdr_uuids(client, caller):
+    return {x["uuid"] for x in client.ok("GET", DOM + "/cdrs",
+                                         query={"number": caller, "limit": 1000})["items"]}
+
+
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
@@ -127,8 +157,14 @@ def run(tests, **daemon_args):
     """Like cwtest.run_tests, on a ClockDaemon."""
     import sys
     import traceback
+    from cwtest import free_udp_range
     failed = 0
-    d = ClockDaemon(**daemon_args)
+    # a wider RTP range than the default 64 ports: these tests place many calls
+    base = free_udp_range(256)
+    sets = dict(daemon_args.pop("sets", {}) or {})
+    sets.setdefault("media.rtp_min", str(base))
+    sets.setdefault("media.rtp_max", str(base + 255))
+    d = ClockDaemon(sets=sets, **daemon_args)
     try:
         d.start()
         for t in tests:

@@ -91,6 +91,7 @@ def caller(number):
 def reaches(ex, from_number, expect):
     """Call example ex's number; expect: an agent login, ("voicemail", login) or "busy"."""
     p = caller(from_number)
+    known = routelib.cdr_uuids(S["a"], from_number)
     p.events.clear()
     for ph in S["phones"].values():
         ph.events.clear()
@@ -100,6 +101,7 @@ def reaches(ex, from_number, expect):
         e = p.wait_event("CALL_CLOSED", 10)
         check(e is not None and "486" in e.get("param", ""), "%s: expected busy, got %r" %
               (what, e))
+        routelib.cdr_says(S["a"], from_number, "no rule matched; busy", known)
     elif isinstance(expect, tuple):
         box = S["groups"][expect[1]]
         before = S["a"].ok("GET", DOM + "/voicemail", query={"group_id": box})["total"]

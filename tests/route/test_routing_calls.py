@@ -37,8 +37,17 @@ def setup(d):
     dom = a.ok("GET", "/api/v1/domains")["items"][0]
     a.ok("PATCH", "/api/v1/domains/%d" % dom["id"], {"timezone": TZ})
     routelib.add_trunk(sa)
+    # an office PBX behind a private route: a phone answering for its extension 252
+    office = ProviderPhone("252", d.sip_port, ip="127.0.0.3", realm="office.example",
+                           auto_answer=True, seconds=600)
+    office.start()
+    S["office"] = office
+    S["office_trunk"] = routelib.add_trunk(sa, kind="private_route", name="Office",
+                                           host="127.0.0.3", port=office.sip_listen,
+                                           realm="office.example")
     S["nums"] = {}
-    for n in ("74950000001", "74950000002", "74950000003", "74950000004", "74950000005"):
+    for n in ("74950000001", "74950000002", "74950000003", "74950000004", "74950000005",
+              "74950000006"):
         S["nums"][n] = sa.ok("POST", DOM + "/numbers", {"number": n}, status=201)["id"]
     S["users"] = {u["login"]: u["id"] for u in a.ok("GET", DOM + "/users")["items"]}
     # op102 rings for 4 s before its scheme gives up (for the no-answer step)
@@ -71,9 +80,11 @@ def caller(number):
     return p
 
 
-def call(from_number, to_number, expect, talk=0.5):
-    """A call from the carrier: expect is the login of the phone that must answer, or "busy"."""
+def call(from_number, to_number, expect, talk=0.5, why=None):
+    """A call from the carrier: expect is the login of the phone that must answer, or "busy"
+    (then `why` is what the call's protocol must say: which list or rule refused it)."""
     p = caller(from_number)
+    known = routelib.cdr_uuids(S["a"], from_number) if why else ()
     for ph in S["phones"].values():
         ph.events.clear()
     p.events.clear()
@@ -85,6 +96,8 @@ def call(from_number, to_number, expect, talk=0.5):
               (from_number, to_number, e))
         check(not any(ph.seen("CALL_ESTABLISHED") or ph.seen("CALL_INCOMING")
                       for ph in S["phones"].values()), "a phone rang for a refused call")
+        if why:
+            routelib.cdr_says(S["a"], from_number, why, known)
         return
     agent = S["phones"][expect]
     check(agent.wait_event("CALL_ESTABLISHED", 15) is not None,
@@ -137,10 +150,9 @@ def test_schedule_switches_at_its_boundary(d):
     call("74951110001", num, "op101")
     # the clock runs on past 19:00: the next call takes the off-hours rule
     time.sleep(max(0.0, 12 - (time.monotonic() - t0)))
+    known = routelib.cdr_uuids(a, "74951110001")
     call("74951110001", num, "op103")
-    events = [e["text"] for e in a.ok("GET", DOM + "/cdrs", query={
-        "limit": 1, "number": num})["items"][0]["events"]]
-    check(any("rule" in t and "-> user" in t for t in events), "routing in the CDR: %r" % events)
+    routelib.cdr_says(a, "74951110001", "(priority 2) -> user", known)
 
 
 def test_prefix_and_classifier_conditions(d):
@@ -154,8 +166,8 @@ def test_prefix_and_classifier_conditions(d):
     call("74951112233", num, "op101")
     call("84991112233", num, "op101")
     call("73432628900", num, "op103")   # listed as +73432628900
-    call("78121112233", num, "busy")
-    call("73432628901", num, "busy")    # a neighbour of the key client is not one
+    call("78121112233", num, "busy", why="rule")
+    call("73432628901", num, "busy", why="-> busy")  # a neighbour of the key client is not one
 
 
 def test_black_and_white_lists(d):
@@ -165,15 +177,15 @@ def test_black_and_white_lists(d):
     rules(num, {"target": user("op101")})
     a.ok("PATCH", DOM + "/numbers/%d" % n,
          {"filter_mode": "blacklist", "filter_list": [{"value": "7495", "exact": False}]})
-    call("74951112233", num, "busy")
+    call("74951112233", num, "busy", why="refused by the blacklist")
     call("78121112233", num, "op101")
     a.ok("PATCH", DOM + "/numbers/%d" % n, {"filter_mode": "whitelist", "filter_list": []})
-    call("78121112233", num, "busy")
-    call("74951112233", num, "busy")
+    call("78121112233", num, "busy", why="refused by the whitelist")
+    call("74951112233", num, "busy", why="refused by the whitelist")
     a.ok("PATCH", DOM + "/numbers/%d" % n,
          {"filter_list": [{"value": "78121112233", "exact": True}]})
     call("78121112233", num, "op101")
-    call("78121112234", num, "busy")
+    call("78121112234", num, "busy", why="refused by the whitelist")
     a.ok("PATCH", DOM + "/numbers/%d" % n, {"filter_mode": "none"})
 
 
@@ -212,11 +224,10 @@ def test_steps_move_on_after_busy_no_answer_no_route_and_done(d):
     # done: a message first, then on to op101 (after the prompt's length)
     rules(num, {"target": {"type": "message", "prompt": "en/welcome", "on": {"done": user("op101")}}})
     t0 = time.monotonic()
+    known = routelib.cdr_uuids(S["a"], "74951110004")
     call("74951110004", num, "op101")
     check(time.monotonic() - t0 >= 1.0, "the message was not played before the next step")
-    texts = [e["text"] for e in S["a"].ok("GET", DOM + "/cdrs", query={
-        "limit": 1, "number": num})["items"][0]["events"]]
-    check(any("done after message -> user" in t for t in texts), "done step: %r" % texts)
+    routelib.cdr_says(S["a"], "74951110004", "done after message -> user", known)
 
 
 def test_tenant_script_decides_and_falls_back(d):
@@ -227,7 +238,7 @@ def test_tenant_script_decides_and_falls_back(d):
             "return nil -- the next rule decides\n" % op101)
     rules(num, {"target": {"type": "script", "code": code}}, {"target": {"type": "busy"}})
     call("74951117777", num, "op101")
-    call("78121117777", num, "busy")
+    call("78121117777", num, "busy", why="(priority 2) -> busy")
     # an error and a loop both end in the rule's fallback; the daemon carries on
     rules(num, {"target": {"type": "script", "code": "error('no CRM today')",
                            "fallback": user("op103")}})
@@ -245,8 +256,46 @@ def test_tenant_script_decides_and_falls_back(d):
     check("budget" in log and "no CRM today" in log, "the failures are logged")
 
 
+def test_ivr_flow_and_private_route_targets(d):
+    num = "74950000006"
+    a = S["a"]
+    flow = a.ok("POST", DOM + "/ivr-flows", {"name": "Front desk", "flow": {
+        "language": "en", "menus": {"main": {
+            "prompt": ["welcome", "press_1"],
+            "keys": {"1": {"action": "forward", "target": {"type": "user", "id": "101"}}},
+            "default": {"action": "repeat"}, "timeout": {"action": "repeat"}}}}},
+        status=201)
+    rules(num, {"target": {"type": "ivr", "id": flow["id"]}})
+    p = caller("74951110006")
+    p.events.clear()
+    p.call(num, d.sip_port)
+    check(p.wait_event("CALL_ESTABLISHED", 10) is not None, "the IVR did not answer")
+    time.sleep(1.5)
+    p.dtmf("1")
+    check(S["phones"]["op101"].wait_event("CALL_ESTABLISHED", 15) is not None,
+          "key 1 of the flow did not reach op101")
+    p.hangup()
+    check(p.wait_event("CALL_CLOSED", 8) is not None, "the IVR call did not end")
+    check(a.ok("GET", DOM + "/ivr-flows/%d" % flow["id"])["numbers"] == [num], "numbers shown")
+    time.sleep(0.5)
+    # a private route: the office PBX's phone for 252 answers, and sees the caller's number
+    rules(num, {"target": {"type": "private_route", "trunk_id": S["office_trunk"],
+                           "number": "252"}})
+    office = S["office"]
+    office.events.clear()
+    p.events.clear()
+    p.call(num, d.sip_port)
+    e = office.wait_event("CALL_ESTABLISHED", 10)
+    check(e is not None, "the office PBX was not called")
+    check("74951110006" in e.get("peeruri", ""), "the caller's number reaches the office: %r" % e)
+    check(p.wait_event("CALL_ESTABLISHED", 5) is not None, "the carrier's call was not answered")
+    p.hangup()
+    check(office.wait_event("CALL_CLOSED", 8) is not None, "the office call did not end")
+
+
 def teardown(d):
-    for p in list(S.get("phones", {}).values()) + list(S.get("callers", {}).values()):
+    others = [S["office"]] if "office" in S else []
+    for p in list(S.get("phones", {}).values()) + list(S.get("callers", {}).values()) + others:
         p.cleanup()
 
 
@@ -258,5 +307,6 @@ if __name__ == "__main__":
     routelib.run([test_schedule_switches_at_its_boundary, test_prefix_and_classifier_conditions,
                   test_black_and_white_lists,
                   test_steps_move_on_after_busy_no_answer_no_route_and_done,
-                  test_tenant_script_decides_and_falls_back, test_cleanup],
+                  test_tenant_script_decides_and_falls_back,
+                  test_ivr_flow_and_private_route_targets, test_cleanup],
                  demo=True, sets={"route.script_time_ms": "2000"})
