@@ -142,6 +142,7 @@ function steps.group(call, t)
   if not g then return "no_route" end
   call:answer()
   local r = call:queue(g.extension, { max_wait = t.timeout })
+  if r == "callback" and call.alive then call:play(prompt(call, "callback_registered")) end
   return queue_outcomes[r] or "no_route"
 end
 
@@ -189,9 +190,10 @@ function steps.voicemail(call, t)
   return "ended"
 end
 
+-- Faxes need the call API's fax receiver (call:fax_receive); without one the step has no route.
 function steps.fax(call, t)
   if call.fax_receive then
-    call:fax_receive(t.user or t.group)
+    call:fax_receive({ user = t.user, group = t.group })
     return "ended"
   end
   call:log("routing: no fax receiver for " .. tostring(t.user or t.group))
