@@ -1,13 +1,17 @@
 -- dialplan.lua - what happens to every new call.
 --
 -- The core calls dialplan.route(call) in a fresh coroutine for each inbound
--- call. The number dialled is looked up in the caller's domain: a user's
+-- call. An external number of the domain (what a trunk delivers, or what a
+-- colleague dials) follows its routing rules (cw/routing.lua). Otherwise
+-- the number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
 -- caller, an IVR's extension runs its flow from ivr-flows/, a conference
 -- room's extension enters the room. Replace or extend this file to change
 -- routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
+require("cw.recording") -- the domain's recording policy on every bridge and queue
 local forward = require("cw.forward")
+local routing = require("cw.routing")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 require("cw.conference") -- call:conference(room, opts)
 require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
@@ -126,7 +130,29 @@ function dialplan.route(call)
     return voicemail_code(call)
   end
   if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
+  -- an external number of the domain: its routing rules (seed 001 §9)
+  local numbering = routing.lookup(call)
+  if numbering then
+    local how, extension = routing.run(call, numbering)
+    if how == "fallback" then return dialplan.route_number(call, extension) end
+    return
+  end
   return dialplan.route_number(call, call.dialed)
+end
+
+function dialplan.route(call)
+  local code = dialplan.agent_codes[call.dialed]
+  if code then return agent_code(call, code) end
+  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
+    return voicemail_code(call)
+  end
+  local numbering = routing.lookup(call)
+  if numbering then
+    local how, extension = routing.run(call, numbering)
+    if how == "fallback" then return to_extension(call, extension) end
+    return
+  end
+  return to_extension(call, call.dialed)
 end
 
 return dialplan

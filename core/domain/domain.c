@@ -14,4 +14,7 @@ void domain_api_init(void)
     callctl_api_init();
     conference_api_init();
     faxes_api_init();
+    routing_api_init();
+    media_api_init();
+    opmsg_api_init();
 }

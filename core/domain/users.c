@@ -199,6 +199,11 @@ static void user_pw_identity(struct crud_ctx *c, char *login, size_t llen, char 
     store_res_free(r);
 }
 
+static bool user_before_delete(struct crud_ctx *c)
+{
+    return crud_not_self(c) && routing_not_referenced(c, "user");
+}
+
 static const struct crud_entity users = {.path = "users",
                                          .type = "user",
                                          .label = "user",
@@ -214,7 +219,7 @@ static const struct crud_entity users = {.path = "users",
                                          .updated_at = true,
                                          .validate = user_validate,
                                          .after_write = user_after_write,
-                                         .before_delete = crud_not_self,
+                                         .before_delete = user_before_delete,
                                          .decorate = user_decorate,
                                          .pw_identity = user_pw_identity};
 
