@@ -132,8 +132,8 @@ static bool forward_ok(struct fcheck *f, json_t *t, const char *path)
     if (!json_is_object(t)) return ffail(f, path, "must be {type, id}");
     if (!only(f, t, path, allowed)) return false;
     const char *type = json_string_value(json_object_get(t, "type"));
-    char buf[32], p[200];
-    snprintf(p, sizeof p, "%s.id", path);
+    char buf[32], p[256];
+    snprintf(p, sizeof p, "%.200s.id", path);
     const char *id = id_text(json_object_get(t, "id"), buf, sizeof buf);
     int64_t dom = f->c->domain_id;
     if (!type) return ffail(f, path, "type must be user, group, voicemail, fax or number");
@@ -155,7 +155,7 @@ static bool forward_ok(struct fcheck *f, json_t *t, const char *path)
         if (n - lead < 3 || n > 21 || strspn(id + lead, "0123456789") != n - lead)
             return ffail(f, p, "must be a phone number of 3..20 digits");
     } else {
-        snprintf(p, sizeof p, "%s.type", path);
+        snprintf(p, sizeof p, "%.200s.type", path);
         return ffail(f, p, "unknown target type \"%s\" (user, group, voicemail, fax, number)",
                      type);
     }

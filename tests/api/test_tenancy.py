@@ -94,6 +94,9 @@ def test_build_the_world(d):
                                           {"kind": "mobile", "number": "79007654321"}, status=201)
         o["vip-numbers"] = adm.ok("POST", base + "/vip-numbers",
                                   {"number": "79005550000", "priority": 1}, status=201)
+        o["trunks"] = sa.ok("POST", base + "/trunks",
+                            {"name": "T", "host": "192.0.2.%d" % dom["id"], "register": False},
+                            status=201)
         o["conference-rooms"] = adm.ok("POST", base + "/conference-rooms", {"name": "Room"},
                                        status=201)
         # faxes come from calls: a received one in the domain admin's own box
