@@ -140,19 +140,4 @@ function dialplan.route(call)
   return dialplan.route_number(call, call.dialed)
 end
 
-function dialplan.route(call)
-  local code = dialplan.agent_codes[call.dialed]
-  if code then return agent_code(call, code) end
-  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
-    return voicemail_code(call)
-  end
-  local numbering = routing.lookup(call)
-  if numbering then
-    local how, extension = routing.run(call, numbering)
-    if how == "fallback" then return to_extension(call, extension) end
-    return
-  end
-  return to_extension(call, call.dialed)
-end
-
 return dialplan
