@@ -67,10 +67,11 @@ def free_port(udp_too=False):
     raise TestFailure("no free port")
 
 
-def free_udp_range(count=64):
-    """The first port of `count` consecutive UDP ports that are free now."""
+def free_udp_range(count=256):
+    """The first port of `count` consecutive UDP ports that are free now (below the
+    ephemeral range, so phones' and clients' own ports do not land in it)."""
     for _ in range(200):
-        base = random.randrange(20000, 32700 - count, 2)
+        base = random.randrange(10000, 32700 - count, 2)
         if all(_bindable(p, socket.SOCK_DGRAM) for p in range(base, base + count)):
             return base
     raise TestFailure("no free UDP port range")
@@ -346,7 +347,7 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="cwtest-")
         self.http_port = free_port()
         self.sip_port = free_port(udp_too=True)
-        self.rtp_min = free_udp_range(64)
+        self.rtp_min = free_udp_range(256)
         self.pg = None
         kind = store or os.environ.get("CW_TEST_DB", "sqlite")
         if kind == "pg":
@@ -361,7 +362,7 @@ class Daemon:
             "sip.listen": "127.0.0.1",
             "sip.port": str(self.sip_port),
             "media.rtp_min": str(self.rtp_min),
-            "media.rtp_max": str(self.rtp_min + 63),
+            "media.rtp_max": str(self.rtp_min + 255),
             "db": self.db,
             "var_dir": os.path.join(self.dir, "var"),
             "http.web_root": os.path.join(SOURCE, "web"),
