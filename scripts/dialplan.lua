@@ -4,10 +4,13 @@
 -- call. The number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
 -- caller, an IVR's extension runs its flow from ivr-flows/, a conference
--- room's extension enters the room. Replace or extend this file to change
--- routing for the whole platform.
+-- room's extension enters the room, a ring list's extension rings its
+-- members (cw/ringlist.lua); an incoming call to a number with no other
+-- selection goes to the domain's default ring list, if it has one. Replace
+-- or extend this file to change routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
 local forward = require("cw.forward")
+local ringlist = require("cw.ringlist")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 require("cw.conference") -- call:conference(room, opts)
 require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
@@ -95,6 +98,11 @@ end
 -- Where a number leads inside the domain (also used for overflow targets).
 function dialplan.route_number(call, number)
   local target = call:resolve(number)
+  if not target and call.direction == "incoming" and number == call.dialed then
+    -- a call from outside that selected nothing: the default ring list (seed 002)
+    local default = call:ring_list("default")
+    if default then return ringlist.run(call, default) end
+  end
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
     if tostring(number):match("^%+?%d+$") then return to_number(call, number) end
@@ -105,6 +113,7 @@ function dialplan.route_number(call, number)
   if target.kind == "group" then return to_group(call, target) end
   if target.kind == "ivr" then return to_ivr(call, target) end
   if target.kind == "conference" then return call:conference(target.extension) end
+  if target.kind == "ring_list" then return ringlist.run(call, call:ring_list(target.id)) end
   call:hangup("no_route")
 end
 

@@ -144,7 +144,8 @@ void faxes_api_init(void);      /* fax boxes: list, delete (conference.c) */
 /* Shared rules. */
 extern const char *const crud_languages[];
 extern const char *const crud_statuses[]; /* of accounts and domains: active, blocked */
-/* Is this extension free in the domain (users, call groups, IVR flows, conference rooms)? */
+/* Is this extension free in the domain (users, call groups, IVR flows, conference rooms,
+ * ring lists)? */
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id);
 /*

@@ -95,6 +95,9 @@ def test_build_the_world(d):
                                   {"number": "79005550000", "priority": 1}, status=201)
         o["conference-rooms"] = adm.ok("POST", base + "/conference-rooms", {"name": "Room"},
                                        status=201)
+        o["ring-lists"] = adm.ok("POST", base + "/ring-lists",
+                                 {"name": "RL", "members": [{"number": "79001234567"}]},
+                                 status=201)
         # faxes come from calls: a received one in the domain admin's own box
         owner = users["%s-domainadmin" % prefix]["id"]
         d.sql_exec("INSERT INTO faxes(domain_id, owner_id, direction, counterpart, status, "
@@ -185,7 +188,7 @@ def snapshot(d):
               "pickup_groups", "pickup_members", "contact_groups", "contacts", "ivr_flows",
               "forwarding_rules", "vip_numbers",
               "sound_files", "external_numbers", "api_tokens", "user_subgroups", "trunks",
-              "conference_rooms", "faxes"]
+              "conference_rooms", "faxes", "ring_lists", "ring_list_members"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 
 
