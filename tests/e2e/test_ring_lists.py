@@ -16,6 +16,8 @@ timeouts are 5 s (the shortest allowed) to keep the test short.
   (its loudness contour against the prompt set), only then the caller's
   440 Hz; the caller is connected only after the announcement. The
   conversation is kept as a recording of the list: caller left, 103 right.
+- default list: a call from a provider trunk to one of the domain's numbers
+  that selects nothing goes to the domain's default list (102 rings).
 """
 import os
 import sys
@@ -23,6 +25,7 @@ import time
 import traceback
 
 import audio
+import sipraw
 from cwtest import BUILD, DEMO, Daemon, TestFailure, wait_until
 from mobilenet import MobileNetwork
 from sipua import Phone
@@ -294,13 +297,48 @@ def announce_then_connect_and_record(w):
     check(cdr.get("recording") == path, "the CDR does not link the recording: %r" % cdr)
 
 
+def default_list_takes_calls_with_no_selection(w):
+    sa = w.d.login("sysadmin", DEMO["sysadmin"])
+    pstn = sipraw.Client(w.d.sip_port)
+    try:
+        r = sa.post(BASE + "/trunks", {"name": "pstn", "host": "127.0.0.1",
+                                       "port": pstn.local[1], "register": False})
+        check(r.status == 201, "trunk: %r" % r)
+        r = sa.post(BASE + "/numbers", {"number": "73430000006", "description": "office"})
+        check(r.status == 201, "number: %r" % r)
+        w.ring_list(name="Default", extension="606", is_default=True, answer_timeout=10,
+                    members=[{"number": "102"}])
+        for p in w.phones:
+            p.events.clear()
+        uri = "sip:73430000006@127.0.0.1:%d" % w.d.sip_port
+        pstn.request("INVITE", uri, "sip:79001112233@127.0.0.1", uri,
+                     body=sipraw.sdp(pstn.local[1] + 2))
+        check(w.p102.wait_event("CALL_INCOMING", 10), "the default list did not ring 102")
+        w.p102.accept()
+        ok = pstn.final(10)
+        check(ok is not None and ok.status == 200, "the provider's call was not answered: %r" % ok)
+        pstn.ack(ok)
+        time.sleep(1.0)
+        w.p102.hangup()
+        check(w.p102.wait_event("CALL_CLOSED", 5), "102 did not hang up")
+        bye = pstn.wait_request("BYE", 5)
+        check(bye is not None, "the provider did not get the BYE")
+    finally:
+        pstn.close()
+    cdr = wait_until(lambda: [x for x in w.admin.get(BASE + "/cdrs", query={"limit": 3})
+                              .json["items"] if x["dialed"] == "73430000006"], 5, 0.2, "the CDR")[0]
+    check(cdr["b_number"] == "102" and cdr["direction"] == "incoming",
+          "the CDR: %s to %s" % (cdr["direction"], cdr["b_number"]))
+
+
 def main():
     failed = 0
     w = None
     try:
         w = World()
         for fn in (sequential_order_and_timing, simultaneous_fails_after_the_timeout,
-                   retry_after_the_pause_with_its_melody, announce_then_connect_and_record):
+                   retry_after_the_pause_with_its_melody, announce_then_connect_and_record,
+                   default_list_takes_calls_with_no_selection):
             t0 = time.monotonic()
             try:
                 fn(w)
