@@ -6,12 +6,15 @@
 -- the number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
 -- caller, an IVR's extension runs its flow from ivr-flows/, a conference
--- room's extension enters the room. Replace or extend this file to change
--- routing for the whole platform.
+-- room's extension enters the room, a ring list's extension rings its
+-- members (cw/ringlist.lua); an incoming call to a number with no other
+-- selection goes to the domain's default ring list, if it has one. Replace
+-- or extend this file to change routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
 require("cw.recording") -- the domain's recording policy on every bridge and queue
 local forward = require("cw.forward")
 local routing = require("cw.routing")
+local ringlist = require("cw.ringlist")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 require("cw.conference") -- call:conference(room, opts)
 require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
@@ -99,6 +102,11 @@ end
 -- Where a number leads inside the domain (also used for overflow targets).
 function dialplan.route_number(call, number)
   local target = call:resolve(number)
+  if not target and call.direction == "incoming" and number == call.dialed then
+    -- a call from outside that selected nothing: the default ring list (seed 002)
+    local default = call:ring_list("default")
+    if default then return ringlist.run(call, default) end
+  end
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
     if tostring(number):match("^%+?%d+$") then return to_number(call, number) end
@@ -109,6 +117,7 @@ function dialplan.route_number(call, number)
   if target.kind == "group" then return to_group(call, target) end
   if target.kind == "ivr" then return to_ivr(call, target) end
   if target.kind == "conference" then return call:conference(target.extension) end
+  if target.kind == "ring_list" then return ringlist.run(call, call:ring_list(target.id)) end
   call:hangup("no_route")
 end
 
@@ -135,6 +144,13 @@ function dialplan.route(call)
   if numbering then
     local how, extension = routing.run(call, numbering)
     if how == "fallback" then return dialplan.route_number(call, extension) end
+    if how == "unrouted" then
+      -- a number that selects nothing: the domain's default ring list (seed 002), else busy
+      local default = call:ring_list("default")
+      if default then return ringlist.run(call, default) end
+      call:log("routing: " .. tostring(call.dialed) .. " has no rules; busy")
+      return call:hangup("busy")
+    end
     return
   end
   return dialplan.route_number(call, call.dialed)

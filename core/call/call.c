@@ -627,6 +627,19 @@ call *call_originate(int64_t domain_id, const struct dial_target *t, const char 
     return c;
 }
 
+int call_legs_to(const struct dial_target *t)
+{
+    int n = 0;
+    for (call *c = C.calls; c; c = c->next)
+        for (call_leg *l = c->legs; l; l = l->next) {
+            if (l->state == LEG_ENDED || l->role == LEG_SPY) continue;
+            if (t->kind == SIP_TARGET_USER ? l->user_id == t->user_id
+                                           : !l->user_id && !strcmp(l->number, t->uri))
+                n++;
+        }
+    return n;
+}
+
 int call_bridge(call *c, call_leg *b)
 {
     if (!c->a || c->a->state == LEG_ENDED || b->state != LEG_UP) return CW_ESTATE;

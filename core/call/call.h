@@ -99,6 +99,12 @@ int call_ring(call *c, bool early);
  */
 int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, const char **why);
 
+/*
+ * How many lines of a destination are in use: live legs of any call to or
+ * from that user (t->kind user), or to that number (trunk or URI targets).
+ */
+int call_legs_to(const struct dial_target *t);
+
 /* Dial a new B (or spy) leg for this call; events go to w. NULL on failure. */
 call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
                     const struct leg_watch *w);

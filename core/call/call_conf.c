@@ -175,8 +175,7 @@ static void play_prompt(struct member *m, const char *name, uint32_t tag)
     media_play(m->media, files, 1, false, tag);
 }
 
-/* Months of recording retention of the domain, as a time in the future. */
-static int64_t retention_end(int64_t domain, int64_t from)
+int64_t call_retention_end(int64_t domain, int64_t from)
 {
     int64_t months = 6;
     store_query_int(store_main(), &months, "SELECT recording_retention FROM domains WHERE id = ?",
@@ -235,7 +234,7 @@ static void room_record_done(const struct media_event *ev)
             "b_number, created_at, expires_at, room_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
             SA_INT(rec->domain_id), SA_STR(rec->call_uuid), SA_STR(rec->path), SA_INT(ev->ms),
             SA_INT((int64_t)sb.st_size), SA_STR(rec->name), SA_STR(""), SA_INT(rec->started),
-            SA_INT(retention_end(rec->domain_id, rec->started)),
+            SA_INT(call_retention_end(rec->domain_id, rec->started)),
             rec->row_id ? SA_INT(rec->row_id) : SA_NULL, SA_END);
         if (rc < 0)
             log_error("conference", "room %s: recording not stored: %s", rec->name,

@@ -52,6 +52,17 @@ void call_media_shutdown(void);
 bool call_media_event(const struct media_event *ev);
 /* resolve() for a conference room's extension: pushes the target and returns 1, else 0. */
 int call_conf_resolve(lua_State *L, int64_t domain_id, const char *number);
+/* The same for a ring list's extension (call_ringlist.c), and call:ring_list(). */
+int call_ringlist_resolve(lua_State *L, int64_t domain_id, const char *number);
+extern const luaL_Reg call_ringlist_methods[];
+/*
+ * Record the conversation of c (its A leg bridged to a B leg) from now on,
+ * stereo; the file becomes a row of recordings (with the ring list, if not 0)
+ * when it is complete, and the CDR links it (call_media.c).
+ */
+int call_record_conversation(call *c, int64_t ring_list_id);
+/* When a recording made now expires: the domain's retention in months (call_conf.c). */
+int64_t call_retention_end(int64_t domain, int64_t from);
 
 /* Inside the media features (call_conf.c, call_fax.c). */
 void call_conf_init(void);

@@ -25,8 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CALL_MT     "cw.call"
-#define MAX_TARGETS 16
+#define CALL_MT      "cw.call"
+#define MAX_TARGETS  16
+#define MAX_ANNOUNCE 32
 
 enum wait_kind {
     W_NONE = 0,
@@ -79,8 +80,15 @@ struct cscript {
     int natt, next_att;
     bool sequential;
     struct dial_target targets[MAX_TARGETS];
+    int lines[MAX_TARGETS]; /* a target is skipped (busy) when this many of its lines are in use */
     int ntargets;
     call_leg *winner;
+    char *announce[MAX_ANNOUNCE]; /* played to whoever answers before the two are connected */
+    int nannounce;
+    bool announcing; /* the winner is hearing the announcement */
+    uint32_t announce_tag;
+    bool record_talk; /* record the conversation once connected */
+    int64_t record_ring_list;
     bool ringback_on;
     char ringback_file[512]; /* a melody instead of the ringing tone */
     int sync_result;
@@ -406,7 +414,8 @@ static const char *opt_str(lua_State *L, int idx, const char *key, const char *d
     return v;
 }
 
-/* call:play(files, {loop=, interrupt=}) -> true | true,"digit" | nil,reason */
+/* call:play(files, {loop=, interrupt=, max= s}) -> true | true,"digit" | true,"max" | nil,reason
+ * max: stop after that many seconds (a looped melody for a while). */
 static int l_play(lua_State *L)
 {
     CALL_OR_GONE(L, s);
@@ -423,6 +432,17 @@ static int l_play(lua_State *L)
         lua_pushstring(L, "digit");
         return 2;
     }
+    lua_Integer max_ms = 0;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "max");
+        if (!lua_isnil(L, -1)) {
+            lua_Number v = lua_tonumber(L, -1);
+            if (!lua_isnumber(L, -1) || v <= 0 || v > 3600)
+                return luaL_argerror(L, 3, "max must be 0..3600 s");
+            max_ms = (lua_Integer)(v * 1000);
+        }
+        lua_pop(L, 1);
+    }
     s->tag = ++s->next_tag;
     int rc = media_play(leg_media(call_a_leg(s->c)), files, n, opt_bool(L, 3, "loop"), s->tag);
     if (rc) {
@@ -430,6 +450,7 @@ static int l_play(lua_State *L)
         lua_pushstring(L, "error");
         return 2;
     }
+    if (max_ms > 0) arm_timer(s, (int)max_ms);
     return suspend(L, s, W_PLAY);
 }
 
@@ -640,6 +661,7 @@ static int l_resolve(lua_State *L)
         return 1;
     }
     store_res_free(r);
+    if (call_ringlist_resolve(L, dom, num)) return 1;
     return call_conf_resolve(L, dom, num);
 }
 
@@ -824,6 +846,13 @@ static int dial_next(struct cscript *s)
         s->att[k] = (struct dial_attempt){0};
         struct leg_watch w = {bridge_ringing, bridge_answered, bridge_ended, s};
         const struct dial_target *t = &s->targets[i];
+        if (s->lines[i] > 0 && call_legs_to(t) >= s->lines[i]) {
+            call_log(s->c, "lines-busy", "%s: all %d line(s) in use",
+                     t->kind == SIP_TARGET_USER ? "user" : t->uri, s->lines[i]);
+            s->att[k].done = true;
+            s->att[k].cause = SIP_CAUSE_BUSY;
+            continue;
+        }
         if (t->kind == SIP_TARGET_TRUNK)
             call_set_direction(s->c,
                                strcmp(call_direction(s->c), "incoming") ? "outgoing" : "transit",
@@ -851,9 +880,18 @@ static int attempts_pending(struct cscript *s)
     return n;
 }
 
+static void announce_clear(struct cscript *s)
+{
+    for (int i = 0; i < s->nannounce; i++)
+        free(s->announce[i]);
+    s->nannounce = 0;
+    s->announcing = false;
+}
+
 static void bridge_finish(struct cscript *s, const char *outcome)
 {
     call *c = s->c;
+    announce_clear(s);
     if (s->ringback_on && call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED)
         media_stop(leg_media(call_a_leg(c)));
     s->ringback_on = false;
@@ -884,6 +922,20 @@ static void bridge_ringing(call_leg *leg, void *arg)
     }
 }
 
+/* Connect the caller with the party that answered (after its announcement, if any). */
+static void connect_winner(struct cscript *s)
+{
+    call_leg *leg = s->winner;
+    s->announcing = false;
+    s->ringback_on = false;
+    if (call_bridge(s->c, leg)) {
+        leg_hangup(leg, SIP_CAUSE_FAILED);
+        return;
+    }
+    if (s->record_talk) call_record_conversation(s->c, s->record_ring_list);
+    /* stays suspended until the conversation ends */
+}
+
 static void bridge_answered(call_leg *leg, void *arg)
 {
     struct cscript *s = arg;
@@ -899,12 +951,17 @@ static void bridge_answered(call_leg *leg, void *arg)
             leg_hangup(s->att[i].leg, SIP_CAUSE_NORMAL);
         }
     }
-    s->ringback_on = false;
-    if (call_bridge(s->c, leg)) {
-        leg_hangup(leg, SIP_CAUSE_FAILED);
-        return;
+    if (s->nannounce > 0) {
+        /* the caller goes on hearing ringing; on_media() connects on the PLAY_DONE */
+        s->announce_tag = ++s->next_tag;
+        if (media_play(leg_media(leg), (const char *const *)s->announce, s->nannounce, false,
+                       s->announce_tag) == CW_OK) {
+            s->announcing = true;
+            call_log(s->c, "announce", "to %s", leg_number(leg));
+            return;
+        }
     }
-    /* stays suspended until the conversation ends */
+    connect_winner(s);
 }
 
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
@@ -923,7 +980,14 @@ static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered,
         return; /* dial_next() goes on */
     }
     if (s->wait != W_BRIDGE) return;
-    if (leg == s->winner) {
+    if (leg == s->winner && s->announcing) {
+        /* gone while hearing who calls: nobody took the call, the attempt goes on */
+        s->announcing = false;
+        s->winner = NULL;
+        for (int i = 0; i < s->natt; i++)
+            if (s->att[i].leg == leg) s->att[i].cause = SIP_CAUSE_NO_ANSWER;
+        call_log(s->c, "announce-left", "%s hung up before being connected", leg_number(leg));
+    } else if (leg == s->winner) {
         bridge_finish(s, "answered");
         return;
     }
@@ -936,7 +1000,35 @@ static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered,
     bridge_finish(s, call_outcome_name(call_outcome_from_cause(worst_cause(s))));
 }
 
-/* call:bridge(target | {targets}, {timeout=, sequential=}) -> outcome, number */
+/* bridge's announce option: a file name or a list of them, kept until the bridge ends. */
+static void announce_set(lua_State *L, struct cscript *s)
+{
+    announce_clear(s);
+    if (!lua_istable(L, 3)) return;
+    lua_getfield(L, 3, "announce");
+    int idx = lua_gettop(L);
+    if (lua_isstring(L, idx)) {
+        s->announce[s->nannounce++] = cw_strdup(lua_tostring(L, idx));
+    } else if (lua_istable(L, idx)) {
+        lua_Integer len = luaL_len(L, idx);
+        for (lua_Integer i = 1; i <= len && s->nannounce < MAX_ANNOUNCE; i++) {
+            lua_geti(L, idx, i);
+            if (lua_isstring(L, -1)) s->announce[s->nannounce++] = cw_strdup(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, idx)) {
+        luaL_argerror(L, 3, "announce must be a file name or a list of them");
+    }
+    lua_pop(L, 1);
+}
+
+/*
+ * call:bridge(target | {targets}, {timeout=, sequential=, ringback=, announce=, record=})
+ * -> outcome, number. A target entry may be {to=, timeout=, lines=}: lines = how many
+ * calls that destination takes at once (it counts as busy beyond). announce = files
+ * played to whoever answers before the caller is connected; record = true (or
+ * {ring_list = id}) records the conversation from then on.
+ */
 static int l_bridge(lua_State *L)
 {
     CALL_OR_GONE(L, s);
@@ -945,14 +1037,24 @@ static int l_bridge(lua_State *L)
     if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
     s->sequential = opt_bool(L, 3, "sequential");
     cw_strlcpy(s->ringback_file, opt_str(L, 3, "ringback", ""), sizeof s->ringback_file);
+    s->record_talk = false;
+    s->record_ring_list = 0;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "record");
+        s->record_talk = lua_toboolean(L, -1);
+        if (lua_istable(L, -1)) s->record_ring_list = opt_int(L, lua_gettop(L), "ring_list", 0);
+        lua_pop(L, 1);
+    }
+    announce_set(L, s);
     s->ntargets = s->natt = s->next_att = 0;
     s->winner = NULL;
-    /* targets: "x", {"x", "y"}, or entries {to = "x", timeout = s} with their own ring time */
+    /* targets: "x", {"x", "y"}, or entries {to = "x", timeout = s, lines = n} */
     const char *list[MAX_TARGETS];
-    int times[MAX_TARGETS];
+    int times[MAX_TARGETS], lines[MAX_TARGETS];
     int n = 0;
     if (lua_isstring(L, 2)) {
         list[0] = lua_tostring(L, 2);
+        lines[n] = 0;
         times[n++] = timeout;
     } else {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -962,15 +1064,20 @@ static int l_bridge(lua_State *L)
             if (lua_istable(L, -1)) {
                 lua_getfield(L, -1, "to");
                 lua_getfield(L, -2, "timeout");
-                lua_Integer t = luaL_optinteger(L, -1, timeout);
-                if (!lua_isstring(L, -2) || t <= 0 || t > 600)
-                    return luaL_error(L, "bridge: target %d needs to = string, timeout 1..600",
-                                      (int)i);
-                list[n] = lua_tostring(L, -2);
+                lua_getfield(L, -3, "lines");
+                lua_Integer t = luaL_optinteger(L, -2, timeout);
+                lua_Integer ln = luaL_optinteger(L, -1, 0);
+                if (!lua_isstring(L, -3) || t <= 0 || t > 600 || ln < 0 || ln > 1000)
+                    return luaL_error(
+                        L, "bridge: target %d needs to = string, timeout 1..600, lines 0..1000",
+                        (int)i);
+                list[n] = lua_tostring(L, -3);
+                lines[n] = (int)ln;
                 times[n++] = (int)t;
-                lua_pop(L, 2);
+                lua_pop(L, 3);
             } else if (lua_isstring(L, -1)) {
                 list[n] = lua_tostring(L, -1);
+                lines[n] = 0;
                 times[n++] = timeout;
             } else {
                 return luaL_error(L, "bridge: target %d is not a string or {to=, timeout=}",
@@ -984,7 +1091,7 @@ static int l_bridge(lua_State *L)
         const char *w;
         int rc = call_target(s->c, list[i], times[i], &s->targets[s->ntargets], &w);
         if (rc == CW_OK)
-            s->ntargets++;
+            s->lines[s->ntargets++] = lines[i];
         else if (!strcmp(w, "restricted"))
             why = w;
     }
@@ -1174,6 +1281,7 @@ static int open_callapi(lua_State *L)
         luaL_newlib(L, methods);
         luaL_setfuncs(L, call_vm_methods, 0);
         luaL_setfuncs(L, call_media_methods, 0);
+        luaL_setfuncs(L, call_ringlist_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);
@@ -1192,6 +1300,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct cscript *s = arg;
     if (s->wait == W_SLEEP) {
         resume_ok(s, NULL);
+    } else if (s->wait == W_PLAY) { /* play's max: the prompt is cut short */
+        s->tag = 0;
+        media_stop(leg_media(call_a_leg(s->c)));
+        resume_ok(s, "max");
     } else if (s->wait == W_DIGITS) {
         resume_str(s, s->digits.data ? s->digits.data : "", "timeout");
     }
@@ -1200,7 +1312,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void on_media(call *c, call_leg *l, const struct media_event *ev, void *arg)
 {
     struct cscript *s = arg;
-    if (l != call_a_leg(c)) return;
+    if (l != call_a_leg(c)) {
+        /* the party that answered a bridge has heard its announcement: connect */
+        if (s->announcing && l == s->winner && ev->type == MEDIA_EV_PLAY_DONE &&
+            ev->tag == s->announce_tag) {
+            if (ev->reason < 0) call_log(c, "announce-failed", "a prompt could not be played");
+            connect_winner(s);
+        }
+        return;
+    }
     if (s->wait == W_MEDIA && ev->type == s->await_type && ev->tag == s->tag) {
         script_co *co;
         lua_State *T = resume_begin(s, &co);
@@ -1365,6 +1485,7 @@ static void cscript_release(struct cscript *s)
         return; /* released when the fallback prompt ends the call */
     if (s->ud) s->ud->s = NULL;
     if (s->timer) event_free(s->timer);
+    announce_clear(s);
     free(s->fallback);
     cw_buf_free(&s->digits);
     if (s->co) script_co_unref(s->co);

@@ -223,6 +223,166 @@ static const struct crud_entity vip_numbers = {.path = "vip-numbers",
                                                .write_role = ROLE_SUPERVISOR,
                                                .created_at = true};
 
+/* ---- ring lists (seed 002): scripts/cw/ringlist.lua rings them ---- */
+
+#define RING_LIST_MAX_MEMBERS 16
+
+static const char *const ring_methods[] = {"sequential", "simultaneous", NULL};
+
+static const struct crud_field ring_list_fields[] = {
+    {"name", FT_TEXT, FF_REQUIRED | FF_UNIQUE | FF_SEARCH, 1, 64},
+    {"extension", FT_DIGITS, FF_FILTER | FF_SEARCH, 1, 5, NULL, NULL, 0, NULL,
+     "number to dial; the lowest free one when not given"},
+    {"method", FT_ENUM, FF_FILTER, 0, 0, ring_methods, NULL, 0, NULL,
+     "sequential: one member at a time, the next after answer_timeout; simultaneous: all "
+     "at once, the attempt fails after answer_timeout"},
+    {"answer_timeout", FT_INT, 0, 5, 300, NULL, NULL, 0, NULL, "seconds a member rings"},
+    {"retries", FT_INT, 0, 0, 10, NULL, NULL, 0, NULL,
+     "how many more times the whole list is tried after it failed"},
+    {"retry_pause", FT_INT, 0, 1, 600, NULL, NULL, 0, NULL,
+     "seconds between attempts; the caller hears pause_sound_id (else ringing)"},
+    {"ring_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "melody the caller hears while members ring; null = ringing tone"},
+    {"pause_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "melody the caller hears between attempts"},
+    {"announce_caller", FT_BOOL, 0, 0, 0, NULL, NULL, 0, NULL,
+     "whoever answers first hears \"call from\" and the caller's number, then is connected"},
+    {"record", FT_BOOL, 0, 0, 0, NULL, NULL, 0, NULL,
+     "record the conversation (stereo: caller left, member right)"},
+    {"is_default", FT_BOOL, FF_FILTER, 0, 0, NULL, NULL, 0, NULL,
+     "the domain's default list: incoming calls to a number with no selection; one a domain"},
+    {"language", FT_ENUM, FF_NULLABLE, 0, 0, crud_languages, NULL, 0, NULL,
+     "language of the announcement; null = the domain's"},
+    {"created_at", FT_INT, FF_READONLY},
+    {"updated_at", FT_INT, FF_READONLY},
+    {"members", FT_JSON, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL,
+     "in order: [{\"number\": extension, login or phone number, \"lines\": 1..30, "
+     "\"schedule\": {periods: [...]} or null}] (at most 16)"},
+};
+
+/* A member's number: a user of the domain, or an outside number (not another dial-plan entry). */
+static bool ring_member_number_ok(struct crud_ctx *c, size_t i, const char *num)
+{
+    int64_t id;
+    if (store_query_int(store_main(), &id,
+                        "SELECT id FROM users WHERE domain_id = ? AND (extension = ? OR login = ?)",
+                        SA_INT(c->domain_id), SA_STR(num), SA_STR(num), SA_END) == CW_OK)
+        return true;
+    if (!domain_extension_free(c->domain_id, num, "", 0))
+        return crud_fail(c, 400, "invalid_value", "members",
+                         "members[%zu].number: %s is not a user's extension; a member is a user "
+                         "or an outside number",
+                         i, num);
+    size_t n = strlen(num), digits = strspn(num[0] == '+' ? num + 1 : num, "0123456789");
+    if (n < 3 || n > 20 || digits != n - (num[0] == '+'))
+        return crud_fail(c, 400, "invalid_value", "members",
+                         "members[%zu].number: an extension or login of this domain, or a phone "
+                         "number of 3..20 digits with an optional leading +",
+                         i);
+    return true;
+}
+
+static bool ring_list_validate(struct crud_ctx *c)
+{
+    if (!domain_extension_rule(c, true)) return false;
+    json_t *m = json_object_get(c->in, "members");
+    if (!m) return true;
+    if (!json_is_array(m) || json_array_size(m) > RING_LIST_MAX_MEMBERS)
+        return crud_fail(c, 400, "invalid_value", "members",
+                         "members must be an array of at most %d members", RING_LIST_MAX_MEMBERS);
+    size_t i;
+    json_t *v;
+    json_array_foreach(m, i, v)
+    {
+        json_t *num = json_object_get(v, "number"), *lines = json_object_get(v, "lines");
+        const char *k;
+        json_t *x;
+        bool bad = !json_is_object(v) || !json_is_string(num);
+        if (!bad)
+            json_object_foreach(v, k, x) if (strcmp(k, "number") && strcmp(k, "lines") &&
+                                             strcmp(k, "schedule")) bad = true;
+        if (!bad && lines &&
+            (!json_is_integer(lines) || json_integer_value(lines) < 1 ||
+             json_integer_value(lines) > 30))
+            bad = true;
+        if (bad)
+            return crud_fail(c, 400, "invalid_value", "members",
+                             "members[%zu] must be {number, lines 1..30, schedule}", i);
+        if (!ring_member_number_ok(c, i, json_string_value(num))) return false;
+        char field[48];
+        snprintf(field, sizeof field, "members[%zu].schedule", i);
+        if (!schedule_ok(c, field, json_object_get(v, "schedule"))) return false;
+    }
+    return true;
+}
+
+static bool ring_list_after_write(struct crud_ctx *c)
+{
+    store *st = store_main();
+    int rc = 0;
+    json_t *def = json_object_get(c->in, "is_default");
+    if (json_is_true(def))
+        rc = store_exec(st, "UPDATE ring_lists SET is_default = 0 WHERE domain_id = ? AND id <> ?",
+                        SA_INT(c->domain_id), SA_INT(c->id), SA_END);
+    json_t *m = json_object_get(c->in, "members");
+    if (!m || rc < 0) return rc < 0 ? crud_store_fail(c, rc) : true;
+    rc = store_exec(st, "DELETE FROM ring_list_members WHERE list_id = ?", SA_INT(c->id), SA_END);
+    size_t i;
+    json_t *v;
+    json_array_foreach(m, i, v)
+    {
+        if (rc < 0) break;
+        json_t *lines = json_object_get(v, "lines"), *sch = json_object_get(v, "schedule");
+        char *sch_text = sch && !json_is_null(sch) ? json_dumps(sch, JSON_COMPACT) : NULL;
+        rc = store_exec(st,
+                        "INSERT INTO ring_list_members(list_id, position, number, lines, schedule) "
+                        "VALUES(?,?,?,?,?)",
+                        SA_INT(c->id), SA_INT((int64_t)i + 1),
+                        SA_STR(json_string_value(json_object_get(v, "number"))),
+                        SA_INT(lines ? json_integer_value(lines) : 1),
+                        sch_text ? SA_STR(sch_text) : SA_NULL, SA_END);
+        free(sch_text);
+    }
+    return rc < 0 ? crud_store_fail(c, rc) : true;
+}
+
+static void ring_list_decorate(struct crud_ctx *c, json_t *o)
+{
+    int64_t id = json_integer_value(json_object_get(o, "id"));
+    json_t *m = json_array();
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT number, lines, schedule FROM ring_list_members WHERE list_id = ? "
+                    "ORDER BY position",
+                    SA_INT(id), SA_END) >= 0) {
+        while (store_next(r)) {
+            json_t *sch = store_str(r, 2) ? json_loads(store_str(r, 2), 0, NULL) : NULL;
+            json_array_append_new(m, json_pack("{s:s,s:I,s:o}", "number", store_str(r, 0), "lines",
+                                               (json_int_t)store_int(r, 1), "schedule",
+                                               sch ? sch : json_null()));
+        }
+        store_res_free(r);
+    }
+    json_object_set_new(o, "members", m);
+}
+
+static const struct crud_entity ring_lists = {.path = "ring-lists",
+                                              .type = "ring_list",
+                                              .label = "ring list",
+                                              .table = "ring_lists",
+                                              .scope = SCOPE_DOMAIN,
+                                              .fields = ring_list_fields,
+                                              .nfields = CW_ARRAY_LEN(ring_list_fields),
+                                              .name_field = "name",
+                                              .order = "name",
+                                              .read_role = ROLE_SUPERVISOR,
+                                              .write_role = ROLE_DOMAIN_ADMIN,
+                                              .created_at = true,
+                                              .updated_at = true,
+                                              .validate = ring_list_validate,
+                                              .after_write = ring_list_after_write,
+                                              .decorate = ring_list_decorate};
+
 /* ---- personal IVR (seed 000): the subscriber's own script for incoming calls ---- */
 
 #define PERSONAL_IVR_MAX 65536
@@ -326,6 +486,7 @@ void callctl_api_init(void)
     crud_register(&fwd_admin);
     crud_register(&fwd_own);
     crud_register(&vip_numbers);
+    crud_register(&ring_lists);
     http_route("GET", "/api/v1/me/personal-ivr", personal_ivr_get, ROLE_SUBSCRIBER, 0,
                "Your personal IVR script for incoming calls (seed 000)");
     http_route("PUT", "/api/v1/me/personal-ivr", personal_ivr_put, ROLE_SUBSCRIBER, 0,

@@ -157,7 +157,8 @@ bool flow_check(struct crud_ctx *c, json_t *flow);
 /* Shared rules. */
 extern const char *const crud_languages[];
 extern const char *const crud_statuses[]; /* of accounts and domains: active, blocked */
-/* Is this extension free in the domain (users, call groups, IVR flows, conference rooms)? */
+/* Is this extension free in the domain (users, call groups, IVR flows, conference rooms,
+ * ring lists)? */
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id);
 /*

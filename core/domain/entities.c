@@ -80,7 +80,8 @@ static bool users_of_domain(struct crud_ctx *c, json_t *list, const char *field)
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id)
 {
-    static const char *const tables[] = {"users", "call_groups", "ivr_flows", "conference_rooms"};
+    static const char *const tables[] = {"users", "call_groups", "ivr_flows", "conference_rooms",
+                                         "ring_lists"};
     for (size_t i = 0; i < CW_ARRAY_LEN(tables); i++) {
         char *sql = cw_sprintf("SELECT 1 FROM %s WHERE domain_id = ? AND extension = ? AND id <> ?",
                                tables[i]);
@@ -106,9 +107,10 @@ int domain_next_extension(int64_t domain_id, char *out, size_t outlen)
                     "SELECT extension FROM users WHERE domain_id = ? AND extension IS NOT NULL "
                     "UNION SELECT extension FROM call_groups WHERE domain_id = ? UNION SELECT "
                     "extension FROM ivr_flows WHERE domain_id = ? AND extension IS NOT NULL "
-                    "UNION SELECT extension FROM conference_rooms WHERE domain_id = ?",
+                    "UNION SELECT extension FROM conference_rooms WHERE domain_id = ? "
+                    "UNION SELECT extension FROM ring_lists WHERE domain_id = ?",
                     SA_INT(domain_id), SA_INT(domain_id), SA_INT(domain_id), SA_INT(domain_id),
-                    SA_END) < 0)
+                    SA_INT(domain_id), SA_END) < 0)
         return CW_EIO;
     int n = 0;
     int64_t *used = cw_calloc((size_t)store_nrows(r) + 1, sizeof *used);

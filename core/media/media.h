@@ -127,10 +127,13 @@ void media_shutdown(void);
  * SDP at once). near: put it on the same worker as this session (0 = any).
  */
 int media_session_open(media_id near, media_id *out_id, int *out_port);
-/* Called again on a re-INVITE. Symmetric RTP: the first packet's source is
- * latched (it may differ from r behind NAT) and packets from anywhere else are
- * dropped until a new address is set. send = false holds our audio, recv =
- * false ignores theirs. CW_EINVAL for an unknown codec, bad address or port. */
+/* Called again on a re-INVITE. Symmetric RTP that a stray stream cannot
+ * steal: packets from r's address are always taken and latch the session for
+ * good; another source (the peer behind NAT) is latched only after r's
+ * address has stayed silent for half a second, and gives way to r's address
+ * as soon as that one sends. Packets from anywhere else are dropped. send =
+ * false holds our audio, recv = false ignores theirs. CW_EINVAL for an
+ * unknown codec, bad address or port. */
 int media_session_set_remote(media_id id, const struct media_remote *r);
 /* Close: stops everything, leaves bridges/rooms, emits MEDIA_EV_CLOSED. */
 int media_session_close(media_id id);

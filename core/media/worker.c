@@ -40,6 +40,8 @@
 #define TALK_OFF_DB -45.0
 #define SILENCE_DB  -50.0
 #define DTMF_QUEUE  32
+/* How long the SDP address must stay silent before another source may be latched (NAT). */
+#define LATCH_GRACE_MS 500
 
 struct player {
     int kind; /* 0 none, 1 files, 2 tone, 3 moh */
@@ -72,8 +74,10 @@ struct msession {
     struct msession *hnext, *next, *prev;
     int fd, fd_rtcp, port;
 
-    struct sockaddr_in raddr, rcaddr;
+    struct sockaddr_in raddr, rcaddr;     /* where we send RTP and RTCP (the latched sources) */
+    struct sockaddr_in sdp_rtp, sdp_rtcp; /* what the SDP said */
     bool have_remote, latched, rtcp_latched, connected;
+    bool latched_sdp, rtcp_latched_sdp; /* latched to the SDP address: for good */
     int pt, dtmf_pt;
     enum media_dtmf_mode dmode;
     bool send, recv;
@@ -571,6 +575,63 @@ static void rate_limited(struct msession *s, uint64_t count, const char *what,
     }
 }
 
+/*
+ * Symmetric RTP that a stray stream cannot steal. Packets from the address
+ * the SDP gave are always taken and latch the session for good (the socket
+ * is connected to it, so the kernel drops every other source). Another
+ * source - the same peer behind NAT - is latched only when nothing has come
+ * from the SDP address for LATCH_GRACE_MS since the remote was set; it gives
+ * way to the SDP address the moment that one sends, and to a third source
+ * only after it has itself been silent that long (a NAT rebinding).
+ */
+static void latch_rtp(struct msession *s, const struct sockaddr_in *from, bool is_sdp)
+{
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
+    if (!is_sdp || (s->latched && !s->latched_sdp))
+        log_info("media", "session %u: latched RTP to %s:%d%s", s->id, ip, ntohs(from->sin_port),
+                 is_sdp ? " (the SDP address)" : " (not the SDP address: NAT)");
+    s->raddr = *from;
+    s->latched = true;
+    s->latched_sdp = is_sdp;
+    /* connected to the SDP address: the kernel keeps the route and drops other sources */
+    if (is_sdp) s->connected = connect(s->fd, (const struct sockaddr *)from, sizeof *from) == 0;
+}
+
+static bool rtp_source_ok(struct msession *s, const struct sockaddr_in *from)
+{
+    if (same_addr(from, &s->sdp_rtp)) {
+        if (!s->latched_sdp) latch_rtp(s, from, true);
+        return true;
+    }
+    if (s->latched && same_addr(from, &s->raddr)) return true;
+    int64_t quiet_since = s->latched ? s->last_rx_ms : s->remote_set_ms;
+    if (!s->latched_sdp && s->w->now_ms - quiet_since >= LATCH_GRACE_MS) {
+        latch_rtp(s, from, false);
+        return true;
+    }
+    rate_limited(s, ++s->rx_foreign,
+                 s->latched ? "RTP from a source other than the latched one refused"
+                            : "RTP from a source other than the SDP address held back",
+                 from);
+    return false;
+}
+
+/* RTCP: the SDP's RTCP address for good; else, once RTP has latched, the RTP source's host. */
+static bool rtcp_source_ok(struct msession *s, const struct sockaddr_in *from)
+{
+    if (same_addr(from, &s->sdp_rtcp)) {
+        s->rcaddr = *from;
+        s->rtcp_latched = s->rtcp_latched_sdp = true;
+        return true;
+    }
+    if (s->rtcp_latched) return same_addr(from, &s->rcaddr);
+    if (!s->latched || from->sin_addr.s_addr != s->raddr.sin_addr.s_addr) return false;
+    s->rcaddr = *from;
+    s->rtcp_latched = true;
+    return true;
+}
+
 static void handle_rtp(struct msession *s, const uint8_t *b, int len,
                        const struct sockaddr_in *from, int64_t arrival_us)
 {
@@ -580,21 +641,7 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
         rate_limited(s, ++s->rx_bad, "malformed RTP ignored", from);
         return;
     }
-    if (!s->latched) {
-        if (!same_addr(from, &s->raddr)) {
-            char ip[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
-            log_info("media", "session %u: latched RTP to %s:%d", s->id, ip, ntohs(from->sin_port));
-            s->raddr = *from;
-        }
-        s->latched = true;
-        /* connected from now on: the kernel keeps the route and drops other sources */
-        s->connected = connect(s->fd, (const struct sockaddr *)&s->raddr, sizeof s->raddr) == 0;
-    } else if (!same_addr(from, &s->raddr)) {
-        rate_limited(s, ++s->rx_foreign, "RTP from a source other than the latched one refused",
-                     from);
-        return;
-    }
+    if (!rtp_source_ok(s, from)) return;
     if (!s->have_rx_ssrc || h.ssrc != s->rx_ssrc) {
         if (s->have_rx_ssrc) {
             log_debug("media", "session %u: new RTP stream (SSRC %08x)", s->id, h.ssrc);
@@ -634,13 +681,7 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
 static void handle_rtcp(struct msession *s, const uint8_t *b, int len,
                         const struct sockaddr_in *from, int64_t arrival_us)
 {
-    if (!s->have_remote) return;
-    if (!s->rtcp_latched) {
-        s->rcaddr = *from;
-        s->rtcp_latched = true;
-    } else if (!same_addr(from, &s->rcaddr)) {
-        return;
-    }
+    if (!s->have_remote || !rtcp_source_ok(s, from)) return;
     int off = 0;
     while (off + 8 <= len) {
         const uint8_t *p = b + off;
@@ -1147,17 +1188,18 @@ static void set_remote(struct msession *s, const struct media_remote *r)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
     inet_pton(AF_INET, r->ip, &a.sin_addr);
-    bool moved = !s->have_remote || !same_addr(&a, &s->raddr);
-    if (moved && s->connected) { /* a new offer: accept any source until latched again */
+    bool moved = !s->have_remote || !same_addr(&a, &s->sdp_rtp);
+    if (moved && s->connected) { /* a new address: other sources may be heard again */
         struct sockaddr un = {.sa_family = AF_UNSPEC};
         connect(s->fd, &un, sizeof un);
         s->connected = false;
     }
-    if (moved) { /* a new offer: latch again */
-        s->raddr = a;
-        s->rcaddr = a;
-        s->rcaddr.sin_port = htons((uint16_t)(r->port + 1));
-        s->latched = s->rtcp_latched = false;
+    if (moved) { /* a new address: latch again */
+        s->sdp_rtp = s->raddr = a;
+        s->sdp_rtcp = a;
+        s->sdp_rtcp.sin_port = htons((uint16_t)(r->port + 1));
+        s->rcaddr = s->sdp_rtcp;
+        s->latched = s->rtcp_latched = s->latched_sdp = s->rtcp_latched_sdp = false;
     }
     s->have_remote = true;
     s->pt = r->pt;

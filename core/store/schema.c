@@ -314,6 +314,30 @@ static const char m006[] =
 /* Personal IVR (seed 000): a subscriber's own script for incoming calls. */
 static const char m007[] = "ALTER TABLE users ADD COLUMN personal_ivr TEXT;\n";
 
+/*
+ * Ring lists (seed 002): an extension of the dial plan that rings a list of users and
+ * outside numbers, one after another or all at once, with retries, melodies and the
+ * caller's number announced to whoever answers. Their conversations' recordings are rows
+ * of recordings with the list.
+ */
+static const char m008[] =
+    "CREATE TABLE ring_lists (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, extension TEXT NOT NULL, method TEXT NOT NULL DEFAULT 'sequential',\n"
+    "  answer_timeout INTEGER NOT NULL DEFAULT 20, retries INTEGER NOT NULL DEFAULT 0,\n"
+    "  retry_pause INTEGER NOT NULL DEFAULT 10,\n"
+    "  ring_sound_id {{bigint}} REFERENCES sound_files(id) ON DELETE SET NULL,\n"
+    "  pause_sound_id {{bigint}} REFERENCES sound_files(id) ON DELETE SET NULL,\n"
+    "  announce_caller INTEGER NOT NULL DEFAULT 0, record INTEGER NOT NULL DEFAULT 0,\n"
+    "  is_default INTEGER NOT NULL DEFAULT 0, language TEXT,\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL,\n"
+    "  UNIQUE(domain_id, name), UNIQUE(domain_id, extension));\n"
+    "CREATE TABLE ring_list_members (\n"
+    "  list_id {{bigint}} NOT NULL REFERENCES ring_lists(id) ON DELETE CASCADE,\n"
+    "  position INTEGER NOT NULL, number TEXT NOT NULL, lines INTEGER NOT NULL DEFAULT 1,\n"
+    "  schedule TEXT, PRIMARY KEY(list_id, position));\n"
+    "ALTER TABLE recordings ADD COLUMN ring_list_id {{bigint}};\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
@@ -322,5 +346,6 @@ const struct store_migration store_migrations[] = {
     {5, "routing rules, schedules, classifiers, number filters, operator messages", m005},
     {6, "conference rooms, fax boxes", m006},
     {7, "personal IVR scripts", m007},
+    {8, "ring lists", m008},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

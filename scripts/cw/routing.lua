@@ -276,7 +276,8 @@ function M.lookup(call)
   return cwroute.number(call.domain_id, call.dialed, call.caller or "")
 end
 
--- Route the call. Returns "fallback", extension when the number's fallback should take it.
+-- Route the call. Returns "fallback", extension when the number's fallback should take it,
+-- "unrouted" when the number has no rules (the dial plan picks the default ring list or busy).
 function M.run(call, cfg)
   local blocked = M.blocked(cfg)
   if blocked then
@@ -301,6 +302,10 @@ function M.run(call, cfg)
   if cfg.fallback then
     call:log(("routing: %s no rule matched; fallback %s"):format(cfg.number, cfg.fallback))
     return "fallback", cfg.fallback
+  end
+  if #cfg.rules == 0 then
+    -- a number with no rules at all selects nothing: the caller decides (default ring list)
+    return "unrouted"
   end
   call:log(("routing: %s no rule matched; busy"):format(cfg.number))
   return call:hangup("busy")

@@ -99,6 +99,9 @@ def test_build_the_world(d):
                             status=201)
         o["conference-rooms"] = adm.ok("POST", base + "/conference-rooms", {"name": "Room"},
                                        status=201)
+        o["ring-lists"] = adm.ok("POST", base + "/ring-lists",
+                                 {"name": "RL", "members": [{"number": "79001234567"}]},
+                                 status=201)
         # faxes come from calls: a received one in the domain admin's own box
         owner = users["%s-domainadmin" % prefix]["id"]
         d.sql_exec("INSERT INTO faxes(domain_id, owner_id, direction, counterpart, status, "
@@ -218,7 +221,7 @@ def snapshot(d):
               "classifiers", "classifier_numbers", "routing_rules", "recordings",
               "voicemail_messages", "operator_messages", "operator_message_recipients",
               "sound_files", "external_numbers", "api_tokens", "user_subgroups",
-              "conference_rooms", "faxes"]
+              "conference_rooms", "faxes", "ring_lists", "ring_list_members"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 
 

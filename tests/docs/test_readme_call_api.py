@@ -2,9 +2,10 @@
 """scripts/README.md documents the whole call API, and its examples compile.
 
 Every method the core registers on the call object (the luaL_Reg tables of
-core/call/call_lua.c, call_vm.c and call_media.c) and every method the Lua
-library adds (scripts/cw/*.lua) appears in the README as `call:<name>(` (or `{`);
-every Lua block of the README's call API part compiles (luac5.4 -p)."""
+core/call/call_lua.c, call_vm.c, call_media.c and call_ringlist.c) and every
+method the Lua library adds (scripts/cw/*.lua) appears in the README as
+`call:<name>(` (or `{`); every Lua block of the README's call API part
+compiles (luac5.4 -p)."""
 
 import os
 import re
@@ -23,7 +24,7 @@ def read(*parts):
 
 def c_methods():
     names = set()
-    for f in ("call_lua.c", "call_vm.c", "call_media.c"):
+    for f in ("call_lua.c", "call_vm.c", "call_media.c", "call_ringlist.c"):
         text = read("core", "call", f)
         for table in re.findall(r"luaL_Reg\s+\w+\[\]\s*=\s*\{(.*?)\n\};", text, re.S):
             names.update(re.findall(r'\{"(\w+)",\s*\w+\}', table))

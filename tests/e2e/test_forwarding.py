@@ -15,14 +15,13 @@ without a schedule; with no schedules, equal priorities ring together (E4).
 import datetime
 import os
 import sys
-import threading
 import time
 import traceback
 import zoneinfo
 
 import audio
-import sipraw
 from cwtest import DEMO, Daemon, TestFailure, wait_until
+from mobilenet import MobileNetwork
 from sipua import Phone
 
 MOBILE = "89001234567"
@@ -34,51 +33,6 @@ E1_SCHEDULE = {"periods": [{"days": [1, 2, 3, 4, 5], "from": "10:00", "to": "19:
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
-
-
-class MobileNetwork:
-    """A loopback mobile network behind a trunk: records INVITEs (number, time)
-    and rings, answers or is busy per number as told."""
-
-    def __init__(self, daemon_port):
-        self.c = sipraw.Client(daemon_port)
-        self.c.auto_answer = True
-        self.port = self.c.local[1]
-        self.behaviour = {}
-        self.invites = []  # (number, time)
-        self.cancels = []
-        self.pending = {}
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while not self.stop:
-            req = self.c.wait_request("INVITE", timeout=0.05)
-            if req:
-                num = req.uri.split(":")[1].split("@")[0]
-                self.invites.append((num, time.time()))
-                how = self.behaviour.get(num, "ring")
-                if how == "busy":
-                    self.c.reply(req, 486, to_tag="m")
-                elif how == "answer":
-                    self.c.reply(req, 200, to_tag="m", body=sipraw.sdp(self.port + 2))
-                else:
-                    self.c.reply(req, 180, to_tag="m")
-                    self.pending[req.get("call-id")] = req
-            can = self.c.wait_request("CANCEL", timeout=0.05)
-            if can:
-                self.cancels.append(time.time())
-                self.c.reply(can, 200, to_tag="m")
-                inv = self.pending.pop(can.get("call-id"), None)
-                if inv:
-                    self.c.reply(inv, 487, to_tag="m")
-            self.c.wait_request("ACK", timeout=0.01)
-
-    def close(self):
-        self.stop = True
-        self.t.join(2)
-        self.c.close()
 
 
 def offset_for(weekday, hour):

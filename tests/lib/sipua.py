@@ -116,6 +116,9 @@ class Phone:
             "ctrl_tcp_listen 127.0.0.1:%d" % self.ctrl_port,
             "snd_path " + self.dir,
             "dns_server 127.0.0.1:53",
+            # its SDP names the address it sends from, as a phone on the LAN does (else it
+            # names the machine's first interface and looks like a peer behind NAT)
+            "net_interface 127.0.0.1",
         ]
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write("\n".join(cfg) + "\n")

@@ -4,7 +4,9 @@
  * tones and music on hold, DTMF both ways (in-band at -6..-30 dBm0 with and
  * without noise, RFC 4733 with lost and repeated end packets), and bad input
  * (foreign source after latching, malformed RTP, bad files) refused without
- * harm. Every wait has a bound; audio checks use frequency/energy windows.
+ * harm; a stray stream that starts first does not win over the SDP peer, and
+ * a peer behind NAT is still latched when the SDP address stays silent. Every wait has a bound;
+ * audio checks use frequency/energy windows.
  */
 #include "media_harness.h"
 
@@ -467,6 +469,144 @@ static void foreign_and_malformed_rtp_is_refused(void **st)
     peer_close(&other);
 }
 
+/*
+ * Latching. Three senders aim at one session's port: the peer the SDP names
+ * (sdp), a stray stream (stray: 1500 Hz) and, in the NAT case, the real peer
+ * seen from another address (nat: 600 Hz). A second session bridged to the
+ * first lets `ear` hear what the engine accepted.
+ */
+struct latch_script {
+    struct peer *sdp, *stray, *nat, *ear;
+    int sdp_from, stray_from, nat_from; /* first frame each one sends (-1 never) */
+    int frame;                          /* counted across h_drive() calls */
+    int64_t ph_sdp, ph_stray, ph_nat, ph_ear;
+};
+
+static void send_latch(int f, void *arg)
+{
+    struct latch_script *l = arg;
+    int16_t pcm[MEDIA_FRAME];
+    f = l->frame++;
+    if (l->sdp_from >= 0 && f >= l->sdp_from) {
+        h_sine(pcm, MEDIA_FRAME, 600, 8000, &l->ph_sdp);
+        peer_send_pcm(l->sdp, pcm);
+    }
+    if (l->stray_from >= 0 && f >= l->stray_from) {
+        h_sine(pcm, MEDIA_FRAME, 1500, 20000, &l->ph_stray);
+        peer_send_pcm(l->stray, pcm);
+    }
+    if (l->nat && l->nat_from >= 0 && f >= l->nat_from) {
+        h_sine(pcm, MEDIA_FRAME, 600, 8000, &l->ph_nat);
+        peer_send_pcm(l->nat, pcm);
+    }
+    h_sine(pcm, MEDIA_FRAME, 1000, 8000, &l->ph_ear);
+    peer_send_pcm(l->ear, pcm);
+}
+
+/* Share of 1500 Hz (the stray) in any 100 ms window of what ear heard from `from` on. */
+static double worst_stray_share(struct peer *ear, int from)
+{
+    double worst = 0;
+    for (int at = from; at + 800 <= ear->ncap; at += 800)
+        if (peer_power(ear, at, 800) > -60) worst = fmax(worst, peer_tone(ear, at, 800, 1500));
+    return worst;
+}
+
+static void stray_stream_does_not_win_over_the_sdp_peer(void **st)
+{
+    struct peer sdp, stray, ear;
+    peer_open(&sdp, MEDIA_PCMU);
+    peer_open(&stray, MEDIA_PCMU);
+    peer_open(&ear, MEDIA_PCMU);
+    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
+    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
+    stray.to = sdp.to;
+    assert_int_equal(media_bridge(id, id2), 0);
+    /* the stray starts first; the SDP peer 200 ms later, well within the grace */
+    struct latch_script l = {
+        .sdp = &sdp, .stray = &stray, .ear = &ear, .sdp_from = 10, .stray_from = 0, .nat_from = -1};
+    h_drive(75, send_latch, &l);
+    assert_true(ear.ncap > 8000);
+    assert_true(peer_tone(&ear, ear.ncap - 3200, 3200, 600) > 0.8);
+    assert_true(worst_stray_share(&ear, 0) < 0.01); /* the stray was never heard */
+    assert_int_equal(stray.rx_packets, 0);          /* nor sent anything */
+    assert_true(sdp.rx_packets > 50);
+    media_session_close(id);
+    media_session_close(id2);
+    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&sdp);
+    peer_close(&stray);
+    peer_close(&ear);
+}
+
+static void sdp_peer_takes_over_from_an_early_stray_for_good(void **st)
+{
+    struct peer sdp, stray, ear;
+    peer_open(&sdp, MEDIA_PCMU);
+    peer_open(&stray, MEDIA_PCMU);
+    peer_open(&ear, MEDIA_PCMU);
+    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
+    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
+    stray.to = sdp.to;
+    assert_int_equal(media_bridge(id, id2), 0);
+    /* the stray sends alone for 1.2 s (longer than the grace: it may be a NAT'd peer),
+     * then the SDP peer starts and keeps the session although the stray goes on */
+    struct latch_script l = {
+        .sdp = &sdp, .stray = &stray, .ear = &ear, .sdp_from = 60, .stray_from = 0, .nat_from = -1};
+    h_drive(70, send_latch, &l);
+    int ear_at = ear.ncap, stray_rx = stray.rx_packets;
+    h_drive(60, send_latch, &l);
+    assert_true(ear.ncap - ear_at > 6000);
+    assert_true(peer_tone(&ear, ear.ncap - 4800, 4800, 600) > 0.8);
+    assert_true(worst_stray_share(&ear, ear_at) < 0.01); /* never back to the stray */
+    assert_true(stray.rx_packets - stray_rx <= 2);       /* nor sending to it */
+    media_session_close(id);
+    media_session_close(id2);
+    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&sdp);
+    peer_close(&stray);
+    peer_close(&ear);
+}
+
+static void nat_peer_is_latched_when_the_sdp_address_is_silent(void **st)
+{
+    struct peer sdp, nat, stray, ear;
+    peer_open(&sdp, MEDIA_PCMU);
+    peer_open(&nat, MEDIA_PCMU);
+    peer_open(&stray, MEDIA_PCMU);
+    peer_open(&ear, MEDIA_PCMU);
+    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
+    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
+    nat.to = stray.to = sdp.to;
+    assert_int_equal(media_bridge(id, id2), 0);
+    /* the SDP address never sends; the peer comes from another address (NAT); a stray
+     * joins once the NAT'd peer is latched and must not take it over */
+    struct latch_script l = {.sdp = &sdp,
+                             .stray = &stray,
+                             .nat = &nat,
+                             .ear = &ear,
+                             .sdp_from = -1,
+                             .stray_from = 60,
+                             .nat_from = 0};
+    h_drive(110, send_latch, &l);
+    assert_true(ear.ncap > 12000);
+    /* held back for the grace (the first 300 ms ear heard are silent), then latched */
+    assert_true(peer_power(&ear, 0, 2400) < -50);
+    assert_true(peer_tone(&ear, ear.ncap - 4800, 4800, 600) > 0.8);
+    assert_true(worst_stray_share(&ear, 0) < 0.01);
+    /* and the engine answers the NAT'd address: nat hears ear's 1 kHz */
+    assert_true(nat.ncap > 4000);
+    assert_true(peer_tone(&nat, nat.ncap - 3200, 3200, 1000) > 0.8);
+    assert_int_equal(stray.rx_packets, 0);
+    media_session_close(id);
+    media_session_close(id2);
+    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&sdp);
+    peer_close(&nat);
+    peer_close(&stray);
+    peer_close(&ear);
+}
+
 static void bad_commands_change_nothing(void **st)
 {
     struct media_remote r = {.port = 5000, .pt = 0};
@@ -609,6 +749,9 @@ int main(void)
         cmocka_unit_test_setup(g722_peer_bridged_to_g711_peer, h_reset),
         cmocka_unit_test_setup(engine_sends_dtmf_both_ways, h_reset),
         cmocka_unit_test_setup(foreign_and_malformed_rtp_is_refused, h_reset),
+        cmocka_unit_test_setup(stray_stream_does_not_win_over_the_sdp_peer, h_reset),
+        cmocka_unit_test_setup(sdp_peer_takes_over_from_an_early_stray_for_good, h_reset),
+        cmocka_unit_test_setup(nat_peer_is_latched_when_the_sdp_address_is_silent, h_reset),
         cmocka_unit_test_setup(bad_commands_change_nothing, h_reset),
         cmocka_unit_test_setup(rtcp_reports_loss_and_jitter, h_reset),
         cmocka_unit_test_setup(rtp_timeout_is_reported, h_reset),
