@@ -8,6 +8,7 @@
 require("cw.call") -- collect() and say() on every call
 local forward = require("cw.forward")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
+local features = require("cw.features") -- pickup and park codes
 
 dialplan = dialplan or {}
 
@@ -76,6 +77,7 @@ function dialplan.route(call)
   if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
     return voicemail_code(call)
   end
+  if features.route(call) then return end
   local target = call:resolve(call.dialed)
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
