@@ -13,47 +13,21 @@ sndfile module as <dir>/dump-*-dec.wav; what it says comes from mic_wav.
         a.hangup()
 """
 
+import atexit
 import glob
 import json
 import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
-import wave
 
-from cwsip import free_port
+import audio
+from cwtest import free_port, free_udp_range
 
 MODULES = "/usr/lib/baresip/modules"
-
-
-def write_tone_wav(path, seconds=3.0, freq=440.0, rate=8000, amp=8000):
-    """A mono 16-bit 8 kHz sine: something audible for the far end."""
-    import math
-    n = int(seconds * rate)
-    frames = b"".join(struct.pack("<h", int(amp * math.sin(2 * math.pi * freq * i / rate)))
-                      for i in range(n))
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
-    return path
-
-
-def wav_rms(path):
-    """Root mean square of a 16-bit WAV (0 = silence)."""
-    with wave.open(path, "rb") as w:
-        data = w.readframes(w.getnframes())
-        width = w.getsampwidth()
-    if width != 2 or not data:
-        return 0.0
-    n = len(data) // 2
-    samples = struct.unpack("<%dh" % n, data[:n * 2])
-    return (sum(s * s for s in samples) / max(n, 1)) ** 0.5
 
 
 class Phone:
@@ -92,11 +66,15 @@ class Phone:
 
     def _start(self, timeout):
         self.dir = tempfile.mkdtemp(prefix="cw-phone-%s-" % self.name)
-        self.sip_listen = free_port()
+        if not os.environ.get("CW_KEEP_TMP"):
+            # what the phone heard is read after stop(): the folder goes when the test ends
+            atexit.register(shutil.rmtree, self.dir, True)
+        self.sip_listen = free_port(udp_too=True)
         self.ctrl_port = free_port(udp_too=False)
-        rtp = free_port()
+        rtp = free_udp_range(40)
         if not self.mic_wav or getattr(self, "_own_mic", False):
-            self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
+            self.mic_wav = audio.write_tone_wav(os.path.join(self.dir, "mic.wav"), 440, 30,
+                                                amplitude=8000)
             self._own_mic = True
         cfg = [
             "poll_method epoll",
