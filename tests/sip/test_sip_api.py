@@ -51,6 +51,9 @@ class Provider(object):
             req = self.c.wait_request("REGISTER", timeout=deadline - time.time())
             if req is None:
                 return None
+            if req.get("expires") == "0" or "expires=0" in (req.get("contact") or ""):
+                self.c.reply(req, 200, to_tag="r")  # the old registration leaving
+                continue
             if not req.get("authorization"):
                 self.c.reply(req, 401, to_tag="r", headers=[
                     'WWW-Authenticate: Digest realm="%s", nonce="%s"'
@@ -114,6 +117,14 @@ def test_trunks(d):
     expect(events[:2] == ["registered", "registering"], "log, newest first: %s" % events)
     audit = d.sql("SELECT details FROM audit_log WHERE object_type = 'trunk'")
     expect(audit and "s3cret" not in str(audit), "audited without the password")
+
+    # a new password alone is a change: stored, audited without it, and used at once
+    r = sysadmin.patch("%s/%d" % (T, tid), {"password": "n3wer"})
+    expect(r.status == 200 and "password" not in r.json, "password changed: %s" % r)
+    expect(p.serve("n3wer") is True, "the trunk registers again with the new password")
+    audit = d.sql("SELECT details FROM audit_log WHERE object_type = 'trunk' ORDER BY id")
+    expect(len(audit) == 2 and "n3wer" not in str(audit) and '"set"' in audit[-1][0],
+           "the password change is audited, without the password: %s" % audit)
 
     # a domain admin may switch it off and change routing, not the connection
     r = admin.patch("%s/%d" % (T, tid), {"host": "10.0.0.1"})
