@@ -15,24 +15,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import audio  # noqa: E402
-from cwtest import DEMO, DEMO_DOMAIN, TestFailure, run_tests, wait_until  # noqa: E402
-from sipua import Phone  # noqa: E402
+from cwtest import DEMO, DEMO_DOMAIN, check, run_tests, wait_until  # noqa: E402
+from sipua import demo_phone  # noqa: E402
 
 HZ = {"admin": 440, "op101": 1000, "op102": 1700, "op103": 2300}
 
 
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
 def phone(d, name, login, auto=False):
-    mic = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), HZ[login], 60,
-                               amplitude=9000)
-    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=mic, seconds=60)
-    p.start()
-    check(p.wait_registered(15), "%s did not register" % name)
-    return p
+    return demo_phone(d, name, login, HZ[login], auto)
 
 
 class Clock:
@@ -46,15 +36,9 @@ class Clock:
         self.marks[name] = time.time() - self.t0
 
 
-def heard(p, start, end, index=-1):
-    rate, s, _ = audio.read_wav(p.received_wavs()[index])
-    return rate, audio.segment(s, rate, start, end)
-
-
-def hears(p, start, end, login, index=-1, share=0.5):
-    """The phone heard login's tone in most 100 ms windows of [start, end] s of its call."""
-    rate, s = heard(p, start, end, index)
-    return audio.has_tone(s, rate, HZ[login], min_seconds=0.6 * (end - start), share=share)
+def hears(p, start, end, login, share=0.5):
+    """The phone heard login's tone in [start, end] s of its last call."""
+    return p.hears(HZ[login], start, end, share=share)
 
 
 def cdr(admin, uuid):
@@ -97,15 +81,13 @@ def test_transfer_by_code(d):
     m = clock.marks
     check(hears(b, m["consult"] + 0.5, m["consult_end"] - 0.2, "op103"),
           "101 did not talk to 103 first")
-    rate, s = heard(a, m["consult"] + 0.5, m["consult_end"] - 0.2)
+    rate, s = a.heard(m["consult"] + 0.5, m["consult_end"] - 0.2)
     check(audio.active_seconds(s, rate) > 1.0 and audio.tone_share(s, rate, HZ["op101"]) < 0.3
           and audio.tone_share(s, rate, HZ["op103"]) < 0.3,
           "100 did not wait with music while 101 consulted")
     check(hears(a, m["end"] - 1.8, m["end"] - 0.3, "op103"),
           "100 does not talk to 103 after 101 hung up")
-    rate, s, _ = audio.read_wav(c.received_wavs()[-1])
-    check(audio.has_tone(audio.segment(s, rate, len(s) / rate - 1.8, len(s) / rate - 0.3), rate,
-                         HZ["admin"], min_seconds=0.9), "103 does not hear 100")
+    check(c.hears(HZ["admin"], -1.8, -0.3), "103 does not hear 100")
     row = cdr(admin, uuid)
     check(row["a_number"] == "100" and row["b_number"] == "103", "call record: %r" % row)
     check(any(e["what"] == "transferred" for e in row["events"]), "protocol: %r" % row["events"])

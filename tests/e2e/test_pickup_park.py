@@ -19,25 +19,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import audio  # noqa: E402
 import sipraw  # noqa: E402
-from cwtest import DEMO, DEMO_DOMAIN, EventStream, TestFailure, run_tests, wait_until  # noqa: E402
-from sipua import Phone  # noqa: E402
+from cwtest import DEMO, DEMO_DOMAIN, EventStream, check, run_tests, wait_until  # noqa: E402
+from sipua import demo_phone  # noqa: E402
 
 HZ = {"admin": 440, "op101": 1000, "op102": 1700, "op103": 2300}
 PARK_TIMEOUT = 8
 
 
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
 def phone(d, name, login, auto=False):
-    mic = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), HZ[login], 60,
-                               amplitude=9000)
-    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=mic, seconds=60)
-    p.start()
-    check(p.wait_registered(15), "%s did not register" % name)
-    return p
+    return demo_phone(d, name, login, HZ[login], auto)
 
 
 def user_id(admin, login):
@@ -59,10 +49,8 @@ def live_uuid(admin):
 
 
 def tail_hears(p, login, seconds=2.0):
-    """The last seconds of the phone's last call carry login's tone (most 100 ms windows)."""
-    rate, s, _ = audio.read_wav(p.received_wavs()[-1])
-    s = audio.segment(s, rate, len(s) / rate - seconds - 0.3, len(s) / rate - 0.3)
-    return audio.has_tone(s, rate, HZ[login], min_seconds=0.6 * seconds)
+    """The last seconds of the phone's last call carry login's tone."""
+    return p.hears(HZ[login], -seconds - 0.3, -0.3)
 
 
 def test_group_pickup(d):
@@ -119,15 +107,7 @@ def test_directed_pickup(d):
 def watch_slot(d, slot):
     """op103 subscribes to the slot's dialog state (BLF); returns the client."""
     w = sipraw.Client(d.sip_port)
-    uri = "sip:%s@%s" % (slot, DEMO_DOMAIN)
-    hdrs = ["Event: dialog", "Accept: application/dialog-info+xml", "Expires: 300"]
-    w.request("SUBSCRIBE", uri, "sip:op103@%s" % DEMO_DOMAIN, uri, hdrs)
-    r = w.final()
-    chal = sipraw.parse_challenge(r.all("www-authenticate")[-1])
-    auth = sipraw.digest_header(chal, "SUBSCRIBE", uri, "op103", DEMO["op103"])
-    w.request("SUBSCRIBE", uri, "sip:op103@%s" % DEMO_DOMAIN, uri,
-              hdrs + ["Authorization: " + auth])
-    r = w.final()
+    r = w.watch_dialog(slot, DEMO_DOMAIN, "op103", DEMO["op103"])
     check(r is not None and r.status == 202, "BLF subscription to slot %s: %s" % (slot, r))
     n = w.wait_request("NOTIFY")
     check(n is not None and "<state>" not in n.body, "a free slot shows no dialog: %r" % n)
@@ -170,12 +150,10 @@ def test_park_and_retrieve(d):
         w.close()
         ev.close()
     # 101 heard the slot being said (speech, not 100's tone) before being let go
-    rate, s, _ = audio.read_wav(b.received_wavs()[-1])
-    said = audio.segment(s, rate, len(s) / rate - (t_closed - t_park) + 0.3, len(s) / rate - 0.2)
+    rate, said = b.heard(-(t_closed - t_park) + 0.3, -0.2)
     check(audio.active_seconds(said, rate) >= 1.0 and audio.tone_share(said, rate, HZ["admin"])
           < 0.3, "101 did not hear the slot announced")
-    rate, s, _ = audio.read_wav(a.received_wavs()[-1])
-    moh = audio.segment(s, rate, t_closed - t_talk + 0.1, t_closed - t_talk + 1.3)
+    rate, moh = a.heard(t_closed - t_talk + 0.1, t_closed - t_talk + 1.3)
     check(audio.active_seconds(moh, rate) >= 0.8 and audio.tone_share(moh, rate, HZ["op101"]) < 0.3,
           "100 heard no music while parked")
     check(tail_hears(a, "op102"), "100 does not hear 102 after the park")

@@ -13,25 +13,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import audio  # noqa: E402
-from cwtest import DEMO, DEMO_DOMAIN, TestFailure, run_tests, wait_until  # noqa: E402
+from cwtest import DEMO, DEMO_DOMAIN, check, run_tests, wait_until  # noqa: E402
 from netsip import NetSipPhone  # noqa: E402
-from sipua import Phone  # noqa: E402
+from sipua import demo_phone  # noqa: E402
 
 A_HZ, B_HZ, C_HZ = 440, 1000, 1700
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def phone(d, name, login, hz, auto=False):
-    mic = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), hz, 60, amplitude=9000)
-    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=mic, seconds=60)
-    p.start()
-    check(p.wait_registered(15), "%s did not register" % name)
-    return p
 
 
 def live_calls(admin):
@@ -40,8 +26,8 @@ def live_calls(admin):
 
 def test_attended_transfer_with_replaces(d):
     admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
-    a = phone(d, "a", "admin", A_HZ)
-    c = phone(d, "c", "op102", C_HZ, auto=True)
+    a = demo_phone(d, "a", "admin", A_HZ)
+    c = demo_phone(d, "c", "op102", C_HZ, auto=True)
     b = NetSipPhone("b", "op101", DEMO["op101"], d.sip_port, d.dir, send_hz=B_HZ).start()
     try:
         check(b.register(), "B (Net::SIP) did not register")
@@ -71,19 +57,10 @@ def test_attended_transfer_with_replaces(d):
     finally:
         for p in (a, c, b):
             p.stop()
-    def hears(rate, s, start, end, hz):
-        return audio.has_tone(audio.segment(s, rate, start, end), rate, hz,
-                              min_seconds=0.6 * (end - start))
-    rate, s, _ = audio.read_wav(a.received_wavs()[-1])
-    check(hears(rate, s, len(s) / rate - 2.5, len(s) / rate - 0.3, C_HZ),
-          "A does not hear C after the transfer")
-    rate, s, _ = audio.read_wav(c.received_wavs()[-1])
-    check(hears(rate, s, len(s) / rate - 2.5, len(s) / rate - 0.3, A_HZ),
-          "C does not hear A after the transfer")
-    rate, s = b.heard("in1")
-    check(hears(rate, s, 0.2, 1.2, A_HZ), "B did not hear A before holding")
-    rate, s = b.heard("out1")
-    check(hears(rate, s, 0.2, 1.2, C_HZ), "B did not hear C while consulting")
+    check(a.hears(C_HZ, -2.5, -0.3), "A does not hear C after the transfer")
+    check(c.hears(A_HZ, -2.5, -0.3), "C does not hear A after the transfer")
+    check(b.hears("in1", A_HZ, 0.2, 1.2), "B did not hear A before holding")
+    check(b.hears("out1", C_HZ, 0.2, 1.2), "B did not hear C while consulting")
 
     def cdr():
         r = admin.get("/api/v1/domains/%s/cdrs/%s" % (DEMO_DOMAIN, uuid))

@@ -6,7 +6,7 @@ line by line.
     p.start(); p.register()
     p.call("out1", "sip:102@demo.local", late=True)
     p.expect("answered", "out1")
-    p.heard("out1")      # what the call received, as 8 kHz samples
+    p.hears("out1", 1700, 0.5, 2.5)   # the call heard a 1700 Hz tone then
     p.stop()
 
 Each call sends a tone of send_hz and keeps what it receives in
@@ -98,9 +98,15 @@ class NetSipPhone:
     def bye(self, name):
         self.send("bye " + name)
 
-    def heard(self, name):
-        """(rate, samples) the call `name` received so far."""
-        return 8000, audio.read_pcmu(os.path.join(self.dir, name + ".pcmu"))
+    def heard(self, name, start=0.0, end=None):
+        """(rate, samples) the call `name` received between start and end seconds."""
+        s = audio.read_pcmu(os.path.join(self.dir, name + ".pcmu"))
+        return 8000, audio.segment(s, 8000, start, len(s) / 8000 if end is None else end)
+
+    def hears(self, name, hz, start=0.0, end=None):
+        """The tone hz fills most 100 ms windows of what call `name` heard in [start, end]."""
+        rate, s = self.heard(name, start, end)
+        return bool(s) and audio.has_tone(s, rate, hz, min_seconds=0.6 * len(s) / rate)
 
     def stop(self):
         if not self.proc:

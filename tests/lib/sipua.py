@@ -25,14 +25,17 @@ import tempfile
 import time
 
 import audio
-from cwtest import free_port, free_udp_range
+from cwtest import DEMO, check, free_port, free_udp_range
 
 MODULES = "/usr/lib/baresip/modules"
 
 
 class Phone:
     def __init__(self, name, user, password, sip_port, domain="demo.local", auto_answer=False,
-                 mic_wav=None, seconds=60, regint=120, transport="udp", extra_account=""):
+                 mic_wav=None, seconds=60, regint=120, transport="udp", extra_account="",
+                 local_ip="127.0.0.1"):
+        """regint 0: the phone does not register (a carrier's phone, trusted by address);
+        local_ip: the loopback address it sends from (127.0.0.2 plays a trunk)."""
         self.name = name
         self.user = user
         self.password = password
@@ -44,6 +47,7 @@ class Phone:
         self.regint = regint
         self.transport = transport
         self.extra_account = extra_account
+        self.local_ip = local_ip
         self.dir = None
         self.proc = None
         self.sock = None
@@ -78,7 +82,7 @@ class Phone:
             self._own_mic = True
         cfg = [
             "poll_method epoll",
-            "sip_listen 127.0.0.1:%d" % self.sip_listen,
+            "sip_listen %s:%d" % (self.local_ip, self.sip_listen),
             "audio_source aufile,%s" % self.mic_wav,
             "audio_player aubridge,%s" % self.name,
             "audio_alert aubridge,%s" % self.name,
@@ -95,12 +99,15 @@ class Phone:
             "snd_path " + self.dir,
             "dns_server 127.0.0.1:53",
         ]
+        if self.local_ip != "127.0.0.1":
+            cfg.append("net_interface " + self.local_ip)
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write("\n".join(cfg) + "\n")
         tr = "" if self.transport == "udp" else ";transport=%s" % self.transport
-        acc = ('<sip:%s@%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d%s";regint=%d;'
+        auth = ";auth_pass=%s" % self.password if self.password else ""
+        acc = ('<sip:%s@%s>%s;outbound="sip:127.0.0.1:%d%s";regint=%d;'
                'audio_codecs=PCMU,PCMA;answermode=%s%s'
-               % (self.user, self.domain, self.password, self.server_port, tr, self.regint,
+               % (self.user, self.domain, auth, self.server_port, tr, self.regint,
                   "auto" if self.auto_answer else "manual", self.extra_account))
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(acc + "\n")
@@ -112,6 +119,8 @@ class Phone:
         while time.time() < deadline:
             try:
                 self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                if not self.regint:
+                    time.sleep(0.3)  # no registration to wait for: the account comes up now
                 return self
             except OSError:
                 if self.proc.poll() is not None:
@@ -260,3 +269,28 @@ class Phone:
     def received_wavs(self):
         """What the phone heard, one WAV per call (sndfile's -dec.wav)."""
         return sorted(glob.glob(os.path.join(self.dir, "*-dec.wav")))
+
+    def heard(self, start=0.0, end=None, index=-1):
+        """(rate, samples) the phone heard in call index between start and end seconds
+        of it (negative: counted from the end of the call)."""
+        rate, s, _ = audio.read_wav(self.received_wavs()[index])
+        length = len(s) / rate
+        start = length + start if start < 0 else start
+        end = length if end is None else length + end if end < 0 else end
+        return rate, audio.segment(s, rate, start, end)
+
+    def hears(self, hz, start=0.0, end=None, index=-1, share=0.5):
+        """The tone hz fills most 100 ms windows of heard(start, end, index): robust to the
+        glitches of a loaded machine, unlike one measure over the whole stretch."""
+        rate, s = self.heard(start, end, index)
+        return audio.has_tone(s, rate, hz, min_seconds=0.6 * len(s) / rate, share=share)
+
+
+def demo_phone(d, name, login, hz, auto=False, seconds=60):
+    """A started, registered phone of a demo user whose microphone says a hz tone."""
+    mic = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), hz, seconds, amplitude=9000)
+    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=mic,
+              seconds=seconds)
+    p.start()
+    check(p.wait_registered(15), "%s (%s) did not register" % (name, login))
+    return p
