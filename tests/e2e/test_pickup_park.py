@@ -53,6 +53,26 @@ def tail_hears(p, login, seconds=2.0):
     return p.hears(HZ[login], -seconds - 0.3, -0.3)
 
 
+def pick_up(a, ringing, picker, extension, code, before_pickup=None):
+    """a calls extension, ringing's phone rings, picker dials code and gets the call;
+    they talk, a hangs up. before_pickup(): what else happens while it rings."""
+    try:
+        a.dial("sip:%s@%s" % (extension, DEMO_DOMAIN))
+        check(ringing.wait_event("CALL_INCOMING", 10), "%s does not ring" % extension)
+        if before_pickup:
+            before_pickup()
+        picker.dial("sip:%s@%s" % (code, DEMO_DOMAIN))
+        check(picker.wait_event("CALL_ESTABLISHED", 10), "%s did not get the call" % code)
+        check(a.wait_event("CALL_ESTABLISHED", 5), "the caller's call was not answered")
+        check(ringing.wait_event("CALL_CLOSED", 5), "%s kept ringing" % extension)
+        time.sleep(2.5)
+        a.hangup()
+        check(picker.wait_event("CALL_CLOSED", 5), "the picker did not get BYE")
+    finally:
+        for p in (a, ringing, picker):
+            p.stop()
+
+
 def test_group_pickup(d):
     admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
     r = admin.post("/api/v1/domains/%s/pickup-groups" % DEMO_DOMAIN,
@@ -61,47 +81,28 @@ def test_group_pickup(d):
     check(r.status == 201, "pickup group: %r" % r)
     a, b, c, x = (phone(d, "a", "admin"), phone(d, "b", "op101"), phone(d, "c", "op102"),
                   phone(d, "x", "op103"))
-    try:
-        a.dial("sip:101@%s" % DEMO_DOMAIN)
-        check(b.wait_event("CALL_INCOMING", 10), "101 does not ring")
-        uuid = live_uuid(admin)
+    found = {}
+
+    def outsider():
+        found["uuid"] = live_uuid(admin)
         # 103 is in no pickup group: refused, and 101 keeps ringing
         x.dial("sip:*8@%s" % DEMO_DOMAIN)
         check(x.wait_event("CALL_CLOSED", 5), "103's pickup was not refused")
         check(not b.seen("CALL_CLOSED"), "101 stopped ringing for 103")
-        c.dial("sip:*8@%s" % DEMO_DOMAIN)
-        check(c.wait_event("CALL_ESTABLISHED", 10), "102 did not get the call")
-        check(a.wait_event("CALL_ESTABLISHED", 5), "100's call was not answered")
-        check(b.wait_event("CALL_CLOSED", 5), "101 kept ringing after the pickup")
-        time.sleep(3)
-        a.hangup()
-        check(c.wait_event("CALL_CLOSED", 5), "102 did not get BYE")
-    finally:
-        for p in (a, b, c, x):
-            p.stop()
+        x.stop()
+    pick_up(a, b, c, "101", "*8", outsider)
     check(tail_hears(a, "op102"), "100 does not hear 102")
     check(tail_hears(c, "admin"), "102 does not hear 100")
-    row = cdr(admin, uuid)
+    row = cdr(admin, found["uuid"])
     check(row["a_number"] == "100" and row["b_number"] == "102", "call record: %r" % row)
     check(any(e["what"] == "picked-up" for e in row["events"]), "protocol: %r" % row["events"])
 
 
 def test_directed_pickup(d):
     a, b, c = phone(d, "a2", "admin"), phone(d, "b2", "op103"), phone(d, "c2", "op101")
-    try:
-        a.dial("sip:103@%s" % DEMO_DOMAIN)
-        check(b.wait_event("CALL_INCOMING", 10), "103 does not ring")
-        c.dial("sip:**103@%s" % DEMO_DOMAIN)
-        check(c.wait_event("CALL_ESTABLISHED", 10), "101 did not get 103's call")
-        check(a.wait_event("CALL_ESTABLISHED", 5), "100's call was not answered")
-        check(b.wait_event("CALL_CLOSED", 5), "103 kept ringing")
-        time.sleep(2.5)
-        c.hangup()
-        check(a.wait_event("CALL_CLOSED", 5), "100 did not get BYE")
-    finally:
-        for p in (a, b, c):
-            p.stop()
+    pick_up(a, b, c, "103", "**103")
     check(tail_hears(a, "op101", 1.5), "100 does not hear 101")
+    check(tail_hears(c, "admin", 1.5), "101 does not hear 100")
 
 
 def watch_slot(d, slot):
