@@ -23,6 +23,8 @@
 #include "metrics/metrics.h"
 #include "net/httpc.h"
 #include "plugin/plugin.h"
+#include "recording/recording.h"
+#include "route/route.h"
 #include "sip/sip.h"
 #include "store/store.h"
 
@@ -127,6 +129,8 @@ static int start_subsystems(void)
     sip_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     sip_metrics_init();
+    route_init();
+    recording_init();
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();
     plugins_load_config();
@@ -161,6 +165,7 @@ static void stop_subsystems(void)
     sip_stop();
     media_shutdown();
     acd_shutdown();
+    recording_shutdown();
     cdr_shutdown();
     script_shutdown();
     plugins_shutdown();

@@ -102,7 +102,11 @@ function M.run(call, flow, settings)
     else
       act = menu.default or DEFAULT_ACTION
       first = key
-      if act.action ~= "dial_extension" then errors = errors + 1 end
+      if act.action ~= "dial_extension" then
+        -- a key the menu does not have: an error the caller is told about
+        errors = errors + 1
+        if errors < max_errors then call:play(prompt_files("invalid_choice", lang)) end
+      end
     end
     call:log("ivr: menu " .. current .. " key " .. tostring(key) .. " -> " .. tostring(act.action))
     local result = "ok"

@@ -1,13 +1,20 @@
 -- dialplan.lua - what happens to every new call.
 --
 -- The core calls dialplan.route(call) in a fresh coroutine for each inbound
--- call. The number dialled is looked up in the caller's domain: a user's
+-- call. An external number of the domain (what a trunk delivers, or what a
+-- colleague dials) follows its routing rules (cw/routing.lua). Otherwise
+-- the number dialled is looked up in the caller's domain: a user's
 -- extension rings that user, a call-processing group's extension queues the
--- caller, an IVR's extension runs its flow from ivr-flows/. Replace or
--- extend this file to change routing for the whole platform.
+-- caller, an IVR's extension runs its flow from ivr-flows/, a conference
+-- room's extension enters the room. Replace or extend this file to change
+-- routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
+require("cw.recording") -- the domain's recording policy on every bridge and queue
 local forward = require("cw.forward")
+local routing = require("cw.routing")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
+require("cw.conference") -- call:conference(room, opts)
+require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
 local features = require("cw.features") -- pickup and park codes
 
 dialplan = dialplan or {}
@@ -23,10 +30,20 @@ end
 
 local function to_group(call, target)
   call:answer()
+  if target.strategy == "not_set" then
+    -- a group without distribution: its voicemail, if on (seed 001 §8.0)
+    if target.voicemail then return call:group_voicemail(target.id) end
+    return call:hangup("unavailable")
+  end
   local result = call:queue(target.id)
   if result == "callback" then
     call:play({ "en/callback_registered" })
-  elseif result == "empty" or result == "full" or result == "timeout" then
+  elseif (result == "empty" or result == "full" or result == "timeout") and call.alive then
+    -- the group's overflow target takes the caller: an extension, a group, an IVR or a number
+    if target.overflow and target.overflow ~= target.extension then
+      call:log("queue " .. target.name .. ": " .. result .. ", overflow to " .. target.overflow)
+      return dialplan.route_number(call, target.overflow)
+    end
     call:play({ "en/all_operators_busy", "en/goodbye" })
   end
 end
@@ -71,24 +88,58 @@ local function voicemail_code(call)
   call:hangup("no_route")
 end
 
+-- *96<extension>: the fax box of a user or call-processing group (a fax machine dials it)
+local function fax_code(call)
+  local ext = call.dialed:sub(4)
+  local box = call:resolve(ext)
+  if box and box.kind == "user" then return call:fax_receive(box.id) end
+  if box and box.kind == "group" then return call:fax_receive{ group = box.id } end
+  call:hangup("no_route")
+end
+
+-- Where a number leads inside the domain (also used for overflow targets).
+function dialplan.route_number(call, number)
+  local target = call:resolve(number)
+  if not target then
+    -- another domain of the pool (routing number + extension) or the outside world
+    if tostring(number):match("^%+?%d+$") then return to_number(call, number) end
+    call:log("no route for " .. tostring(number))
+    return call:hangup("no_route")
+  end
+  if target.kind == "user" then return forward.run(call, target) end
+  if target.kind == "group" then return to_group(call, target) end
+  if target.kind == "ivr" then return to_ivr(call, target) end
+  if target.kind == "conference" then return call:conference(target.extension) end
+  call:hangup("no_route")
+end
+
+-- Where a call goes when a tenant's script that had it fails (error, runaway,
+-- memory): "personal:<ext>" is that user's own scheme without their script.
+function dialplan.fallback(call, to)
+  local ext = to:match("^personal:(.+)$")
+  if ext then
+    local user = call:resolve(ext)
+    if user and user.kind == "user" then return forward.run(call, user, { skip_personal = true }) end
+  end
+  return dialplan.route_number(call, to)
+end
+
 function dialplan.route(call)
   local code = dialplan.agent_codes[call.dialed]
   if code then return agent_code(call, code) end
   if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
     return voicemail_code(call)
   end
+  if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
   if features.route(call) then return end
-  local target = call:resolve(call.dialed)
-  if not target then
-    -- another domain of the pool (routing number + extension) or the outside world
-    if tostring(call.dialed):match("^%+?%d+$") then return to_number(call, call.dialed) end
-    call:log("no route for " .. tostring(call.dialed))
-    return call:hangup("no_route")
+  -- an external number of the domain: its routing rules (seed 001 §9)
+  local numbering = routing.lookup(call)
+  if numbering then
+    local how, extension = routing.run(call, numbering)
+    if how == "fallback" then return dialplan.route_number(call, extension) end
+    return
   end
-  if target.kind == "user" then return forward.run(call, target) end
-  if target.kind == "group" then return to_group(call, target) end
-  if target.kind == "ivr" then return to_ivr(call, target) end
-  call:hangup("no_route")
+  return dialplan.route_number(call, call.dialed)
 end
 
 return dialplan

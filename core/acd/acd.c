@@ -213,6 +213,7 @@ static struct agent *agent_get(int64_t user_id)
 }
 
 static void dispatch_for_agent(struct agent *a);
+static void leave_if_empty(struct agent *a);
 
 static void agent_set(struct agent *a, enum agent_state st, const char *reason)
 {
@@ -236,6 +237,7 @@ static void agent_set(struct agent *a, enum agent_state st, const char *reason)
     log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
               agent_state_name(st));
     if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
+    if (st == AGENT_LOGGED_OUT) leave_if_empty(a);
 }
 
 /* The agent's call (or wrap-up) is over: apply what was asked meanwhile. */
@@ -840,6 +842,20 @@ static void dispatch(struct queue *q)
 {
     q->dirty = true;
     event_active(A.kick, 0, 0);
+}
+
+/* leave-empty: when the last agent of a queue logs out, its waiting callers leave. */
+static void leave_if_empty(struct agent *gone)
+{
+    for (struct queue *q = A.active, *nq; q; q = nq) {
+        nq = q->next_active;
+        if (!q->leave_empty || !cw_map_get(&q->member_idx, (uint64_t)gone->user_id)) continue;
+        if (logged_in_members(q) > 0) continue;
+        for (struct entry *e = q->entries, *ne; e; e = ne) {
+            ne = e->next;
+            if (!e->talking && e->noffers == 0 && !e->callback) entry_finish(e, ACD_EMPTY);
+        }
+    }
 }
 
 static void dispatch_for_agent(struct agent *a)

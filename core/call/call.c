@@ -257,6 +257,11 @@ void call_set_feature(call *c, void *data, void (*free_fn)(void *))
     c->feature_free = free_fn;
 }
 
+void call_clear_driver(call *c, void *arg)
+{
+    if (c->drv.arg == arg) c->drv = (struct call_driver){0};
+}
+
 void call_foreach(bool (*fn)(call *c, void *arg), void *arg)
 {
     for (call *c = C.calls; c; c = c->next)
@@ -921,6 +926,27 @@ static void reanchor(call *c, call_leg *keep, call_leg *from)
     cw_strlcpy(c->a_name, keep->name, sizeof c->a_name);
 }
 
+int call_hold(call *c, bool on)
+{
+    if (!c->a || c->a->state != LEG_UP || !c->bridged || c->bridged->state != LEG_UP)
+        return CW_ESTATE;
+    if (on) {
+        media_unbridge(c->a->media);
+        media_moh(c->a->media, "default", 0);
+        media_moh(c->bridged->media, "default", 0);
+        call_mark_state(c, "hold_a");
+        call_log(c, "hold", "by the platform");
+    } else {
+        media_stop(c->a->media);
+        media_stop(c->bridged->media);
+        media_bridge(c->a->media, c->bridged->media);
+        call_mark_state(c, "answered");
+        call_log(c, "unhold", "by the platform");
+    }
+    emit(c, on ? "call.held" : "call.unheld", json_pack("{s:s}", "by", "platform"));
+    return CW_OK;
+}
+
 int call_transfer(call *c, const char *target)
 {
     call_leg *keep = c->a;
@@ -1133,6 +1159,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
 
 static void on_media_event(const struct media_event *ev, void *arg)
 {
+    if (call_media_event(ev)) return; /* conference rooms and fax boxes look first */
     call_leg *l = cw_map_get(&C.by_media, ev->id);
     if (!l) return;
     call *c = l->call;
@@ -1219,6 +1246,7 @@ int call_init(void)
     call_lua_init();
     call_api_init();
     call_park_init();
+    call_media_init();
     return CW_OK;
 }
 
@@ -1234,6 +1262,7 @@ void call_on_media_event(const struct media_event *ev, void *arg)
 
 void call_shutdown(void)
 {
+    call_media_shutdown(); /* rooms and fax jobs let go of their calls */
     for (call *c = C.calls, *n; c; c = n) {
         n = c->next;
         if (c->finished) continue;

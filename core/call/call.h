@@ -151,6 +151,8 @@ call_leg *call_bridged(call *c);
  * Replaces) is handled the same way inside the call layer.
  */
 int call_transfer(call *c, const char *target);
+/* Put the conversation on hold (both parties hear music) or take it off. */
+int call_hold(call *c, bool on);
 /* The call lives on without its script: a transfer is running or A talks to someone. */
 bool call_busy_elsewhere(const call *c);
 /* Mark a transfer (or a park) as running: the call outlives its script meanwhile. */
@@ -194,6 +196,8 @@ struct call_driver {
     void *arg;
 };
 void call_set_driver(call *c, const struct call_driver *d);
+/* Forget the driver if it is still the one with this arg (another may have taken over). */
+void call_clear_driver(call *c, void *arg);
 
 /* One feature's state hung on the call (in-call DTMF codes); free_fn runs when the call is freed.
  */

@@ -185,6 +185,29 @@ static void transfer_call(http_req *req)
     http_reply_json(req, 202, json_pack("{s:s,s:s}", "call", call_uuid(c), "to", target));
 }
 
+static void hold_call(http_req *req)
+{
+    int64_t dom;
+    call *c = call_param(req, &dom);
+    if (!c) return;
+    json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"on", JK_BOOL, true}};
+    if (!body) return;
+    if (!http_json_check(req, body, fields, 1)) {
+        json_decref(body);
+        return;
+    }
+    bool on = json_is_true(json_object_get(body, "on"));
+    json_decref(body);
+    if (call_hold(c, on)) {
+        http_reply_error(req, 409, "state", NULL, "the call is not in a conversation");
+        return;
+    }
+    http_audit(req, dom, "call", call_uuid(c), "edit",
+               json_pack("{s:s}", "action", on ? "hold" : "unhold"));
+    http_reply_json(req, 200, json_pack("{s:s,s:b}", "call", call_uuid(c), "on_hold", on));
+}
+
 void call_api_init(void)
 {
     http_route("GET", "/api/v1/domains/:domain/calls", list_calls, ROLE_SUPERVISOR, 0,
@@ -193,6 +216,8 @@ void call_api_init(void)
                "One active call with its legs");
     http_route("DELETE", "/api/v1/domains/:domain/calls/:uuid", hangup_call, ROLE_SUPERVISOR, 0,
                "Hang up an active call");
+    http_route("POST", "/api/v1/domains/:domain/calls/:uuid/hold", hold_call, ROLE_SUPERVISOR, 0,
+               "Put a conversation on hold (both hear music) or take it off (on)");
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/transfer", transfer_call,
                ROLE_SUPERVISOR, 0, "Blind transfer of the caller to an extension or number (to)");
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/spy", spy_call, ROLE_SUPERVISOR, 0,

@@ -11,6 +11,8 @@
 
 /* Start the routing script for a new inbound call (call_lua.c). */
 void call_lua_route(call *c);
+/* Route a call whose tenant script failed: dialplan.fallback(call, to) in the system VM. */
+void call_lua_fallback(call *c, const char *to);
 /* Register the Lua `call` API (call_lua.c). */
 void call_lua_init(void);
 /* HTTP endpoints for live calls and supervisor actions (call_api.c). */
@@ -54,5 +56,42 @@ void call_park_init(void);
 
 /* In-call DTMF codes (dtmf.c): a digit from a leg other than A; true when consumed. */
 bool call_dtmf_feature(call *c, call_leg *l, char digit);
+/*
+ * Media features of the call object: conference rooms (call_conf.c), fax
+ * (call_fax.c), recording variants (call_media.c). call_media_methods is
+ * added to the method table like call_vm_methods.
+ */
+extern const luaL_Reg call_media_methods[];
+/* Their API routes and state (call_init); dropped first thing in call_shutdown(). */
+void call_media_init(void);
+void call_media_shutdown(void);
+/*
+ * Every media event passes here first (call.c, before the leg lookup):
+ * rooms follow who talks and who left, fax jobs their results. True when
+ * the event was for these features only (a room recording's RECORD_DONE).
+ */
+bool call_media_event(const struct media_event *ev);
+/* resolve() for a conference room's extension: pushes the target and returns 1, else 0. */
+int call_conf_resolve(lua_State *L, int64_t domain_id, const char *number);
+
+/* Inside the media features (call_conf.c, call_fax.c). */
+void call_conf_init(void);
+void call_conf_shutdown(void);
+bool call_conf_event(const struct media_event *ev);
+int call_conf_lua_join(lua_State *L);
+int call_conf_lua_room(lua_State *L);
+int call_conf_lua_result(lua_State *L);
+void call_fax_init(void);
+void call_fax_shutdown(void);
+bool call_fax_event(const struct media_event *ev);
+int call_fax_lua_receive(lua_State *L);
+/*
+ * Receive a fax on leg l (answered) of call c into a box: a user, a group,
+ * or with both 0 the domain's list. Its row, protocol and mail follow as for
+ * call:fax_receive(); MEDIA_EV_FAX_DONE with tag ends it.
+ */
+int call_fax_receive_leg(call *c, call_leg *l, int64_t user, int64_t group, uint32_t tag);
+int call_fax_lua_send(lua_State *L);
+int call_fax_lua_last(lua_State *L);
 
 #endif

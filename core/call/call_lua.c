@@ -62,6 +62,8 @@ struct cscript {
     uint32_t next_tag;
     bool interrupt; /* current play stops on a digit */
     bool hungup;
+    bool handed_over; /* another script drives the call now; this one only ends */
+    char *fallback;   /* where the call goes if this (tenant) script fails */
     bool script_done;
     bool starting;
     struct event *timer;
@@ -80,6 +82,7 @@ struct cscript {
     int ntargets;
     call_leg *winner;
     bool ringback_on;
+    char ringback_file[512]; /* a melody instead of the ringing tone */
     int sync_result;
     int dialing; /* attempt slot being dialled, -1 when none */
     enum media_event_type await_type;
@@ -216,7 +219,7 @@ call *call_lua_check(lua_State *L)
 /* For methods: NULL (and nil, "hangup" pushed) when the call is gone. */
 #define CALL_OR_GONE(L, s)                                                                         \
     struct cscript *s = check_call(L);                                                             \
-    if (!s || !s->c || s->hungup || leg_state(call_a_leg(s->c)) == LEG_ENDED) {                    \
+    if (!s || !s->c || s->hungup || s->handed_over || leg_state(call_a_leg(s->c)) == LEG_ENDED) {  \
         lua_pushnil(L);                                                                            \
         lua_pushstring(L, "hangup");                                                               \
         return 2;                                                                                  \
@@ -572,7 +575,9 @@ static int l_resolve(lua_State *L)
     if (store_query(st, &r,
                     "SELECT u.id, u.display_name, u.extension, u.voicemail_enabled, u.language, "
                     "(SELECT path FROM sound_files f WHERE f.id = u.greeting_sound_id "
-                    "AND f.domain_id = u.domain_id), u.login "
+                    "AND f.domain_id = u.domain_id), u.login, u.personal_ivr, "
+                    "(SELECT path FROM sound_files f WHERE f.id = u.ringback_sound_id "
+                    "AND f.domain_id = u.domain_id) "
                     "FROM users u WHERE u.domain_id = ? AND u.status = 'active' "
                     "AND (u.extension = ? OR u.login = ?)",
                     SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
@@ -586,21 +591,27 @@ static int l_resolve(lua_State *L)
         lua_pushstring(L, store_str(r, 4)), lua_setfield(L, -2, "language");
         if (store_str(r, 5)) lua_pushstring(L, store_str(r, 5)), lua_setfield(L, -2, "greeting");
         lua_pushstring(L, store_str(r, 6)), lua_setfield(L, -2, "login");
+        if (store_str(r, 7) && *store_str(r, 7))
+            lua_pushstring(L, store_str(r, 7)), lua_setfield(L, -2, "personal_ivr");
+        if (store_str(r, 8)) lua_pushstring(L, store_str(r, 8)), lua_setfield(L, -2, "ringback");
         store_res_free(r);
         return 1;
     }
     store_res_free(r);
     if (store_query(st, &r,
-                    "SELECT id, name, extension, strategy FROM call_groups WHERE domain_id = ? "
-                    "AND extension = ?",
+                    "SELECT id, name, extension, strategy, overflow_target, voicemail_enabled "
+                    "FROM call_groups WHERE domain_id = ? AND extension = ?",
                     SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
         store_next(r)) {
-        lua_createtable(L, 0, 5);
+        lua_createtable(L, 0, 7);
         lua_pushstring(L, "group"), lua_setfield(L, -2, "kind");
         lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
         lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
         lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
         lua_pushstring(L, store_str(r, 3)), lua_setfield(L, -2, "strategy");
+        if (store_str(r, 4) && *store_str(r, 4))
+            lua_pushstring(L, store_str(r, 4)), lua_setfield(L, -2, "overflow");
+        lua_pushboolean(L, store_int(r, 5) != 0), lua_setfield(L, -2, "voicemail");
         store_res_free(r);
         return 1;
     }
@@ -629,7 +640,7 @@ static int l_resolve(lua_State *L)
         return 1;
     }
     store_res_free(r);
-    return 0;
+    return call_conf_resolve(L, dom, num);
 }
 
 /* call:agent_state(state, reason): the calling user's own ACD state (feature codes). */
@@ -673,6 +684,29 @@ static int l_transfer(lua_State *L)
     }
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* call:hold() / call:unhold(): music for both parties of the conversation, then back. */
+static int hold_common(lua_State *L, bool on)
+{
+    CALL_OR_GONE(L, s);
+    if (call_hold(s->c, on)) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not_in_conversation");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_hold(lua_State *L)
+{
+    return hold_common(L, true);
+}
+
+static int l_unhold(lua_State *L)
+{
+    return hold_common(L, false);
 }
 
 /* call:forwarding(user_id) -> the user's rules, lowest priority first:
@@ -826,13 +860,24 @@ static void bridge_finish(struct cscript *s, const char *outcome)
     resume_str(s, outcome, s->winner ? leg_number(s->winner) : "");
 }
 
+/*
+ * The caller hears ringing: its phone's own (180) while not answered, our
+ * tone once it is, or the callee's ringback melody (seed 001 §4.2) as
+ * early media either way.
+ */
 static void bridge_ringing(call_leg *leg, void *arg)
 {
     struct cscript *s = arg;
     call *c = s->c;
     call_leg *a = call_a_leg(c);
-    if (leg_state(a) == LEG_UP) {
-        if (!s->ringback_on) media_play_tone(leg_media(a), MEDIA_TONE_RINGBACK, ++s->next_tag);
+    if (s->ringback_on) return;
+    if (s->ringback_file[0]) {
+        if (leg_state(a) != LEG_UP) call_ring(c, true);
+        const char *files[] = {s->ringback_file};
+        media_play(leg_media(a), files, 1, true, ++s->next_tag);
+        s->ringback_on = true;
+    } else if (leg_state(a) == LEG_UP) {
+        media_play_tone(leg_media(a), MEDIA_TONE_RINGBACK, ++s->next_tag);
         s->ringback_on = true;
     } else {
         call_ring(c, false);
@@ -899,6 +944,7 @@ static int l_bridge(lua_State *L)
     int timeout = (int)opt_int(L, 3, "timeout", config_int("sip.ring_timeout"));
     if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
     s->sequential = opt_bool(L, 3, "sequential");
+    cw_strlcpy(s->ringback_file, opt_str(L, 3, "ringback", ""), sizeof s->ringback_file);
     s->ntargets = s->natt = s->next_att = 0;
     s->winner = NULL;
     /* targets: "x", {"x", "y"}, or entries {to = "x", timeout = s} with their own ring time */
@@ -1080,6 +1126,8 @@ static int l_flow(lua_State *L)
     return 1;
 }
 
+static int l_handover(lua_State *L);
+
 static const luaL_Reg methods[] = {
     {"answer", l_answer},
     {"ring", l_ring},
@@ -1097,6 +1145,9 @@ static const luaL_Reg methods[] = {
     {"sound_path", l_sound_path},
     {"forwarding", l_forwarding},
     {"transfer", l_transfer},
+    {"hold", l_hold},
+    {"unhold", l_unhold},
+    {"handover", l_handover},
     {"local_time", l_local_time},
     {"agent_state", l_agent_state},
     {"bridge", l_bridge},
@@ -1124,6 +1175,7 @@ static int open_callapi(lua_State *L)
         luaL_setfuncs(L, call_vm_methods, 0);
         luaL_setfuncs(L, call_pickup_methods, 0);
         luaL_setfuncs(L, call_park_methods, 0);
+        luaL_setfuncs(L, call_media_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);
@@ -1288,11 +1340,22 @@ static void on_script_done(script_co *co, enum script_status st, const char *err
     run_on_hangup(s);       /* the call ends with its script */
     s->script_done = true;
     call *c = s->c;
-    if (st != SCRIPT_DONE) {
+    bool alive = call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED;
+    if (s->handed_over) {
+        /* the call is another script's now */
+    } else if (st != SCRIPT_DONE) {
         log_warn("script", "%s: routing script ended: %s", call_uuid(c), err ? err : "error");
         call_log(c, "script-error", "%s", err ? err : "error");
-        fallback(s);
-    } else if (call_a_leg(c) && leg_state(call_a_leg(c)) != LEG_ENDED && !call_busy_elsewhere(c)) {
+        if (s->fallback && alive) {
+            char *to = s->fallback;
+            s->fallback = NULL;
+            s->handed_over = true;
+            call_lua_fallback(c, to);
+            free(to);
+        } else {
+            fallback(s);
+        }
+    } else if (alive && !call_busy_elsewhere(c)) {
         call_hangup(c, SIP_CAUSE_NORMAL);
     }
     if (!s->starting) cscript_release(s);
@@ -1304,10 +1367,11 @@ static void cscript_release(struct cscript *s)
         return; /* released when the fallback prompt ends the call */
     if (s->ud) s->ud->s = NULL;
     if (s->timer) event_free(s->timer);
+    free(s->fallback);
     cw_buf_free(&s->digits);
     if (s->co) script_co_unref(s->co);
     call *c = s->c;
-    call_set_driver(c, &(struct call_driver){0});
+    call_clear_driver(c, s);
     free(s);
     call_unref(c);
 }
@@ -1317,33 +1381,139 @@ static void fallback_a_ended(call *c, enum sip_cause cause, void *arg)
     cscript_release(arg);
 }
 
-void call_lua_route(call *c)
+/*
+ * Start a script that drives the call: push puts the function (and its
+ * extra arguments) on vm's state; the call object goes first among them. The call's
+ * media and hang-up events go to the new script from now on.
+ */
+/* Returns false when there was nothing to run (push left no function). */
+static bool drive(call *c, script_vm *vm, void (*push)(lua_State *L, void *arg), void *arg,
+                  const char *fallback_to)
 {
     struct cscript *s = cw_calloc(1, sizeof *s);
     s->c = c;
     s->on_hangup_ref = LUA_NOREF;
     s->dialing = -1;
+    if (fallback_to) s->fallback = cw_strdup(fallback_to);
     cw_buf_init(&s->digits);
     call_ref(c);
     call_set_driver(c, &(struct call_driver){on_media, on_a_ended, s});
-    script_vm *vm = script_system();
     lua_State *L = script_vm_state(vm);
-    lua_getglobal(L, "dialplan");
-    if (lua_istable(L, -1)) lua_getfield(L, -1, "route");
-    if (!lua_isfunction(L, -1)) {
-        lua_settop(L, 0);
-        log_error("call", "no dialplan.route function in the system scripts");
-        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+    int base = lua_gettop(L);
+    push(L, arg);
+    if (lua_gettop(L) == base || !lua_isfunction(L, base + 1)) {
+        lua_settop(L, base);
         s->script_done = true;
         cscript_release(s);
-        return;
+        return false;
     }
-    lua_remove(L, -2);
+    int nargs = lua_gettop(L) - base - 1;
     push_call(L, s);
+    lua_insert(L, base + 2); /* the call is the first argument */
     s->starting = true;
-    s->co = script_co_start(vm, 1, on_script_done, s);
+    s->co = script_co_start(vm, nargs + 1, on_script_done, s);
     s->starting = false;
     if (s->script_done) cscript_release(s);
+    return true;
+}
+
+/* dialplan.<name>, or nothing pushed when the system scripts lack it. */
+static void push_dialplan_fn(lua_State *L, const char *name)
+{
+    lua_getglobal(L, "dialplan");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) lua_pop(L, 1);
+}
+
+static void push_route(lua_State *L, void *arg)
+{
+    push_dialplan_fn(L, "route");
+}
+
+void call_lua_route(call *c)
+{
+    if (!drive(c, script_system(), push_route, NULL, NULL) &&
+        leg_state(call_a_leg(c)) != LEG_ENDED && !call_busy_elsewhere(c)) {
+        log_error("call", "%s: the system scripts have no dialplan.route", call_uuid(c));
+        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+    }
+}
+
+static void push_fallback(lua_State *L, void *arg)
+{
+    push_dialplan_fn(L, "fallback");
+    if (lua_gettop(L) && lua_isfunction(L, -1)) lua_pushstring(L, arg);
+}
+
+void call_lua_fallback(call *c, const char *to)
+{
+    call_log(c, "fallback", "%s", to);
+    char *copy = cw_strdup(to);
+    if (!drive(c, script_system(), push_fallback, copy, NULL) &&
+        leg_state(call_a_leg(c)) != LEG_ENDED && !call_busy_elsewhere(c))
+        call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+    free(copy);
+}
+
+struct tenant_chunk {
+    script_vm *vm;
+    const char *name, *code;
+    char err[256];
+};
+
+static void push_tenant_chunk(lua_State *L, void *arg)
+{
+    struct tenant_chunk *t = arg;
+    /* the composed call methods (collect, say) in the tenant's VM too */
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cw.call");
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        log_warn("script", "tenant VM: cw.call: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    script_compile(t->vm, t->name, t->code, t->err, sizeof t->err);
+}
+
+/*
+ * call:handover{code =, name =, fallback =}: a tenant's own script (sandboxed,
+ * in the tenant's VM, with its budgets) takes the call; the chunk gets the
+ * call as `...`. If it fails (error, budget, memory cap) the call goes to
+ * fallback through dialplan.fallback(). The calling script must not touch
+ * the call again: its methods answer nil, "hangup" from here on.
+ */
+static int l_handover(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    struct tenant_chunk t = {0};
+    t.code = opt_str(L, 2, "code", NULL);
+    t.name = opt_str(L, 2, "name", "tenant script");
+    const char *fb = opt_str(L, 2, "fallback", NULL);
+    if (!t.code) return luaL_argerror(L, 2, "code is required");
+    t.vm = script_tenant(call_domain(s->c));
+    if (!t.vm) {
+        lua_pushnil(L);
+        lua_pushstring(L, "no_vm");
+        return 2;
+    }
+    s->handed_over = true;
+    call *c = s->c;
+    call_log(c, "handover", "%s", t.name);
+    if (!drive(c, t.vm, push_tenant_chunk, &t, fb) && t.err[0]) {
+        log_warn("script", "%s: %s", call_uuid(c), t.err);
+        call_log(c, "script-error", "%s", t.err);
+        if (fb)
+            call_lua_fallback(c, fb);
+        else
+            call_hangup(c, SIP_CAUSE_UNAVAILABLE);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)

@@ -48,6 +48,9 @@ static void mail_done(int rc, const char *error, void *arg)
     free(m);
 }
 
+static void send_notice(const char *to, const char *subject, const char *text, int64_t id,
+                        const char *file);
+
 static void notify_by_mail(int64_t domain, int64_t box, int64_t id, const char *caller,
                            const char *caller_name, int64_t ms, const char *path)
 {
@@ -77,18 +80,100 @@ static void notify_by_mail(int64_t domain, int64_t box, int64_t id, const char *
                             "The recording is attached.\n",
                             store_str(r, 2), caller, caller_name, when, (long long)(ms / 1000),
                             config_str("public_url"), store_str(r, 4), (long long)id);
-    struct mail_attachment att = {
-        .filename = "voicemail.wav", .content_type = "audio/wav", .path = path};
-    struct vm_mail *m = cw_calloc(1, sizeof *m);
-    m->message_id = id;
-    if (mail_send(store_str(r, 0), subject, text, &att, mail_done, m)) {
-        log_warn("voicemail", "notice of message %lld not queued for domain %lld", (long long)id,
-                 (long long)domain);
-        free(m);
-    }
+    send_notice(store_str(r, 0), subject, text, id, path);
     free(subject);
     free(text);
     store_res_free(r);
+}
+
+/* The complete recording file behind a path given by a script, or NULL. */
+static char *recording_file(const char *path)
+{
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    struct stat sb;
+    if (strstr(path, "..") || stat(full, &sb) || sb.st_size <= 44) {
+        free(full);
+        return NULL;
+    }
+    return full;
+}
+
+static void send_notice(const char *to, const char *subject, const char *text, int64_t id,
+                        const char *file)
+{
+    struct mail_attachment att = {
+        .filename = "voicemail.wav", .content_type = "audio/wav", .path = file};
+    struct vm_mail *m = cw_calloc(1, sizeof *m);
+    m->message_id = id;
+    if (mail_send(to, subject, text, &att, mail_done, m)) {
+        log_warn("voicemail", "notice of message %lld not queued", (long long)id);
+        free(m);
+    }
+}
+
+/*
+ * Store a message left on a user's box (group 0) or a group's box (user 0);
+ * tell the owner on the bus and by mail. Pushes the id, or nil and why.
+ */
+static int store_message(lua_State *L, call *c, int64_t user, int64_t group, const char *path,
+                         int64_t ms)
+{
+    char *full = recording_file(path);
+    if (!full) {
+        lua_pushnil(L);
+        lua_pushstring(L, "no_recording");
+        return 2;
+    }
+    json_t *info = call_to_json(c);
+    const char *caller = json_string_value(json_object_get(info, "from"));
+    const char *name = json_string_value(json_object_get(info, "from_name"));
+    caller = caller ? caller : "";
+    name = name ? name : "";
+    int64_t id = 0;
+    int rc =
+        store_query_int(store_main(), &id,
+                        "INSERT INTO voicemail_messages(domain_id, owner_id, group_id, "
+                        "call_uuid, caller, caller_name, duration_ms, path, created_at) "
+                        "VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+                        SA_INT(call_domain(c)), user ? SA_INT(user) : SA_NULL,
+                        group ? SA_INT(group) : SA_NULL, SA_STR(call_uuid(c)), SA_STR(caller),
+                        SA_STR(name), SA_INT(ms), SA_STR(full), SA_INT(cw_wall_time()), SA_END);
+    if (rc) {
+        log_error("voicemail", "message not stored: %s", store_errmsg(store_main()));
+        json_decref(info);
+        free(full);
+        lua_pushnil(L);
+        lua_pushstring(L, "store");
+        return 2;
+    }
+    call_log(c, "voicemail", "message %lld for %s %lld, %lld ms", (long long)id,
+             user ? "user" : "group", (long long)(user ? user : group), (long long)ms);
+    events_emit("voicemail.new", call_domain(c),
+                json_pack("{s:I,s:I,s:I,s:s,s:s,s:I}", "id", (json_int_t)id, "user_id",
+                          (json_int_t)user, "group_id", (json_int_t)group, "caller", caller,
+                          "caller_name", name, "duration_ms", (json_int_t)ms));
+    if (user) {
+        notify_by_mail(call_domain(c), user, id, caller, name, ms, full);
+    } else if (mail_enabled()) {
+        store_res *r;
+        if (store_query(store_main(), &r, "SELECT email, name FROM call_groups WHERE id = ?",
+                        SA_INT(group), SA_END) >= 0 &&
+            store_next(r) && store_str(r, 0) && *store_str(r, 0)) {
+            char *subject = cw_sprintf("Voicemail for %s from %s", store_str(r, 1), caller);
+            char *text = cw_sprintf("A new voicemail message for the group %s.\n\nFrom: %s %s\n"
+                                    "Length: %lld s\nThe recording is attached.\n",
+                                    store_str(r, 1), caller, name, (long long)(ms / 1000));
+            send_notice(store_str(r, 0), subject, text, id, full);
+            free(subject);
+            free(text);
+        }
+        store_res_free(r);
+    }
+    json_decref(info);
+    free(full);
+    lua_pushinteger(L, id);
+    return 1;
 }
 
 /* call:voicemail_store(box_user_id, path, ms) -> message id, or nil and why */
@@ -101,48 +186,24 @@ static int l_voicemail_store(lua_State *L)
         lua_pushstring(L, "no_box");
         return 2;
     }
-    const char *path = luaL_checkstring(L, 3);
-    lua_Integer ms = luaL_checkinteger(L, 4);
-    char *full =
-        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
-    struct stat sb;
-    if (strstr(path, "..") || stat(full, &sb) || sb.st_size <= 44) {
-        free(full);
+    return store_message(L, c, box, 0, luaL_checkstring(L, 3), luaL_checkinteger(L, 4));
+}
+
+/* call:voicemail_store_group(group_id, path, ms): the box of a call-processing group (a group
+ * without distribution sends calls to its voicemail, seed 001 §8); notice to the group's e-mail */
+static int l_voicemail_store_group(lua_State *L)
+{
+    call *c = call_lua_check(L);
+    lua_Integer gid = luaL_checkinteger(L, 2);
+    int64_t one;
+    if (!c || store_query_int(store_main(), &one,
+                              "SELECT 1 FROM call_groups WHERE id = ? AND domain_id = ?",
+                              SA_INT(gid), SA_INT(call_domain(c)), SA_END)) {
         lua_pushnil(L);
-        lua_pushstring(L, "no_recording");
+        lua_pushstring(L, "no_box");
         return 2;
     }
-    int64_t id = 0;
-    json_t *info = call_to_json(c);
-    const char *caller = json_string_value(json_object_get(info, "from"));
-    const char *name = json_string_value(json_object_get(info, "from_name"));
-    int rc = store_query_int(
-        store_main(), &id,
-        "INSERT INTO voicemail_messages(domain_id, owner_id, call_uuid, caller, "
-        "caller_name, duration_ms, path, created_at) VALUES (?,?,?,?,?,?,?,?) "
-        "RETURNING id",
-        SA_INT(call_domain(c)), SA_INT(box), SA_STR(call_uuid(c)), SA_STR(caller ? caller : ""),
-        SA_STR(name ? name : ""), SA_INT(ms), SA_STR(full), SA_INT(cw_wall_time()), SA_END);
-    if (rc) {
-        log_error("voicemail", "message for box %lld not stored: %s", (long long)box,
-                  store_errmsg(store_main()));
-        json_decref(info);
-        free(full);
-        lua_pushnil(L);
-        lua_pushstring(L, "store");
-        return 2;
-    }
-    call_log(c, "voicemail", "message %lld for user %lld, %lld ms", (long long)id, (long long)box,
-             (long long)ms);
-    events_emit("voicemail.new", call_domain(c),
-                json_pack("{s:I,s:I,s:s,s:s,s:I}", "id", (json_int_t)id, "user_id", (json_int_t)box,
-                          "caller", caller ? caller : "", "caller_name", name ? name : "",
-                          "duration_ms", (json_int_t)ms));
-    notify_by_mail(call_domain(c), box, id, caller ? caller : "", name ? name : "", ms, full);
-    json_decref(info);
-    free(full);
-    lua_pushinteger(L, id);
-    return 1;
+    return store_message(L, c, 0, gid, luaL_checkstring(L, 3), luaL_checkinteger(L, 4));
 }
 
 /* call:voicemail_list(box, {new_only=}) -> {{id, caller, caller_name, created_at, duration_ms,
@@ -300,7 +361,11 @@ static int l_voicemail_box(lua_State *L)
 }
 
 const luaL_Reg call_vm_methods[] = {
-    {"voicemail_store", l_voicemail_store},   {"voicemail_list", l_voicemail_list},
-    {"voicemail_mark", l_voicemail_mark},     {"voicemail_box", l_voicemail_box},
-    {"voicemail_pin_ok", l_voicemail_pin_ok}, {NULL, NULL},
+    {"voicemail_store", l_voicemail_store},
+    {"voicemail_store_group", l_voicemail_store_group},
+    {"voicemail_list", l_voicemail_list},
+    {"voicemail_mark", l_voicemail_mark},
+    {"voicemail_box", l_voicemail_box},
+    {"voicemail_pin_ok", l_voicemail_pin_ok},
+    {NULL, NULL},
 };

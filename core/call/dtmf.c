@@ -13,11 +13,14 @@
  *                  give up and return to the caller.
  *   #              while it rings: give up and return; once answered: all
  *                  three in one conference.
+ *   0              switch the caller to fax: the dialler's fax box receives
+ *                  the document (stored, mailed as call:fax_receive() does)
+ *                  and the dialler is let go.
  *
  * The number ends with # or a pause of call.dtmf_timeout seconds. The
  * caller's (A leg's) digits stay the routing script's; after a transfer the
- * new party may transfer again. Switching the caller to fax (0) is not
- * offered here. Core thread; the state hangs on the call (call_feature()).
+ * new party may transfer again. Core thread; the state hangs on the call
+ * (call_feature()).
  */
 #include "base/cw.h"
 #include "call/call_int.h"
@@ -40,6 +43,7 @@ enum step {
     TOGGLED, /* the dialler talks to the caller again; the new party hears music */
     BLIND,   /* the dialler hung up while the new party rang */
     CONF,    /* all three */
+    FAX,     /* the caller sends a fax to the dialler's box */
 };
 
 struct feat {
@@ -51,6 +55,7 @@ struct feat {
     char digits[32];
     int n;
     cw_timer *timer;
+    uint32_t fax_tag;
 };
 
 static uint32_t next_room;
@@ -235,6 +240,37 @@ static void conference(struct feat *f)
              leg_number(call_a_leg(f->c)), leg_number(f->t));
 }
 
+static void fax_media(call_leg *leg, const struct media_event *ev, void *arg)
+{
+    struct feat *f = arg;
+    if (ev->type != MEDIA_EV_FAX_DONE || ev->tag != f->fax_tag) return;
+    leg_set_media_hook(leg, NULL, NULL);
+    call_set_transferring(f->c, false);
+    reset(f);
+    call_hangup(f->c, SIP_CAUSE_NORMAL); /* the document is in the box */
+}
+
+/* 0: the caller's fax machine talks to the dialler's fax box; the dialler goes. */
+static bool to_fax(struct feat *f, call_leg *b)
+{
+    call *c = f->c;
+    call_leg *a = call_a_leg(c);
+    if (!leg_user(b)) return false;
+    static uint32_t next_tag;
+    f->fax_tag = 0xFA000000u | (++next_tag & 0xffffffu);
+    media_unbridge(leg_media(a));
+    if (call_fax_receive_leg(c, a, leg_user(b), 0, f->fax_tag)) {
+        media_bridge(leg_media(a), leg_media(b));
+        return false;
+    }
+    f->step = FAX;
+    leg_set_media_hook(a, fax_media, f);
+    call_set_transferring(c, true);
+    call_log(c, "code", "%s switches the caller to fax", leg_number(b));
+    leg_hangup(b, SIP_CAUSE_NORMAL);
+    return true;
+}
+
 bool call_dtmf_feature(call *c, call_leg *l, char digit)
 {
     struct feat *f = call_feature(c);
@@ -248,7 +284,9 @@ bool call_dtmf_feature(call *c, call_leg *l, char digit)
     call_leg *a = call_a_leg(c);
     switch (f->step) {
     case IDLE:
-        if (digit != '#' || l != call_bridged(c) || !up(l) || !up(a)) return false;
+        if (l != call_bridged(c) || !up(l) || !up(a)) return false;
+        if (digit == '0') return to_fax(f, l);
+        if (digit != '#') return false;
         f->step = HASH1;
         f->b = l;
         cw_timer_start(f->timer, config_int("call.dtmf_timeout") * 1000);
@@ -304,6 +342,7 @@ bool call_dtmf_feature(call *c, call_leg *l, char digit)
         return true;
     case BLIND:
     case CONF:
+    case FAX:
         return false;
     }
     return false;

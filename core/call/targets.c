@@ -49,7 +49,8 @@ static void caller_policy(call *c, char *restriction, size_t rlen, char *cli, si
 }
 
 /*
- * Where a target leads: "user:<id>" (this domain), "sip:..." (a URI), or a
+ * Where a target leads: "user:<id>" (this domain), "trunk:<id>:<number>" (a
+ * number behind one trunk of the domain), "sip:..." (a URI), or a
  * number: a user of this domain by extension or login, a user of another
  * domain of the pool by routing number + extension, else an outside number
  * through a trunk, when the caller's outbound restriction allows it.
@@ -70,6 +71,27 @@ int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, 
             return CW_ENOENT;
         out->kind = SIP_TARGET_USER;
         out->user_id = id;
+        return CW_OK;
+    }
+    if (cw_str_has_prefix(t, "trunk:")) {
+        /* "trunk:<id>:<number>": a number behind one trunk of the domain (a private route);
+           the caller's outbound restriction does not apply, the caller's number is shown */
+        char idbuf[24];
+        const char *colon = strchr(t + 6, ':');
+        size_t n = colon ? (size_t)(colon - (t + 6)) : 0;
+        int64_t id, ok;
+        if (!n || n >= sizeof idbuf || !colon[1] || strlen(colon + 1) >= sizeof out->uri)
+            return CW_EINVAL;
+        memcpy(idbuf, t + 6, n);
+        idbuf[n] = '\0';
+        if (cw_parse_i64(idbuf, &id) ||
+            store_query_int(store_main(), &ok,
+                            "SELECT 1 FROM trunks WHERE id = ? AND domain_id = ? AND enabled = 1",
+                            SA_INT(id), SA_INT(dom), SA_END))
+            return CW_ENOENT;
+        out->kind = SIP_TARGET_TRUNK;
+        out->trunk_id = id;
+        cw_strlcpy(out->uri, colon + 1, sizeof out->uri);
         return CW_OK;
     }
     if (cw_str_has_prefix(t, "sip:")) {

@@ -11,6 +11,7 @@
 #include "domain/crud.h"
 #include "events/events.h"
 #include "log/log.h"
+#include "lua/script.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,83 @@ static const struct crud_entity vip_numbers = {.path = "vip-numbers",
                                                .write_role = ROLE_SUPERVISOR,
                                                .created_at = true};
 
+/* ---- personal IVR (seed 000): the subscriber's own script for incoming calls ---- */
+
+#define PERSONAL_IVR_MAX 65536
+
+static bool domain_user(http_req *req)
+{
+    if (req->auth->domain_id > 0) return true;
+    http_reply_error(req, 403, "forbidden", NULL, "only users of a domain have a personal IVR");
+    return false;
+}
+
+static void personal_ivr_get(http_req *req)
+{
+    if (!domain_user(req)) return;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT personal_ivr FROM users WHERE id = ?",
+                    SA_INT(req->auth->user_id), SA_END) < 0 ||
+        !store_next(r)) {
+        store_res_free(r);
+        http_reply_error(req, 404, "not_found", NULL, "no such user");
+        return;
+    }
+    const char *code = store_str(r, 0);
+    http_reply_json(req, 200, json_pack("{s:s?,s:b}", "script", code, "enabled", code && *code));
+    store_res_free(r);
+}
+
+static void personal_ivr_put(http_req *req)
+{
+    if (!domain_user(req)) return;
+    json_t *body = http_json_body(req);
+    static const struct json_field fields[] = {{"script", JK_STRING, true}};
+    if (!body) return;
+    if (!http_json_check(req, body, fields, 1)) {
+        json_decref(body);
+        return;
+    }
+    const char *code = json_string_value(json_object_get(body, "script"));
+    if (strlen(code) > PERSONAL_IVR_MAX) {
+        http_reply_error(req, 400, "too_long", "script", "script: at most %d bytes",
+                         PERSONAL_IVR_MAX);
+        json_decref(body);
+        return;
+    }
+    /* it must compile in the tenant's sandbox before it replaces the running one */
+    script_vm *vm = script_tenant(req->auth->domain_id);
+    char err[256] = "";
+    if (!vm || script_compile(vm, "personal IVR", code, err, sizeof err)) {
+        http_reply_error(req, 400, "invalid_script", "script", "script: %s",
+                         err[0] ? err : "cannot be compiled");
+        json_decref(body);
+        return;
+    }
+    lua_pop(script_vm_state(vm), 1);
+    int rc =
+        store_exec(store_main(), "UPDATE users SET personal_ivr = ?, updated_at = ? WHERE id = ?",
+                   SA_STR(code), SA_INT(cw_wall_time()), SA_INT(req->auth->user_id), SA_END);
+    if (rc <= 0) {
+        http_reply_error(req, 500, "store", NULL, "the script was not saved");
+        json_decref(body);
+        return;
+    }
+    http_audit(req, req->auth->domain_id, "personal_ivr", req->auth->login, "edit",
+               json_pack("{s:I}", "bytes", (json_int_t)strlen(code)));
+    json_decref(body);
+    http_reply_json(req, 200, json_pack("{s:b}", "enabled", 1));
+}
+
+static void personal_ivr_delete(http_req *req)
+{
+    if (!domain_user(req)) return;
+    store_exec(store_main(), "UPDATE users SET personal_ivr = NULL, updated_at = ? WHERE id = ?",
+               SA_INT(cw_wall_time()), SA_INT(req->auth->user_id), SA_END);
+    http_audit(req, req->auth->domain_id, "personal_ivr", req->auth->login, "delete", NULL);
+    http_reply_json(req, 200, json_pack("{s:b}", "enabled", 0));
+}
+
 /* ---- every user has a main SIP rule ---- */
 
 static void ensure_main_rules(int64_t user_id)
@@ -248,6 +326,12 @@ void callctl_api_init(void)
     crud_register(&fwd_admin);
     crud_register(&fwd_own);
     crud_register(&vip_numbers);
+    http_route("GET", "/api/v1/me/personal-ivr", personal_ivr_get, ROLE_SUBSCRIBER, 0,
+               "Your personal IVR script for incoming calls (seed 000)");
+    http_route("PUT", "/api/v1/me/personal-ivr", personal_ivr_put, ROLE_SUBSCRIBER, 0,
+               "Set your personal IVR (Lua, sandboxed; the call is `...`); must compile");
+    http_route("DELETE", "/api/v1/me/personal-ivr", personal_ivr_delete, ROLE_SUBSCRIBER, 0,
+               "Remove your personal IVR: calls follow your forwarding scheme again");
     ensure_main_rules(0);
     events_subscribe("config.user.created", on_user_created, NULL);
 }

@@ -139,11 +139,26 @@ void users_api_init(void);
 void import_api_init(void);
 void sounds_api_init(void);
 void callctl_api_init(void);
+void conference_api_init(void); /* conference rooms (conference.c) */
+void faxes_api_init(void);      /* fax boxes: list, delete (conference.c) */
+void routing_api_init(void);
+void media_api_init(void);
+void opmsg_api_init(void);
+
+/*
+ * before_delete rule for objects routing refers to (users, groups, IVR
+ * flows, sound files, day groups, schedules, classifiers): 409 naming the
+ * rule or schedule that uses it; otherwise the object's own references go.
+ * ref_type: user, call_group, ivr_flow, sound_file, day_group, schedule, classifier.
+ */
+bool routing_not_referenced(struct crud_ctx *c, const char *ref_type);
+/* The IVR menu tree of an ivr_flows row: 400 naming the menu node and field. */
+bool flow_check(struct crud_ctx *c, json_t *flow);
 
 /* Shared rules. */
 extern const char *const crud_languages[];
 extern const char *const crud_statuses[]; /* of accounts and domains: active, blocked */
-/* Is this extension free in the domain (users, call groups, IVR flows)? */
+/* Is this extension free in the domain (users, call groups, IVR flows, conference rooms)? */
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id);
 /*

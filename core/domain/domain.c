@@ -12,4 +12,9 @@ void domain_api_init(void)
     users_api_init();
     sounds_api_init();
     callctl_api_init();
+    conference_api_init();
+    faxes_api_init();
+    routing_api_init();
+    media_api_init();
+    opmsg_api_init();
 }

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "log/log.h"
 #include "loop/work.h"
+#include "recording/recording.h"
 
 /* descriptor tables name the leading members and leave the rest zero */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -79,7 +80,7 @@ static bool users_of_domain(struct crud_ctx *c, json_t *list, const char *field)
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id)
 {
-    static const char *const tables[] = {"users", "call_groups", "ivr_flows"};
+    static const char *const tables[] = {"users", "call_groups", "ivr_flows", "conference_rooms"};
     for (size_t i = 0; i < CW_ARRAY_LEN(tables); i++) {
         char *sql = cw_sprintf("SELECT 1 FROM %s WHERE domain_id = ? AND extension = ? AND id <> ?",
                                tables[i]);
@@ -104,8 +105,10 @@ int domain_next_extension(int64_t domain_id, char *out, size_t outlen)
     if (store_query(store_main(), &r,
                     "SELECT extension FROM users WHERE domain_id = ? AND extension IS NOT NULL "
                     "UNION SELECT extension FROM call_groups WHERE domain_id = ? UNION SELECT "
-                    "extension FROM ivr_flows WHERE domain_id = ? AND extension IS NOT NULL",
-                    SA_INT(domain_id), SA_INT(domain_id), SA_INT(domain_id), SA_END) < 0)
+                    "extension FROM ivr_flows WHERE domain_id = ? AND extension IS NOT NULL "
+                    "UNION SELECT extension FROM conference_rooms WHERE domain_id = ?",
+                    SA_INT(domain_id), SA_INT(domain_id), SA_INT(domain_id), SA_INT(domain_id),
+                    SA_END) < 0)
         return CW_EIO;
     int n = 0;
     int64_t *used = cw_calloc((size_t)store_nrows(r) + 1, sizeof *used);
@@ -334,6 +337,9 @@ static const struct crud_field domain_fields[] = {
     {"ivr_timeout", FT_INT, 0, 1, 60},
     {"ivr_max_errors", FT_INT, 0, 1, 10},
     {"notify_email", FT_EMAIL, FF_NULLABLE},
+    {"record_all", FT_BOOL, 0, 0, 0, NULL, NULL, 0, NULL, "record every call of the domain"},
+    {"recording_retention", FT_INT, 0, 1, 12, NULL, NULL, 0, NULL,
+     "months recordings are kept: 1, 6 or 12; older ones are deleted"},
     {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses, NULL, ROLE_SYSADMIN},
     {"pool_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_SYSADMIN},
     {"subgroup_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_POOL_SUPERVISOR},
@@ -361,6 +367,11 @@ static bool timezone_known(const char *tz)
 
 static bool domain_validate(struct crud_ctx *c)
 {
+    json_t *ret = json_object_get(c->cols, "recording_retention");
+    if (ret && json_integer_value(ret) != 1 && json_integer_value(ret) != 6 &&
+        json_integer_value(ret) != 12)
+        return crud_fail(c, 400, "invalid_value", "recording_retention",
+                         "recording_retention must be 1, 6 or 12 months");
     json_t *tz = json_object_get(c->cols, "timezone");
     if (tz && !timezone_known(json_string_value(tz)))
         return crud_fail(c, 400, "invalid_value", "timezone", "unknown time zone \"%s\"",
@@ -392,6 +403,15 @@ static bool domain_validate(struct crud_ctx *c)
         json_object_set_new(c->cols, "subgroup_id", def ? json_integer(def) : json_null());
     }
     return true;
+}
+
+/* A changed retention applies to the recordings already kept, too. */
+static bool domain_after_write(struct crud_ctx *c)
+{
+    json_t *ret = json_object_get(c->cols, "recording_retention");
+    if (!ret || c->creating) return true;
+    int rc = recording_retention_changed(c->id, (int)json_integer_value(ret));
+    return rc ? crud_store_fail(c, rc) : true;
 }
 
 static void domain_decorate(struct crud_ctx *c, json_t *o)
@@ -461,6 +481,7 @@ static const struct crud_entity domains = {.path = "domains",
                                            .is_domain = true,
                                            .reach = domain_reach,
                                            .validate = domain_validate,
+                                           .after_write = domain_after_write,
                                            .after_delete = domain_after_delete,
                                            .decorate = domain_decorate};
 
@@ -668,6 +689,8 @@ static const struct crud_field call_group_fields[] = {
     {"leave_empty", FT_BOOL},
     {"callback_key", FT_TEXT, FF_NULLABLE, 1, 1, NULL, "[0-9*#]"},
     {"tier_escalation", FT_BOOL},
+    {"recording_enabled", FT_BOOL, 0, 0, 0, NULL, NULL, 0, NULL,
+     "record every call the group's members take through it"},
     {"created_at", FT_INT, FF_READONLY},
     {"members", FT_JSON, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL,
      "[{\"user_id\": id, \"priority\": 1..100, \"penalty\": 0..100}]"},
@@ -758,6 +781,11 @@ static void call_group_decorate(struct crud_ctx *c, json_t *o)
     json_object_set_new(o, "members", m);
 }
 
+static bool call_group_before_delete(struct crud_ctx *c)
+{
+    return routing_not_referenced(c, "call_group");
+}
+
 static const struct crud_entity call_groups = {.path = "call-groups",
                                                .type = "call_group",
                                                .label = "call-processing group",
@@ -774,18 +802,87 @@ static const struct crud_entity call_groups = {.path = "call-groups",
                                                .created_at = true,
                                                .validate = call_group_validate,
                                                .after_write = call_group_after_write,
+                                               .before_delete = call_group_before_delete,
                                                .decorate = call_group_decorate};
 
 /* -------------------------------------------------------- external numbers */
+
+static const char *const filter_modes[] = {"none", "blacklist", "whitelist", NULL};
 
 static const struct crud_field number_fields[] = {
     {"number", FT_DIGITS, FF_REQUIRED | FF_CREATE | FF_UNIQUE | FF_GLOBAL | FF_SEARCH, 3, 15},
     {"description", FT_TEXT, FF_SEARCH, 0, 200},
     {"kind", FT_ENUM, FF_FILTER, 0, 0, number_kinds},
     {"target", FT_TEXT, FF_NULLABLE, 1, 32, NULL, DIAL_RE, 0, NULL,
-     "what incoming calls reach: an extension of the domain"},
+     "fallback: the extension of the domain that takes calls no routing rule matches; null = "
+     "they hear busy"},
+    {"filter_mode", FT_ENUM, FF_FILTER, 0, 0, filter_modes, NULL, 0, NULL,
+     "none, blacklist (listed callers hear busy) or whitelist (only listed callers get through; "
+     "an empty list lets nobody in)"},
+    {"filter_list", FT_JSON, 0, 0, 0, NULL, NULL, 0, NULL,
+     "[{value: digits (optionally +), exact: bool (false = prefix), comment}], up to 1000"},
     {"created_at", FT_INT, FF_READONLY},
 };
+
+static bool number_validate(struct crud_ctx *c)
+{
+    json_t *t = json_object_get(c->cols, "target");
+    if (t && json_is_string(t) && domain_extension_free(c->domain_id, json_string_value(t), "", 0))
+        return crud_fail(c, 400, "invalid_value", "target",
+                         "target: no user, group or IVR flow has extension %s",
+                         json_string_value(t));
+    json_t *list = json_object_get(c->in, "filter_list");
+    if (!list) return true;
+    if (!json_is_array(list) || json_array_size(list) > 1000)
+        return crud_fail(c, 400, "invalid_value", "filter_list",
+                         "filter_list must be an array of at most 1000 entries");
+    static const char *const allowed[] = {"value", "exact", "comment"};
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *v = json_string_value(json_object_get(e, "value"));
+        json_t *exact = json_object_get(e, "exact"), *comment = json_object_get(e, "comment");
+        bool ok = json_is_object(e) && v && (!exact || json_is_boolean(exact)) &&
+                  (!comment || (json_is_string(comment) && json_string_length(comment) <= 200));
+        const char *k;
+        json_t *x;
+        json_object_foreach(e, k, x)
+        {
+            bool known = false;
+            for (size_t a = 0; a < CW_ARRAY_LEN(allowed); a++)
+                if (!strcmp(allowed[a], k)) known = true;
+            if (!known) ok = false;
+        }
+        size_t n = v ? strlen(v) : 0, lead = v && v[0] == '+';
+        if (!ok || n - lead < 1 || n > 21 || strspn(v + lead, "0123456789") != n - lead)
+            return crud_fail(c, 400, "invalid_value", "filter_list",
+                             "filter_list[%zu] must be {value: 1..20 digits, optionally with +, "
+                             "exact: true | false, comment}",
+                             i);
+        for (size_t k2 = 0; k2 < i; k2++) {
+            json_t *o = json_array_get(list, k2);
+            if (!strcmp(json_string_value(json_object_get(o, "value")), v) &&
+                json_is_true(json_object_get(o, "exact")) == json_is_true(exact))
+                return crud_fail(c, 400, "invalid_value", "filter_list",
+                                 "filter_list[%zu] repeats filter_list[%zu]", i, k2);
+        }
+    }
+    return true;
+}
+
+/* The number's rules go with it (foreign key); so does what they referred to. */
+static bool number_before_delete(struct crud_ctx *c)
+{
+    int rc = store_exec(store_main(),
+                        "DELETE FROM routing_refs WHERE owner_type = 'routing_rule' AND owner_id "
+                        "IN (SELECT id FROM routing_rules WHERE number_id = ?)",
+                        SA_INT(c->id), SA_END);
+    if (rc >= 0)
+        rc = store_exec(store_main(), "DELETE FROM routing_rules WHERE number_id = ?",
+                        SA_INT(c->id), SA_END);
+    return rc < 0 ? crud_store_fail(c, rc) : true;
+}
 
 static const struct crud_entity numbers = {.path = "numbers",
                                            .type = "external_number",
@@ -800,7 +897,9 @@ static const struct crud_entity numbers = {.path = "numbers",
                                            .write_role = ROLE_DOMAIN_ADMIN,
                                            .create_role = ROLE_SYSADMIN,
                                            .delete_role = ROLE_SYSADMIN,
-                                           .created_at = true};
+                                           .created_at = true,
+                                           .validate = number_validate,
+                                           .before_delete = number_before_delete};
 
 /* ---------------------------------------------------------- address books */
 
@@ -928,18 +1027,49 @@ static const struct crud_entity personal_contacts = {.path = "contacts",
 static const struct crud_field ivr_fields[] = {
     {"name", FT_TEXT, FF_REQUIRED | FF_UNIQUE | FF_SEARCH, 1, 64},
     {"extension", FT_DIGITS, FF_NULLABLE | FF_FILTER, 1, 5},
-    {"script", FT_TEXT, FF_NULLABLE, 1, 128, NULL, SCRIPT_RE, 0, NULL,
-     "name of a flow script under flows_dir"},
-    {"flow", FT_JSON, 0, 0, 0, NULL, NULL, 0, NULL, "the menu tree the web editor writes"},
+    {"script", FT_TEXT, FF_NULLABLE, 1, 64, NULL, "[a-z0-9_-]{1,64}", 0, NULL,
+     "a flow script of flows_dir (name without .lua) run instead of the menu tree"},
+    {"flow", FT_JSON, 0, 0, 0, NULL, NULL, 0, NULL,
+     "the menu tree (ivr-flows/README.md); new flows get a main menu whose default is "
+     "dial_extension and timeout is repeat"},
     {"version", FT_INT, FF_READONLY},
     {"updated_at", FT_INT, FF_READONLY},
 };
 
+/* What a new scenario looks like (seed 001 §9.8, the starter diagram). */
+static json_t *starter_flow(void)
+{
+    return json_pack("{s:s,s:{s:{s:[],s:{},s:{s:s},s:{s:s}}}}", "start", "main", "menus", "main",
+                     "prompt", "keys", "default", "action", "dial_extension", "timeout", "action",
+                     "repeat");
+}
+
 static bool ivr_validate(struct crud_ctx *c)
 {
+    json_t *script = crud_value(c, "script");
+    bool scripted = script && json_is_string(script);
+    if (json_object_get(c->cols, "script") && scripted) {
+        char *path = cw_sprintf("%s/%s.lua", config_str("flows_dir"), json_string_value(script));
+        struct stat sb;
+        bool ok = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+        free(path);
+        if (!ok)
+            return crud_fail(c, 400, "invalid_value", "script", "script: no flow file %s.lua",
+                             json_string_value(script));
+    }
     json_t *flow = json_object_get(c->cols, "flow");
-    if (flow && !json_is_object(flow))
-        return crud_fail(c, 400, "invalid_type", "flow", "flow must be an object");
+    if (!flow && c->creating && !scripted) json_object_set_new(c->cols, "flow", starter_flow());
+    /* a scripted flow may keep an empty tree; any tree given must be sound */
+    if (flow && !(scripted && json_is_object(flow) && json_object_size(flow) == 0) &&
+        !flow_check(c, flow))
+        return false;
+    if (!flow && !c->creating && !scripted && json_object_get(c->in, "script")) {
+        json_t *old = json_object_get(c->old, "flow");
+        if (!json_is_object(old) || json_object_size(old) == 0)
+            return crud_fail(c, 400, "invalid_value", "script",
+                             "without a script the flow needs a menu tree: give flow too");
+        if (!flow_check(c, old)) return false;
+    }
     /* every real change makes a new version */
     const char *k;
     json_t *v;
@@ -951,6 +1081,34 @@ static bool ivr_validate(struct crud_ctx *c)
             c->cols, "version",
             json_integer(json_integer_value(json_object_get(c->old, "version")) + 1));
     return domain_extension_rule(c, false);
+}
+
+/* The list view of seed 001 §9.8.1: how many menus, which numbers reach the flow. */
+static void ivr_decorate(struct crud_ctx *c, json_t *o)
+{
+    int64_t id = json_integer_value(json_object_get(o, "id"));
+    json_t *menus = json_object_get(json_object_get(o, "flow"), "menus");
+    json_object_set_new(o, "menu_count", json_integer((json_int_t)json_object_size(menus)));
+    json_t *nums = json_array();
+    store_res *r;
+    if (store_query(store_main(), &r,
+                    "SELECT DISTINCT n.number FROM routing_refs f JOIN routing_rules u ON u.id = "
+                    "f.owner_id JOIN external_numbers n ON n.id = u.number_id WHERE f.owner_type = "
+                    "'routing_rule' AND f.ref_type = 'ivr_flow' AND f.ref_id = ? AND u.enabled = 1 "
+                    "UNION SELECT n.number FROM external_numbers n JOIN ivr_flows f ON f.id = ? "
+                    "WHERE n.domain_id = f.domain_id AND f.extension IS NOT NULL AND n.target = "
+                    "f.extension ORDER BY 1",
+                    SA_INT(id), SA_INT(id), SA_END) >= 0) {
+        while (store_next(r))
+            json_array_append_new(nums, json_string(store_str(r, 0)));
+        store_res_free(r);
+    }
+    json_object_set_new(o, "numbers", nums);
+}
+
+static bool ivr_before_delete(struct crud_ctx *c)
+{
+    return routing_not_referenced(c, "ivr_flow");
 }
 
 static const struct crud_entity ivr_flows = {.path = "ivr-flows",
@@ -965,7 +1123,9 @@ static const struct crud_entity ivr_flows = {.path = "ivr-flows",
                                              .read_role = ROLE_SUPERVISOR,
                                              .write_role = ROLE_DOMAIN_ADMIN,
                                              .updated_at = true,
-                                             .validate = ivr_validate};
+                                             .validate = ivr_validate,
+                                             .before_delete = ivr_before_delete,
+                                             .decorate = ivr_decorate};
 
 void crud_entities_init(void)
 {

@@ -199,6 +199,7 @@ static void sound_after_delete(struct crud_ctx *c)
 
 static bool sound_before_delete(struct crud_ctx *c)
 {
+    if (!routing_not_referenced(c, "sound_file")) return false;
     store_res *r;
     if (store_query(store_main(), &r, "SELECT path FROM sound_files WHERE id = ?", SA_INT(c->id),
                     SA_END) >= 0 &&

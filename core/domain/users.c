@@ -44,6 +44,12 @@ static const struct crud_field user_fields[] = {
     {"voicemail_pin", FT_DIGITS, FF_NULLABLE | FF_WRITEONLY, 4, 8, NULL, NULL, 0, NULL,
      "write-only: digits asked before voicemail is played; stored hashed; null = none"},
     {"recording_enabled", FT_BOOL},
+    {"greeting_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "played to callers before the call is put through (seed 001 §4.2)"},
+    {"vm_greeting_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "the voicemail greeting; null = the standard prompt"},
+    {"ringback_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "a melody callers hear instead of ringing"},
     {"dtmf_mode", FT_ENUM, 0, 0, 0, dtmf_modes},
     {"call_groups", FT_IDLIST, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL,
      "ids of the call-processing groups the user is a member of"},
@@ -193,6 +199,11 @@ static void user_pw_identity(struct crud_ctx *c, char *login, size_t llen, char 
     store_res_free(r);
 }
 
+static bool user_before_delete(struct crud_ctx *c)
+{
+    return crud_not_self(c) && routing_not_referenced(c, "user");
+}
+
 static const struct crud_entity users = {.path = "users",
                                          .type = "user",
                                          .label = "user",
@@ -208,7 +219,7 @@ static const struct crud_entity users = {.path = "users",
                                          .updated_at = true,
                                          .validate = user_validate,
                                          .after_write = user_after_write,
-                                         .before_delete = crud_not_self,
+                                         .before_delete = user_before_delete,
                                          .decorate = user_decorate,
                                          .pw_identity = user_pw_identity};
 

@@ -333,6 +333,76 @@ const unsigned char *http_body(http_req *req, size_t *len)
     return evbuffer_pullup(b, -1);
 }
 
+/*
+ * Where the first repeated object key is: its object's path ("flow.menus.main.keys")
+ * and the key, found by walking the text (which parsed, apart from the repeat).
+ */
+static bool duplicate_key(const char *s, size_t n, char *path, size_t plen, char *key, size_t klen)
+{
+    enum { MAXD = 48 };
+    struct frame {
+        bool object, want_key;
+        long index;
+        size_t key_at, key_len; /* the member being read */
+        struct {
+            size_t at, len;
+        } * seen; /* keys of this object so far */
+        size_t nseen, cap;
+    } st[MAXD];
+    int depth = 0;
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++) {
+        char ch = s[i];
+        struct frame *f = depth ? &st[depth - 1] : NULL;
+        if (ch == '{' || ch == '[') {
+            if (depth == MAXD) break;
+            st[depth++] = (struct frame){.object = ch == '{', .want_key = ch == '{'};
+        } else if (ch == '}' || ch == ']') {
+            if (!depth) break;
+            free(st[--depth].seen);
+        } else if (ch == ',') {
+            if (f && f->object) f->want_key = true;
+            if (f && !f->object) f->index++;
+        } else if (ch == '"') {
+            size_t start = ++i;
+            while (i < n && s[i] != '"')
+                i += s[i] == '\\' ? 2 : 1;
+            if (!f || !f->object || !f->want_key) continue;
+            size_t len = i - start;
+            for (size_t k = 0; k < f->nseen; k++)
+                if (f->seen[k].len == len && !memcmp(s + f->seen[k].at, s + start, len))
+                    found = true;
+            if (found) {
+                cw_buf b;
+                cw_buf_init(&b);
+                for (int d = 0; d < depth - 1; d++) {
+                    if (st[d].object)
+                        cw_buf_printf(&b, "%s%.*s", b.len ? "." : "", (int)st[d].key_len,
+                                      s + st[d].key_at);
+                    else
+                        cw_buf_printf(&b, "[%ld]", st[d].index);
+                }
+                snprintf(path, plen, "%s", b.len ? b.data : "");
+                snprintf(key, klen, "%.*s", (int)len, s + start);
+                cw_buf_free(&b);
+                break;
+            }
+            if (f->nseen == f->cap) {
+                f->cap = f->cap ? f->cap * 2 : 8;
+                f->seen = cw_realloc(f->seen, f->cap * sizeof *f->seen);
+            }
+            f->seen[f->nseen].at = start;
+            f->seen[f->nseen++].len = len;
+            f->key_at = start;
+            f->key_len = len;
+            f->want_key = false;
+        }
+    }
+    while (depth > 0)
+        free(st[--depth].seen);
+    return found;
+}
+
 json_t *http_json_body(http_req *req)
 {
     size_t len;
@@ -343,6 +413,16 @@ json_t *http_json_body(http_req *req)
     }
     json_error_t err;
     json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &err);
+    char path[256], key[128];
+    if (!j && strstr(err.text, "duplicate") &&
+        duplicate_key((const char *)data, len, path, sizeof path, key, sizeof key)) {
+        char field[128], msg[512];
+        snprintf(field, sizeof field, "%.*s", (int)strcspn(path, ".["), path);
+        snprintf(msg, sizeof msg, "%s%skey \"%s\" is used twice", path, path[0] ? ": " : "", key);
+        http_reply_error_with(req, 400, "invalid_json", path[0] ? field : key,
+                              json_pack("{s:s}", "path", path), msg);
+        return NULL;
+    }
     if (!j) {
         http_reply_error(req, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
                          err.line, err.column, err.text);

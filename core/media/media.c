@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <spandsp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -505,6 +506,20 @@ int media_conf_leave(media_id id)
     return CW_OK;
 }
 
+int media_conf_record(media_id id, const char *path, uint32_t tag)
+{
+    struct mref *r = get(id);
+    if (!r) return CW_ENOENT;
+    if (!r->room) return CW_ESTATE;
+    if (path && !*path) return CW_EINVAL;
+    struct mcmd *c = mcmd_new(CMD_CONF_RECORD, id);
+    c->str = path ? cw_strdup(path) : NULL;
+    c->tag = tag;
+    c->ival = (int)r->room;
+    post(r, c);
+    return CW_OK;
+}
+
 int media_spy(media_id supervisor, media_id customer, media_id agent, enum media_spy_mode mode)
 {
     struct mref *rs = get(supervisor), *rc = get(customer), *ra = get(agent);
@@ -532,7 +547,7 @@ int media_spy_stop(media_id supervisor)
 
 /* ---- fax ---- */
 
-static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
+int media_fax_start(media_id id, const char *tiff, bool send, bool calling, uint32_t tag)
 {
     struct mref *r = get(id);
     if (!r) return CW_ENOENT;
@@ -544,6 +559,7 @@ static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
     struct mcmd *c = mcmd_new(CMD_FAX, id);
     c->str = cw_strdup(tiff);
     c->bval = send;
+    c->ival = calling;
     c->tag = tag;
     post(r, c);
     return CW_OK;
@@ -551,12 +567,19 @@ static int fax(media_id id, const char *tiff, bool send, uint32_t tag)
 
 int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag)
 {
-    return fax(id, tiff_path, false, tag);
+    return media_fax_start(id, tiff_path, false, false, tag);
 }
 
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag)
 {
-    return fax(id, tiff_path, true, tag);
+    return media_fax_start(id, tiff_path, true, true, tag);
+}
+
+const char *media_fax_result_text(int reason)
+{
+    if (reason == 0) return "OK";
+    if (reason < 0) return "the fax engine could not start";
+    return t30_completion_code_to_str(reason);
 }
 
 int media_dtmf_mode_parse(const char *name, enum media_dtmf_mode *out)

@@ -80,8 +80,12 @@ enum media_spy_mode {
 enum media_event_type {
     MEDIA_EV_DTMF = 1,      /* digit, duration_ms */
     MEDIA_EV_PLAY_DONE,     /* tag; reason: 0 finished, 1 stopped, -1 file error */
-    MEDIA_EV_RECORD_DONE,   /* tag; reason: 0 stopped, 1 max length, 2 silence; ms = length */
-    MEDIA_EV_FAX_DONE,      /* tag; reason: 0 ok or a T.30 error code; pages, resolution */
+    MEDIA_EV_RECORD_DONE,   /* tag; reason: 0 stopped, 1 max length, 2 silence; ms = length;
+                             * a room recording (media_conf_record) has id 0 and its room */
+    MEDIA_EV_FAX_DONE,      /* tag; reason: 0 ok, -1 no fax engine, or a T.30 error code
+                             * (media_fax_result_text()); pages, resolution, bit_rate, ecm,
+                             * remote_ident */
+    MEDIA_EV_FAX_PAGE,      /* tag; a page went through: pages so far, resolution, bit_rate */
     MEDIA_EV_TALK_START,    /* energy detector: the remote started talking */
     MEDIA_EV_TALK_STOP,
     MEDIA_EV_SILENCE,       /* no speech for the configured silence time while recording */
@@ -105,7 +109,11 @@ struct media_event {
     int reason;
     int64_t ms;          /* recording length */
     int pages;           /* fax */
-    int resolution;      /* fax, dpi */
+    int resolution;      /* fax, horizontal dpi */
+    int bit_rate;        /* fax: the modem speed used, bit/s */
+    bool ecm;            /* fax: error correction was used */
+    char remote_ident[24]; /* fax: the far end's ident (TSI or CSI), "" if none */
+    uint32_t room;       /* RECORD_DONE of a room recording: the room */
     struct media_stats stats; /* MEDIA_EV_CLOSED */
 };
 
@@ -172,6 +180,13 @@ enum { MEDIA_CONF_MUTE = 1, MEDIA_CONF_DEAF = 2, MEDIA_CONF_NO_TONES = 4 };
 int media_conf_join(media_id id, uint32_t room, unsigned flags);
 int media_conf_set(media_id id, unsigned flags);
 int media_conf_leave(media_id id);
+/*
+ * Record the whole room the session has joined (the sum everyone hears, plus
+ * the cues) as mono 8 kHz WAV, whoever comes and goes, until the room empties
+ * or media_conf_record(id, NULL, 0) stops it. Ends with RECORD_DONE whose id is
+ * 0 and whose room is the room (reason -1: no room or the file failed).
+ */
+int media_conf_record(media_id id, const char *path, uint32_t tag);
 
 /* Supervisor on a bridged pair: customer is one side, agent the other. The
  * mode may be changed by calling again; the supervisor leaves its own bridge
@@ -184,6 +199,28 @@ int media_spy_stop(media_id supervisor);
  * pages, resolution in dpi. Playback and bridges stop while a fax runs. */
 int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag);
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag);
+/* The same with the T.30 role given: calling is the side that placed the call
+ * (it waits for the answerer's DIS). media_fax_send/receive assume that the
+ * sender called. */
+int media_fax_start(media_id id, const char *tiff_path, bool send, bool calling, uint32_t tag);
+/* What a FAX_DONE reason means ("OK", "The call dropped prematurely", ...). */
+const char *media_fax_result_text(int reason);
+
+/*
+ * Fax documents (blocking: call off the core loop; faximage.c).
+ * media_fax_prepare: any TIFF (bilevel, grey or colour, any size and
+ * resolution, any compression libtiff reads) -> a fax-ready TIFF at dst:
+ * 1728 pixels wide, 204 x 196 dpi, T.4 2-D, one directory per page (at most
+ * 100). Says how many pages; CW_EINVAL with a reason for a file that is not
+ * a readable TIFF.
+ * media_fax_render: one page (0-based) of a fax TIFF as "png" or "gif",
+ * with the rows doubled for standard (98 dpi) resolution so the page keeps
+ * its shape; *out is malloc'd. CW_ENOENT when there is no such page.
+ */
+int media_fax_prepare(const char *src, const char *dst, int *pages, char *err, size_t errlen);
+int media_fax_pages(const char *tiff, int *pages);
+int media_fax_render(const char *tiff, int page, const char *format, unsigned char **out,
+                     size_t *outlen, char *err, size_t errlen);
 
 /* Convert any supported sound file (WAV of any rate/channels, MP3) to the
  * engine's cached 8 kHz mono form; validates uploads. Blocking: call off the

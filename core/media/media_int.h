@@ -253,8 +253,9 @@ enum mcmd_op {
     CMD_CONF_LEAVE,
     CMD_SPY, /* id = supervisor, id2 = customer, id3 = agent, ival = mode */
     CMD_SPY_STOP,
-    CMD_FAX,    /* str = tiff path, bval = send, tag */
+    CMD_FAX,    /* str = tiff path, bval = send, ival = calling party, tag */
     CMD_TALK,   /* bval */
+    CMD_CONF_RECORD, /* str = path (NULL = stop), tag, ival = the room asked for */
     CMD_MOVE,   /* to = target worker */
     CMD_EXPECT, /* the session is on its way here: hold its commands */
     CMD_ADOPT,  /* sess arrives from another worker */

@@ -59,6 +59,10 @@ struct room {
     struct tone_gen cue;
     bool cue_on;
     int32_t sum[MEDIA_FRAME];
+    struct wav_writer rec; /* media_conf_record(): the whole room, mono */
+    bool rec_on;
+    uint32_t rec_tag;
+    int64_t rec_frames;
     struct room *next;
 };
 
@@ -134,6 +138,7 @@ struct msession {
 
     fax_state_t *fax;
     uint32_t fax_tag;
+    bool fax_sending;
     bool fax_finished;
     int fax_code;
 };
@@ -385,6 +390,22 @@ static void room_cue(struct room *r, const struct tone_plan *p)
     r->cue_on = true;
 }
 
+static void room_record_stop(struct room *r, int reason)
+{
+    if (!r->rec_on) return;
+    if (wav_writer_close(&r->rec)) {
+        log_error("media", "room %u: recording could not be finished", r->id);
+        reason = -1;
+    }
+    r->rec_on = false;
+    struct media_event ev = {.type = MEDIA_EV_RECORD_DONE,
+                             .tag = r->rec_tag,
+                             .reason = reason,
+                             .ms = r->rec_frames * 20,
+                             .room = r->id};
+    engine_emit(&ev);
+}
+
 static void room_leave(struct msession *s, bool cue)
 {
     struct room *r = s->room;
@@ -403,6 +424,7 @@ static void room_leave(struct msession *s, bool cue)
     if (cue && !(s->conf_flags & MEDIA_CONF_NO_TONES) && r->n > 0) room_cue(r, tone_plan_leave());
     s->conf_flags = 0;
     if (r->n == 0) {
+        room_record_stop(r, 0);
         struct worker *w = s->w;
         struct room **pp = &w->rooms;
         while (*pp && *pp != r)
@@ -874,14 +896,41 @@ static void on_fax_done(t30_state_t *t, void *arg, int code)
     s->fax_code = code;
 }
 
+/* The figures of a transfer so far, for FAX_PAGE and FAX_DONE. */
+static void fax_figures(struct msession *s, struct media_event *ev)
+{
+    t30_state_t *t = fax_get_t30_state(s->fax);
+    t30_stats_t st;
+    t30_get_transfer_statistics(t, &st);
+    ev->pages = st.pages_tx > st.pages_rx ? st.pages_tx : st.pages_rx;
+    ev->resolution = (int)(st.x_resolution * 0.0254 + 0.5); /* pixels per metre -> dpi */
+    ev->bit_rate = st.bit_rate;
+    ev->ecm = st.error_correcting_mode != 0;
+    const char *far = t30_get_rx_ident(t);
+    cw_strlcpy(ev->remote_ident, far ? far : "", sizeof ev->remote_ident);
+}
+
+static int on_fax_page(t30_state_t *t, void *arg, int result)
+{
+    struct msession *s = arg;
+    struct media_event ev = {.type = MEDIA_EV_FAX_PAGE, .id = s->id, .tag = s->fax_tag};
+    fax_figures(s, &ev);
+    engine_emit(&ev);
+    return T30_ERR_OK;
+}
+
 static void fax_finish(struct msession *s)
 {
-    t30_stats_t st;
-    t30_get_transfer_statistics(fax_get_t30_state(s->fax), &st);
     struct media_event ev = {.type = MEDIA_EV_FAX_DONE, .id = s->id, .tag = s->fax_tag};
     ev.reason = s->fax_code == T30_ERR_OK ? 0 : s->fax_code;
-    ev.pages = st.pages_tx > st.pages_rx ? st.pages_tx : st.pages_rx;
-    ev.resolution = (int)(st.x_resolution * 0.0254 + 0.5); /* pixels per metre -> dpi */
+    fax_figures(s, &ev);
+    if (s->fax_sending && s->fax_code == T30_ERR_CALLDROPPED) {
+        /* a receiver hangs up as soon as it has our DCN, often before our modem has
+         * finished sending it: every page confirmed (MCF) is a delivered fax */
+        t30_stats_t st;
+        t30_get_transfer_statistics(fax_get_t30_state(s->fax), &st);
+        if (st.pages_in_file > 0 && st.pages_tx >= st.pages_in_file) ev.reason = 0;
+    }
     log_info("media", "session %u: fax done: %s, %d page(s)", s->id,
              t30_completion_code_to_str(s->fax_code), ev.pages);
     fax_free(s->fax);
@@ -948,6 +997,16 @@ static void room_mix(struct room *r)
             dsp_mix_add(r->sum, cue, MEDIA_FRAME);
         else
             r->cue_on = false;
+    }
+    if (r->rec_on) {
+        int16_t pcm[MEDIA_FRAME];
+        dsp_mix_clip(pcm, r->sum, MEDIA_FRAME);
+        if (wav_writer_write(&r->rec, pcm, MEDIA_FRAME)) {
+            log_error("media", "room %u: recording write failed", r->id);
+            room_record_stop(r, -1);
+        } else {
+            r->rec_frames++;
+        }
     }
 }
 
@@ -1395,7 +1454,7 @@ static void dispatch(struct worker *w, struct mcmd *c)
         }
         play_finish(s, 1);
         relations_clear(s);
-        s->fax = fax_init(NULL, c->bval);
+        s->fax = fax_init(NULL, c->ival);
         if (!s->fax) {
             struct media_event ev = {
                 .type = MEDIA_EV_FAX_DONE, .id = s->id, .tag = c->tag, .reason = -1};
@@ -1415,7 +1474,9 @@ static void dispatch(struct worker *w, struct mcmd *c)
         else
             t30_set_rx_file(t, c->str, -1);
         t30_set_phase_e_handler(t, on_fax_done, s);
+        t30_set_phase_d_handler(t, on_fax_page, s);
         s->fax_tag = c->tag;
+        s->fax_sending = c->bval;
         s->fax_finished = false;
         s->jb.plc_on = false; /* modems want gaps, not synthetic speech */
         break;
@@ -1423,6 +1484,24 @@ static void dispatch(struct worker *w, struct mcmd *c)
     case CMD_TALK:
         s->talk_detect = c->bval;
         break;
+    case CMD_CONF_RECORD: {
+        struct room *r = s->room;
+        if (r) room_record_stop(r, 0);
+        if (!c->str) break;
+        if (!r || wav_writer_open(&r->rec, c->str, 1, MEDIA_RATE)) {
+            log_error("media", "room %u: cannot record into %s", (unsigned)c->ival, c->str);
+            struct media_event ev = {.type = MEDIA_EV_RECORD_DONE,
+                                     .tag = c->tag,
+                                     .reason = -1,
+                                     .room = (uint32_t)c->ival};
+            engine_emit(&ev);
+            break;
+        }
+        r->rec_on = true;
+        r->rec_tag = c->tag;
+        r->rec_frames = 0;
+        break;
+    }
     case CMD_MOVE: {
         relations_clear(s);
         detach(w, s);

@@ -215,10 +215,112 @@ static const char m004[] =
     "  user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  read_at {{bigint}} NOT NULL, PRIMARY KEY(message_id, user_id));\n";
 
+/*
+ * Routing of incoming numbers (day groups, schedules, classifiers, rules,
+ * black/white lists) and what routing refers to; recording bookkeeping;
+ * operator messages to several groups, with the recipients fixed when sent
+ * (these replace migration 4's single-group tables, which nothing used).
+ */
+static const char m005[] =
+    "CREATE TABLE day_groups (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, days TEXT NOT NULL DEFAULT '[]', holidays TEXT NOT NULL DEFAULT '[]',\n"
+    "  extra_days TEXT NOT NULL DEFAULT '[]', created_at {{bigint}} NOT NULL,\n"
+    "  updated_at {{bigint}} NOT NULL, UNIQUE(domain_id, name));\n"
+    "CREATE TABLE schedules (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, periods TEXT NOT NULL DEFAULT '[]', created_at {{bigint}} NOT NULL,\n"
+    "  updated_at {{bigint}} NOT NULL, UNIQUE(domain_id, name));\n"
+    "CREATE TABLE classifiers (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL,\n"
+    "  UNIQUE(domain_id, name));\n"
+    "CREATE TABLE classifier_numbers (\n"
+    "  classifier_id {{bigint}} NOT NULL REFERENCES classifiers(id) ON DELETE CASCADE,\n"
+    "  number TEXT NOT NULL, norm TEXT NOT NULL, PRIMARY KEY(classifier_id, norm));\n"
+    "CREATE INDEX classifier_numbers_norm ON classifier_numbers(norm);\n"
+    "CREATE TABLE routing_rules (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  number_id {{bigint}} NOT NULL REFERENCES external_numbers(id) ON DELETE CASCADE,\n"
+    "  priority INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '',\n"
+    "  enabled INTEGER NOT NULL DEFAULT 1, schedule TEXT, schedule_id {{bigint}},\n"
+    "  schedule_match TEXT NOT NULL DEFAULT 'inside', prefixes TEXT, classifier_id {{bigint}},\n"
+    "  target TEXT NOT NULL, created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX routing_rules_number ON routing_rules(number_id, priority);\n"
+    "CREATE TABLE routing_refs (\n"
+    "  domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_type TEXT NOT NULL, owner_id {{bigint}} NOT NULL,\n"
+    "  ref_type TEXT NOT NULL, ref_id {{bigint}} NOT NULL);\n"
+    "CREATE INDEX routing_refs_owner ON routing_refs(owner_type, owner_id);\n"
+    "CREATE INDEX routing_refs_ref ON routing_refs(ref_type, ref_id);\n"
+    "ALTER TABLE external_numbers ADD COLUMN filter_mode TEXT NOT NULL DEFAULT 'none';\n"
+    "ALTER TABLE external_numbers ADD COLUMN filter_list TEXT NOT NULL DEFAULT '[]';\n"
+    "ALTER TABLE recordings ADD COLUMN state TEXT NOT NULL DEFAULT 'done';\n"
+    "ALTER TABLE recordings ADD COLUMN caller_user_id {{bigint}};\n"
+    "CREATE INDEX recordings_call ON recordings(call_uuid);\n"
+    "CREATE INDEX voicemail_group ON voicemail_messages(group_id, created_at);\n"
+    "DROP TABLE operator_message_reads;\n"
+    "DROP TABLE operator_messages;\n"
+    "CREATE TABLE operator_messages (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  title TEXT NOT NULL, text TEXT NOT NULL,\n"
+    "  author_id {{bigint}} REFERENCES users(id) ON DELETE SET NULL,\n"
+    "  created_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX operator_messages_domain ON operator_messages(domain_id, created_at);\n"
+    "CREATE TABLE operator_message_groups (\n"
+    "  message_id {{bigint}} NOT NULL REFERENCES operator_messages(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} NOT NULL REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  PRIMARY KEY(message_id, group_id));\n"
+    "CREATE TABLE operator_message_recipients (\n"
+    "  message_id {{bigint}} NOT NULL REFERENCES operator_messages(id) ON DELETE CASCADE,\n"
+    "  user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  read_at {{bigint}}, PRIMARY KEY(message_id, user_id));\n"
+    "CREATE INDEX operator_message_recipients_user ON operator_message_recipients(user_id);\n";
+
+/*
+ * Conference rooms (seed 002: up to 16 parties; seed 000: rooms of a subscriber that end
+ * when their creator leaves) and fax boxes (seed 001 §4.4, §7.5.4, §8.1.4: received and
+ * sent faxes with status and protocol). Room recordings are rows of recordings.
+ */
+static const char m006[] =
+    "CREATE TABLE conference_rooms (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL, extension TEXT NOT NULL, pin TEXT, moderator_pin TEXT,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE SET NULL,\n"
+    "  max_parties INTEGER NOT NULL DEFAULT 16, record INTEGER NOT NULL DEFAULT 0,\n"
+    "  end_with_moderator INTEGER NOT NULL DEFAULT 0, language TEXT,\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL,\n"
+    "  UNIQUE(domain_id, name), UNIQUE(domain_id, extension));\n"
+    "ALTER TABLE recordings ADD COLUMN room_id {{bigint}};\n"
+    "CREATE TABLE faxes (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  direction TEXT NOT NULL, counterpart TEXT NOT NULL DEFAULT '',\n"
+    "  counterpart_name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,\n"
+    "  pages INTEGER NOT NULL DEFAULT 0, doc_pages INTEGER NOT NULL DEFAULT 0,\n"
+    "  resolution INTEGER NOT NULL DEFAULT 0, bit_rate INTEGER NOT NULL DEFAULT 0,\n"
+    "  remote_ident TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 1,\n"
+    "  send_at {{bigint}}, call_uuid TEXT, path TEXT, size {{bigint}} NOT NULL DEFAULT 0,\n"
+    "  origin TEXT NOT NULL DEFAULT 'call',\n"
+    "  protocol TEXT NOT NULL DEFAULT '[]',\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX faxes_domain ON faxes(domain_id, created_at);\n"
+    "CREATE INDEX faxes_owner ON faxes(owner_id, created_at);\n"
+    "CREATE INDEX faxes_status ON faxes(status, send_at);\n";
+
+/* Personal IVR (seed 000): a subscriber's own script for incoming calls. */
+static const char m007[] = "ALTER TABLE users ADD COLUMN personal_ivr TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
     {3, "API v1 indexes", m003},
     {4, "forwarding, voicemail, recordings, VIP numbers, operator messages", m004},
+    {5, "routing rules, schedules, classifiers, number filters, operator messages", m005},
+    {6, "conference rooms, fax boxes", m006},
+    {7, "personal IVR scripts", m007},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

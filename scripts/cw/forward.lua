@@ -60,7 +60,7 @@ function M.ring(call, user)
     end
     call:log(("forwarding %s: %d number(s) at priority %d"):format(user.extension or "?",
              #targets, group[1].priority))
-    outcome = call:bridge(targets)
+    outcome = call:bridge(targets, { ringback = user.ringback })
     if outcome == "answered" or outcome == "cancelled" or outcome == "busy" then
       return outcome
     end
@@ -68,8 +68,14 @@ function M.ring(call, user)
   return outcome
 end
 
--- The whole treatment of a call to a user: greeting, scheme, voicemail or the end.
-function M.run(call, user)
+-- The whole treatment of a call to a user: their personal IVR if they wrote one
+-- (seed 000: it runs sandboxed in the tenant's VM; if it fails the call comes
+-- back here through dialplan.fallback), else greeting, scheme, voicemail or the end.
+function M.run(call, user, opts)
+  if user.personal_ivr and not (opts and opts.skip_personal) then
+    return call:handover{ code = user.personal_ivr, name = "personal IVR of " .. user.login,
+                          fallback = "personal:" .. user.extension }
+  end
   if user.greeting then
     call:ring(true) -- early media: the caller hears the greeting before anyone answers
     call:play(user.greeting)

@@ -49,6 +49,25 @@ function M.leave(call, box_id)
   return id, err
 end
 
+-- A call-processing group's box (groups without distribution, or overflow).
+function M.leave_group(call, group_id, lang)
+  lang = lang or "en"
+  call:answer()
+  call:play(p(lang, "leave_message"))
+  call:tone("beep")
+  call:sleep(400)
+  call:stop()
+  local path = ("voicemail/group-%d/%d-%s.wav"):format(group_id, os.time(), call.uuid)
+  local ok, ms = call:record(path, { mono = true, max = 120, silence = 6, wait = true })
+  if not ok or ms < MIN_MESSAGE_MS then return nil, "empty" end
+  local id, err = call:voicemail_store_group(group_id, path, ms)
+  if call.alive then
+    call:play(p(lang, "vm_message_saved_bye"))
+    call:hangup()
+  end
+  return id, err
+end
+
 local function count_prompt(lang, n)
   if n == 0 then return p(lang, "vm_no_messages") end
   local words = say.words(lang, "number", n) or {}
@@ -119,5 +138,6 @@ end
 -- the methods scripts use: call:voicemail(box) and call:voicemail_menu(box)
 callapi.methods.voicemail = M.leave
 callapi.methods.voicemail_menu = M.listen
+callapi.methods.group_voicemail = M.leave_group
 
 return M

@@ -230,13 +230,20 @@ def test_external_numbers_ivr_flows_and_address_books(d):
     c = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
     r = c.post(DOM + "/numbers", {"number": "74957654322"})
     assert r.status == 403, r  # numbers are assigned by the operator of the platform
+    def tree(start, menu_prompt):
+        return {"start": start, "menus": {start: {"prompt": [menu_prompt], "keys": {},
+                                                  "timeout": {"action": "repeat"}}}}
     flow = crud_cycle(c, DOM + "/ivr-flows", {"name": "Night menu", "extension": "510",
-                                              "script": "night_menu", "flow": {"start": "hello"}},
-                      {"flow": {"start": "closed"}}, "name", "ivr_flow")
+                                              "script": "main_menu",
+                                              "flow": tree("hello", "welcome")},
+                      {"flow": tree("closed", "goodbye")}, "name", "ivr_flow")
     assert flow["version"] == 1
-    f2 = c.ok("POST", DOM + "/ivr-flows", {"name": "Day menu", "flow": {"a": 1}}, status=201)
-    assert c.ok("PATCH", DOM + "/ivr-flows/%d" % f2["id"], {"flow": {"a": 2}})["version"] == 2
-    assert c.ok("PATCH", DOM + "/ivr-flows/%d" % f2["id"], {"flow": {"a": 2}})["version"] == 2
+    f2 = c.ok("POST", DOM + "/ivr-flows", {"name": "Day menu", "flow": tree("a", "welcome")},
+              status=201)
+    assert c.ok("PATCH", DOM + "/ivr-flows/%d" % f2["id"],
+                {"flow": tree("a", "goodbye")})["version"] == 2
+    assert c.ok("PATCH", DOM + "/ivr-flows/%d" % f2["id"],
+                {"flow": tree("a", "goodbye")})["version"] == 2
     r = c.post(DOM + "/ivr-flows", {"name": "Clash", "extension": "101"})
     assert r.status == 409 and r.error()["field"] == "extension", r
     c.ok("DELETE", DOM + "/ivr-flows/%d" % f2["id"])

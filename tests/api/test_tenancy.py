@@ -12,6 +12,7 @@ Lists without a tenant in the path must not show other tenants' rows.
 """
 
 import io
+import time
 import wave
 
 from cwtest import DEMO, run_tests
@@ -93,9 +94,48 @@ def test_build_the_world(d):
                                           {"kind": "mobile", "number": "79007654321"}, status=201)
         o["vip-numbers"] = adm.ok("POST", base + "/vip-numbers",
                                   {"number": "79005550000", "priority": 1}, status=201)
-        # trunks are set up by the platform's administrators (a documentation address)
         o["trunks"] = sa.ok("POST", base + "/trunks",
-                            {"name": "T", "host": "192.0.2.10", "register": False}, status=201)
+                            {"name": "T", "host": "192.0.2.%d" % dom["id"], "register": False},
+                            status=201)
+        o["conference-rooms"] = adm.ok("POST", base + "/conference-rooms", {"name": "Room"},
+                                       status=201)
+        # faxes come from calls: a received one in the domain admin's own box
+        owner = users["%s-domainadmin" % prefix]["id"]
+        d.sql_exec("INSERT INTO faxes(domain_id, owner_id, direction, counterpart, status, "
+                   "path, created_at, updated_at) VALUES (%d, %d, 'in', '555', 'received', "
+                   "'/nonexistent/fax.tiff', 1, 1)" % (dom["id"], owner))
+        fax = {"id": int(d.sql("SELECT MAX(id) FROM faxes")[0][0])}
+        o["faxes"] = o["me/faxes"] = fax
+        op = users["%s-operator" % prefix]["id"]
+        adm.ok("PATCH", base + "/users/%d" % op, {"is_operator": True})
+        ops_group = adm.ok("POST", base + "/call-groups",
+                           {"name": "Ops", "members": [{"user_id": op}]}, status=201)
+        o["day-groups"] = adm.ok("POST", base + "/day-groups", {"name": "W", "days": [1]},
+                                 status=201)
+        o["schedules"] = adm.ok("POST", base + "/schedules", {"name": "S", "periods": [
+            {"day_group_id": o["day-groups"]["id"], "from": "09:00", "to": "18:00"}]},
+            status=201)
+        o["classifiers"] = adm.ok("POST", base + "/classifiers",
+                                  {"name": "C", "numbers": ["74951112233"]}, status=201)
+        o["routing-rules"] = adm.ok("POST", base + "/routing-rules",
+                                    {"number_id": o["numbers"]["id"],
+                                     "schedule_id": o["schedules"]["id"],
+                                     "target": {"type": "group", "id": ops_group["id"]}},
+                                    status=201)
+        o["operator-messages"] = adm.ok("POST", base + "/operator-messages",
+                                        {"title": "T", "text": "X",
+                                         "group_ids": [ops_group["id"]]}, status=201)
+        now = int(time.time())
+        d.sql_exec("INSERT INTO recordings(domain_id, call_uuid, path, user_id, created_at, "
+                   "expires_at, state) VALUES (%d, 'rec-%s', '/nonexistent.wav', %d, %d, %d, "
+                   "'done')" % (dom["id"], prefix, op, now, now + 86400))
+        d.sql_exec("INSERT INTO voicemail_messages(domain_id, owner_id, call_uuid, caller, "
+                   "duration_ms, path, created_at) VALUES (%d, %d, 'vm-%s', '1', 1000, "
+                   "'/nonexistent.wav', %d)" % (dom["id"], op, prefix, now))
+        o["recordings"] = {"id": int(d.sql("SELECT id FROM recordings WHERE call_uuid = 'rec-%s'"
+                                           % prefix)[0][0])}
+        o["voicemail"] = {"id": int(d.sql("SELECT id FROM voicemail_messages WHERE call_uuid = "
+                                          "'vm-%s'" % prefix)[0][0])}
         S[prefix + "_objects"] = o
     callers = {"nobody": d.client()}
     for login in ("a-domainadmin", "a-supervisor", "a-operator", "a-subscriber"):
@@ -174,8 +214,11 @@ def snapshot(d):
     """Every row of the tenant tables, to prove nothing changed."""
     tables = ["users", "domains", "pools", "subgroups", "call_groups", "call_group_members",
               "pickup_groups", "pickup_members", "contact_groups", "contacts", "ivr_flows",
-              "forwarding_rules", "vip_numbers",
-              "sound_files", "external_numbers", "api_tokens", "user_subgroups", "trunks"]
+              "forwarding_rules", "vip_numbers", "trunks", "day_groups", "schedules",
+              "classifiers", "classifier_numbers", "routing_rules", "recordings",
+              "voicemail_messages", "operator_messages", "operator_message_recipients",
+              "sound_files", "external_numbers", "api_tokens", "user_subgroups",
+              "conference_rooms", "faxes"]
     return {t: d.sql("SELECT * FROM %s ORDER BY 1" % t) for t in tables}
 
 

@@ -7,7 +7,8 @@ lists, seed 001 §13.1).
 In another call 101 dials ##102#, talks to 102 (1700 Hz), switches back to
 100 with * and to 102 again, then # brings all three into a conference;
 when 101 leaves, 100 and 102 talk on. A number nobody answers brings 101
-back to 100.
+back to 100. When 102 answers a fax machine and dials 0, the machine's
+document lands in 102's fax box and 102 is let go.
 """
 import os
 import sys
@@ -15,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import audio  # noqa: E402
+import faxtools  # noqa: E402
 from cwtest import DEMO, DEMO_DOMAIN, check, run_tests, wait_until  # noqa: E402
 from sipua import demo_phone  # noqa: E402
 
@@ -156,6 +158,26 @@ def test_no_answer_returns(d):
     check(hears(b, m["back"], m["end"] - 0.3, "admin"), "101 does not hear 100 again")
 
 
+def test_caller_to_fax(d):
+    b = phone(d, "b4", "op102", auto=True)
+    doc = faxtools.write_tiff(os.path.join(d.dir, "doc.tiff"), [faxtools.test_page(3)])
+    peer = faxtools.FaxPeer(d.sip_port, "op103", DEMO["op103"], timeout=40)
+    try:
+        peer.send(doc, "sip:102@%s" % DEMO_DOMAIN)
+        check(b.wait_event("CALL_ESTABLISHED", 10), "102 did not answer the fax machine")
+        time.sleep(1)
+        b.dtmf("0")
+        check(b.wait_event("CALL_CLOSED", 5), "102 was not let go")
+        check(peer.wait_exit(40) == 0, "the fax machine's fax failed: %r" % peer.events)
+    finally:
+        peer.stop()
+        b.stop()
+    rows = wait_until(lambda: d.sql("SELECT u.login, f.status, f.pages, f.counterpart FROM faxes f"
+                                    " JOIN users u ON u.id = f.owner_id WHERE f.status <> "
+                                    "'receiving'"), 10, 0.2, "the fax settled")
+    check(rows == [["op102", "received", "1", "103"]], "the fax box holds %r" % rows)
+
+
 if __name__ == "__main__":
-    run_tests([test_transfer_by_code, test_toggle_and_conference, test_no_answer_returns],
-              demo=True)
+    run_tests([test_transfer_by_code, test_toggle_and_conference, test_no_answer_returns,
+               test_caller_to_fax], demo=True)

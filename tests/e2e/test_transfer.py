@@ -84,10 +84,19 @@ def test_transfer_through_the_api(d):
     a = phone(d, "a2", "admin", "Demo-admin-1", A_HZ)
     b = phone(d, "b2", "op101", "Demo-op101-1", B_HZ, auto=True)
     c = phone(d, "c2", "op103", "Demo-op103-1", C_HZ, auto=True)
+    t_unhold = 0
     try:
         a.dial("sip:101@demo.local")
         check(a.wait_event("CALL_ESTABLISHED", 10), "B did not answer")
         call = wait_until(lambda: live_call(admin), 5, 0.2, "the call")
+        # hold through the API: music for the caller instead of B, then B again
+        r = admin.post("/api/v1/domains/demo.local/calls/%s/hold" % call["uuid"], {"on": True})
+        check(r.status == 200, "hold: %r" % r)
+        time.sleep(3)
+        r = admin.post("/api/v1/domains/demo.local/calls/%s/hold" % call["uuid"], {"on": False})
+        check(r.status == 200, "unhold: %r" % r)
+        t_unhold = time.time()
+        time.sleep(2.5)
         r = admin.post("/api/v1/domains/demo.local/calls/%s/transfer" % call["uuid"],
                        {"to": "103"})
         check(r.status == 202, "transfer: %r" % r)
@@ -105,6 +114,14 @@ def test_transfer_through_the_api(d):
     rate, s = heard(a)
     tail = audio.segment(s, rate, len(s) / rate - 2.0, len(s) / rate - 0.3)
     check(audio.tone_share(tail, rate, C_HZ) > 0.5, "A does not hear 103 after the API transfer")
+    # before the transfer: ~3 s of music on hold, then B again (positions from the end)
+    end = len(s) / rate
+    since_unhold = time.time() - t_unhold
+    held = audio.segment(s, rate, end - since_unhold - 2.7, end - since_unhold - 0.3)
+    back = audio.segment(s, rate, end - since_unhold + 0.5, end - since_unhold + 2.2)
+    check(audio.tone_share(held, rate, B_HZ) < 0.2 and audio.active_seconds(held, rate, -45) > 1.5,
+          "A did not hear music instead of B while held")
+    check(audio.tone_share(back, rate, B_HZ) > 0.5, "A does not hear B after unhold")
 
 
 if __name__ == "__main__":

@@ -139,9 +139,13 @@ def contour_match(reference, received, rate, max_lag_s=5.0, ms=10):
     return best
 
 
-def tone_share(samples, rate, freq):
-    """Share of the signal's energy at freq (0..1), over the whole stretch."""
-    return goertzel_power(samples, rate, freq)
+def tone_share(samples, rate, freq, ms=100):
+    """Share of the signal's energy at freq (0..1): the mean over ms-long windows, so a
+    phase jump (a lost packet concealed, a re-latched stream) does not hide a steady tone."""
+    ws = windows(samples, rate, ms)
+    if not ws:
+        return 0.0
+    return sum(goertzel_power(w, rate, freq) for w in ws) / len(ws)
 
 
 def segment(samples, rate, start_s, end_s):

@@ -690,6 +690,21 @@ static void acd_unanswered_callback_is_retried_later(void **state)
     assert_int_equal(noriginated, 2); /* tried again after a minute */
 }
 
+static void acd_leave_empty_sends_callers_away_when_the_last_agent_logs_out(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st, "UPDATE call_groups SET leave_empty = 1 WHERE id = ?", SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    assert_int_equal(acd_agent_set_state(1, a1, AGENT_BREAK, "coffee"), 0);
+    call *c = join("111", 0);
+    assert_false(c->done); /* a logged-in agent on a break: keep waiting */
+    assert_int_equal(acd_agent_set_state(1, a1, AGENT_LOGGED_OUT, NULL), 0);
+    pump();
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_EMPTY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +726,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(acd_unanswered_callback_is_retried_later, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            acd_leave_empty_sends_callers_away_when_the_last_agent_logs_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,6 +170,63 @@ static void conference_join_and_leave_cues(void **st)
     parties_close();
 }
 
+/* Goertzel ratio of f over samples [from, from + n) of a mono recording. */
+static double rec_ratio(const int16_t *pcm, size_t from, size_t n, double f)
+{
+    return dsp_goertzel_ratio(pcm + from, (int)n, f, MEDIA_RATE);
+}
+
+static void conference_room_recording_outlives_who_started_it(void **st)
+{
+    parties(3);
+    char path[512];
+    snprintf(path, sizeof path, "%s/room.wav", h_dir);
+    assert_int_equal(media_conf_record(P[0].id, path, 77), CW_ESTATE); /* not in a room yet */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(media_conf_join(P[i].id, 31, MEDIA_CONF_NO_TONES), 0);
+    assert_int_equal(media_conf_record(P[0].id, path, 77), 0);
+    h_drive(40, talk, NULL);
+    assert_int_equal(media_conf_leave(P[0].id), 0); /* the recording is the room's */
+    h_drive(40, talk, NULL);
+    assert_int_equal(h_count(0, MEDIA_EV_RECORD_DONE), 0);
+    assert_int_equal(media_conf_leave(P[1].id), 0);
+    assert_int_equal(media_conf_leave(P[2].id), 0); /* empty: the recording ends */
+    assert_true(h_wait_event(0, MEDIA_EV_RECORD_DONE, 1, 1000));
+    const struct media_event *ev = h_find(0, MEDIA_EV_RECORD_DONE);
+    assert_int_equal(ev->room, 31);
+    assert_int_equal(ev->tag, 77);
+    assert_int_equal(ev->reason, 0);
+    assert_true(ev->ms >= 1400 && ev->ms <= 1800);
+    int16_t *pcm;
+    size_t frames;
+    int rate, ch;
+    char fmt[16], err[128];
+    assert_int_equal(
+        sound_decode(path, &pcm, &frames, &rate, &ch, fmt, sizeof fmt, err, sizeof err), 0);
+    assert_int_equal(rate, 8000);
+    assert_int_equal(ch, 1);
+    /* all three while 0 was in, then only 1 and 2 */
+    size_t first = 8000 / 2, later = frames - 8000 / 2;
+    for (int i = 0; i < 3; i++)
+        assert_true(rec_ratio(pcm, first - 1600, 1600, P[i].f) > 0.15);
+    assert_true(rec_ratio(pcm, later - 1600, 1600, P[0].f) < 0.02);
+    assert_true(rec_ratio(pcm, later - 1600, 1600, P[1].f) > 0.3);
+    assert_true(rec_ratio(pcm, later - 1600, 1600, P[2].f) > 0.3);
+    free(pcm);
+    /* a file that cannot be written is reported, not a crash */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(media_conf_join(P[i].id, 32, MEDIA_CONF_NO_TONES), 0);
+    assert_int_equal(media_conf_record(P[0].id, "/nonexistent/dir/room.wav", 78), 0);
+    h_drive(5, talk, NULL);
+    int n = 0;
+    for (int i = 0; i < h_nev; i++)
+        if (h_ev[i].type == MEDIA_EV_RECORD_DONE && h_ev[i].tag == 78 && h_ev[i].reason == -1 &&
+            h_ev[i].room == 32)
+            n++;
+    assert_int_equal(n, 1);
+    parties_close();
+}
+
 static void conference_of_sixteen(void **st)
 {
     /* 16 parties: each one hears the sum of the other 15 (checked on one tone) */
@@ -371,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup(bridge_carries_audio_both_ways_across_workers, h_reset),
         cmocka_unit_test_setup(conference_three_parties_hear_the_other_two, h_reset),
         cmocka_unit_test_setup(conference_join_and_leave_cues, h_reset),
+        cmocka_unit_test_setup(conference_room_recording_outlives_who_started_it, h_reset),
         cmocka_unit_test_setup(conference_of_sixteen, h_reset),
         cmocka_unit_test_setup(supervisor_listen_whisper_barge, h_reset),
         cmocka_unit_test_setup(stereo_recording_channels_match_each_party, h_reset),

@@ -353,8 +353,8 @@ static void pattern_bombs_are_stopped(void **state)
     const char *bombs[] = {
         "local s = ('a'):rep(30000) return s:find('.-.-.-.-.-.-b')",
         "local s = ('a'):rep(20000) return s:match('(.-)(.-)(.-)x')",
-        "local s = ('a'):rep(3000000) local p = ('a'):rep(2000000) .. 'b' return s:find(p, 1, "
-        "true)",
+        ("local s = ('a'):rep(3000000) local p = ('a'):rep(2000000) .. 'b' return s:find(p, 1, "
+         "true)"),
         "local s = ('a'):rep(4000000) return select(2, s:gsub('', '-'))",
         "local s = ('ab'):rep(40000) for w in s:gmatch('.-.-.-.-z') do end",
     };

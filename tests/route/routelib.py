@@ -1,0 +1,194 @@
+"""routelib - what the routing tests share: a provider trunk whose calls come
+from 127.0.0.2 (a real baresip acting as the carrier, one per caller number),
+agent phones, and helpers to shift the daemon's clock (clock.offset through
+its configuration file and SIGHUP) so schedules can be crossed at will.
+"""
+
+import datetime
+import os
+import signal
+import time
+import zoneinfo
+
+from cwtest import Daemon, TestFailure, free_port, wait_until
+from sipua import MODULES, Phone, write_tone_wav
+
+PROVIDER_IP = "127.0.0.2"
+PROVIDER_REALM = "carrier.example"
+DOM = "/api/v1/domains/demo.local"
+
+
+class ProviderPhone(Phone):
+    """A carrier's phone: calls arrive from the trunk address with any caller number."""
+
+    def __init__(self, caller_number, sip_port, seconds=40, mic_wav=None, ip=PROVIDER_IP,
+                 realm=PROVIDER_REALM, auto_answer=False):
+        super().__init__("prov" + caller_number[-4:], caller_number, "", sip_port,
+                         domain=realm, seconds=seconds, mic_wav=mic_wav, auto_answer=auto_answer)
+        self.ip = ip
+
+    def start(self, timeout=10):
+        import subprocess
+        import tempfile
+        import socket
+        self.dir = tempfile.mkdtemp(prefix="cw-provider-")
+        self.sip_listen = free_port(udp_too=True)
+        self.ctrl_port = free_port()
+        rtp = free_port(udp_too=True)
+        if not self.mic_wav:
+            self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
+        cfg = [
+            "poll_method epoll",
+            "sip_listen %s:%d" % (self.ip, self.sip_listen),
+            "audio_source aufile,%s" % self.mic_wav,
+            "audio_player aubridge,%s" % self.name,
+            "audio_alert aubridge,%s" % self.name,
+            "rtp_ports %d-%d" % (rtp, rtp + 40),
+            "net_interface %s" % self.ip,
+            "module_path " + MODULES,
+            "module g711.so", "module aufile.so", "module aubridge.so", "module sndfile.so",
+            "module_app account.so", "module_app menu.so", "module_app ctrl_tcp.so",
+            "ctrl_tcp_listen 127.0.0.1:%d" % self.ctrl_port,
+            "snd_path " + self.dir,
+            "dns_server 127.0.0.1:53",
+        ]
+        with open(os.path.join(self.dir, "config"), "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        acc = ('<sip:%s@%s>;outbound="sip:127.0.0.1:%d";regint=0;audio_codecs=PCMU,PCMA;'
+               'answermode=%s' % (self.user, self.domain, self.server_port,
+                                  "auto" if self.auto_answer else "manual"))
+        with open(os.path.join(self.dir, "accounts"), "w") as f:
+            f.write(acc + "\n")
+        self.log = open(os.path.join(self.dir, "baresip.log"), "w")
+        self.proc = subprocess.Popen(["baresip", "-f", self.dir, "-t", str(self.seconds)],
+                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                time.sleep(0.3)  # the account comes up just after the control port
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("baresip exited: %s" % self.output())
+                time.sleep(0.1)
+        raise RuntimeError("baresip control port did not open")
+
+    def call(self, number, port):
+        return self.dial("sip:%s@127.0.0.1:%d" % (number, port))
+
+
+def add_trunk(sysadmin, kind="sip_trunk", name="Carrier", domain="demo.local", host=PROVIDER_IP,
+              port=5060, realm=PROVIDER_REALM):
+    """The provider's trunk: calls from PROVIDER_IP whose From names its realm."""
+    t = sysadmin.ok("POST", "/api/v1/domains/%s/trunks" % domain,
+                    {"name": name, "kind": kind, "host": host, "port": port,
+                     "realm": realm, "register": False, "dial_pattern": ""},
+                    status=201)
+    return t["id"]
+
+
+# ------------------------------------------------------------------ clock
+
+def set_clock(d, local, zone):
+    """Make the daemon's wall clock read `local` (a naive datetime) in `zone`, via SIGHUP."""
+    target = local.replace(tzinfo=zoneinfo.ZoneInfo(zone)).timestamp()
+    offset = int(round(target - time.time()))
+    os.makedirs(os.path.join(d.dir, "etc"), exist_ok=True)
+    with open(os.path.join(d.dir, "etc", "callwright.lua"), "w") as f:
+        f.write('return { clock = { offset = "%d" } }\n' % offset)
+    before = d.log_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: d.log_text().count("configuration reloaded") > before, 10, 0.05,
+               "the daemon to reload its configuration")
+    return offset
+
+
+def monday(week_offset=0):
+    """A Monday's date (a fixed, real one: weekdays of the tests are certain)."""
+    return datetime.date(2026, 11, 23) + datetime.timedelta(weeks=week_offset)
+
+
+def cdr_says(client, caller, text, known=(), timeout=10):
+    """A call from `caller` not in `known` has `text` in its protocol (CDRs come in batches)."""
+    seen = []
+
+    def find():
+        items = client.ok("GET", DOM + "/cdrs", query={"number": caller, "limit": 20})["items"]
+        del seen[:]
+        for x in items:
+            if x["uuid"] in known:
+                continue
+            texts = [e["text"] for e in x["events"]]
+            seen.append(texts)
+            if any(text in t for t in texts):
+                return x
+        return None
+    try:
+        return wait_until(find, timeout, 0.2, "the CDR of the call from %s" % caller)
+    except TestFailure:
+        raise TestFailure("no call from %s says %r: %r" % (caller, text, seen))
+
+
+def cdr_uuids(client, caller):
+    return {x["uuid"] for x in client.ok("GET", DOM + "/cdrs",
+                                         query={"number": caller, "limit": 1000})["items"]}
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+class ClockDaemon(Daemon):
+    """A daemon started with a configuration file, so clock.offset can change on SIGHUP."""
+
+    def start(self, timeout=90):
+        path = os.path.join(self.dir, "etc", "callwright.lua")
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write('return { clock = { offset = "0" } }\n')
+        return super().start(timeout)
+
+
+def run(tests, **daemon_args):
+    """Like cwtest.run_tests, on a ClockDaemon."""
+    import sys
+    import traceback
+    from cwtest import free_udp_range
+    failed = 0
+    # a wider RTP range than the default 64 ports: these tests place many calls
+    base = free_udp_range(256)
+    sets = dict(daemon_args.pop("sets", {}) or {})
+    sets.setdefault("media.rtp_min", str(base))
+    sets.setdefault("media.rtp_max", str(base + 255))
+    d = ClockDaemon(sets=sets, **daemon_args)
+    try:
+        d.start()
+        for t in tests:
+            t0 = time.monotonic()
+            try:
+                t(d)
+                print("ok   %-50s %6.2f s" % (t.__name__, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s" % t.__name__, flush=True)
+                traceback.print_exc()
+            if not d.alive():
+                print("FAIL daemon died during %s" % t.__name__)
+                failed += 1
+                break
+        if d.alive():
+            d.stop()
+    except Exception:
+        failed += 1
+        traceback.print_exc()
+    finally:
+        if failed:
+            sys.stderr.write("---- daemon log (%s) ----\n%s\n" % (d.dir, d.log_text()[-15000:]))
+        d.cleanup()
+    print("%d of %d tests failed (store: %s)" % (failed, len(tests), d.store) if failed else
+          "all %d tests passed (store: %s)" % (len(tests), d.store))
+    sys.exit(1 if failed else 0)
