@@ -25,9 +25,20 @@ import tempfile
 import time
 
 import audio
-from cwtest import DEMO, check, free_port, free_udp_range
+from cwtest import DEMO, check, free_port
 
 MODULES = "/usr/lib/baresip/modules"
+
+
+def kernel_udp_port():
+    """A UDP port from the kernel's ephemeral range: never inside the RTP ranges tests give
+    daemons (cwtest.free_udp_range stays below it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 class Phone:
@@ -75,7 +86,7 @@ class Phone:
             atexit.register(shutil.rmtree, self.dir, True)
         self.sip_listen = free_port(udp_too=True)
         self.ctrl_port = free_port(udp_too=False)
-        rtp = free_udp_range(40)
+        rtp = kernel_udp_port()
         if not self.mic_wav or getattr(self, "_own_mic", False):
             self.mic_wav = audio.write_tone_wav(os.path.join(self.dir, "mic.wav"), 440, 30,
                                                 amplitude=8000)
