@@ -1059,10 +1059,11 @@ static bool ivr_validate(struct crud_ctx *c)
     }
     json_t *flow = json_object_get(c->cols, "flow");
     if (!flow && c->creating && !scripted) json_object_set_new(c->cols, "flow", starter_flow());
-    /* a scripted flow may keep an empty tree; any tree given must be sound */
-    if (flow && !(scripted && json_is_object(flow) && json_object_size(flow) == 0) &&
-        !flow_check(c, flow))
-        return false;
+    /* with a script, flow holds that script's settings (any object); without, a menu tree */
+    if (flow && scripted && !json_is_object(flow))
+        return crud_fail(c, 400, "invalid_value", "flow",
+                         "flow: a scripted flow's settings must be a JSON object");
+    if (flow && !scripted && !flow_check(c, flow)) return false;
     if (!flow && !c->creating && !scripted && json_object_get(c->in, "script")) {
         json_t *old = json_object_get(c->old, "flow");
         if (!json_is_object(old) || json_object_size(old) == 0)
