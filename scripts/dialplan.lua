@@ -18,6 +18,7 @@ local ringlist = require("cw.ringlist")
 require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 require("cw.conference") -- call:conference(room, opts)
 require("cw.fax") -- call:fax_receive(box), call:fax_send(tiff)
+local features = require("cw.features") -- pickup and park codes
 
 dialplan = dialplan or {}
 
@@ -139,6 +140,7 @@ function dialplan.route(call)
     return voicemail_code(call)
   end
   if tostring(call.dialed):match("^%*96%d+$") then return fax_code(call) end
+  if features.route(call) then return end
   -- an external number of the domain: its routing rules (seed 001 §9)
   local numbering = routing.lookup(call)
   if numbering then

@@ -578,8 +578,10 @@ static void offer(struct entry *e, struct agent *a)
     o->e = e;
     o->a = a;
     o->acd = acd_strategy_is_acd(e->q->strategy);
-    struct dial_target t = {
-        .kind = SIP_TARGET_USER, .user_id = a->user_id, .timeout_s = e->q->ring_timeout};
+    struct dial_target t = {.kind = SIP_TARGET_USER,
+                            .user_id = a->user_id,
+                            .timeout_s = e->q->ring_timeout,
+                            .no_pickup = true};
     snprintf(t.headers, sizeof t.headers, "X-Cw-Queue: %lld\r\n", (long long)e->q->id);
     struct leg_watch w = {offer_ringing, offer_answered, offer_ended, o};
     a->offer = o;
@@ -702,8 +704,10 @@ static void offer_callback(struct entry *e, struct agent *a)
     a->offer = o;
     e->offers[e->noffers++] = o;
     if (o->acd) agent_set(a, AGENT_RINGING, NULL);
-    struct dial_target t = {
-        .kind = SIP_TARGET_USER, .user_id = a->user_id, .timeout_s = e->q->ring_timeout};
+    struct dial_target t = {.kind = SIP_TARGET_USER,
+                            .user_id = a->user_id,
+                            .timeout_s = e->q->ring_timeout,
+                            .no_pickup = true};
     snprintf(t.headers, sizeof t.headers, "X-Cw-Queue: %lld\r\nX-Cw-Callback: %s\r\n",
              (long long)e->q->id, e->caller);
     call *c = call_originate(e->q->domain_id, &t, e->caller, "Callback",

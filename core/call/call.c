@@ -38,6 +38,9 @@ struct call_leg {
     bool media_closed;
     bool outbound;   /* we sent the INVITE (B legs, spies, an originated A leg) */
     bool late_offer; /* an INVITE without SDP: their answer comes in the ACK */
+    bool no_pickup;  /* from dial_target.no_pickup */
+    leg_media_fn media_hook;
+    void *media_arg;
     struct leg_watch watch;
     char *local_sdp;
     unsigned long long sdp_version;
@@ -71,6 +74,8 @@ struct call {
     json_t *states;
     json_t *events;
     json_t *quality;
+    void *feature; /* in-call DTMF features (dtmf.c) */
+    void (*feature_free)(void *);
 };
 
 static struct {
@@ -146,6 +151,12 @@ void leg_set_watch(call_leg *l, const struct leg_watch *w)
     l->watch = *w;
 }
 
+void leg_set_media_hook(call_leg *l, leg_media_fn fn, void *arg)
+{
+    l->media_hook = fn;
+    l->media_arg = arg;
+}
+
 call_leg *call_a_leg(call *c)
 {
     return c->a;
@@ -191,6 +202,59 @@ bool call_busy_elsewhere(const call *c)
 void call_set_driver(call *c, const struct call_driver *d)
 {
     c->drv = *d;
+}
+
+void call_set_transferring(call *c, bool on)
+{
+    c->transferring = on;
+}
+
+struct leg_watch leg_get_watch(const call_leg *l)
+{
+    return l->watch;
+}
+
+sip_leg_id leg_sip(const call_leg *l)
+{
+    return l->sip;
+}
+
+enum leg_role leg_role(const call_leg *l)
+{
+    return l->role;
+}
+
+bool leg_outbound(const call_leg *l)
+{
+    return l->outbound;
+}
+
+bool leg_pickable(const call_leg *l)
+{
+    return l->outbound && !l->no_pickup && l->role == LEG_B &&
+           (l->state == LEG_RINGING || l->state == LEG_EARLY);
+}
+
+call_leg *call_legs(call *c)
+{
+    return c->legs;
+}
+
+call_leg *leg_next(call_leg *l)
+{
+    return l->next;
+}
+
+void *call_feature(call *c)
+{
+    return c->feature;
+}
+
+void call_set_feature(call *c, void *data, void (*free_fn)(void *))
+{
+    if (c->feature && c->feature_free) c->feature_free(c->feature);
+    c->feature = data;
+    c->feature_free = free_fn;
 }
 
 void call_clear_driver(call *c, void *arg)
@@ -342,6 +406,7 @@ static void call_free(call *c)
     json_decref(c->events);
     json_decref(c->quality);
     free(c->recording);
+    if (c->feature && c->feature_free) c->feature_free(c->feature);
     free(c);
 }
 
@@ -480,7 +545,7 @@ static void leg_ended(call_leg *l, enum sip_cause cause, bool by_remote)
         for (call_leg *o = c->legs; o; o = o->next)
             if (o != l && o->state != LEG_ENDED) leg_hangup(o, SIP_CAUSE_NORMAL);
         if (c->drv.a_ended) c->drv.a_ended(c, cause, c->drv.arg);
-        if (l->outbound && l->watch.ended) l->watch.ended(l, cause, was_up, l->watch.arg);
+        if (l->watch.ended) l->watch.ended(l, cause, was_up, l->watch.arg);
     } else {
         if (l == c->bridged) {
             c->bridged = NULL;
@@ -512,19 +577,58 @@ void call_hangup(call *c, enum sip_cause cause)
     if (c->a) leg_hangup(c->a, cause);
 }
 
+int leg_answer(call_leg *l)
+{
+    if (l->outbound || l->state == LEG_ENDED) return CW_ESTATE;
+    if (l->state == LEG_UP) return CW_OK;
+    int rc = sip_respond(l->sip, 200, "OK", l->local_sdp);
+    if (rc) return rc;
+    l->state = LEG_UP;
+    l->answer_ms = cw_wall_ms();
+    blf(l, SIP_DLG_CONFIRMED);
+    return CW_OK;
+}
+
 int call_answer(call *c)
 {
     call_leg *a = c->a;
     if (!a || a->state == LEG_ENDED) return CW_ESTATE;
     if (a->state == LEG_UP) return CW_OK;
-    int rc = sip_respond(a->sip, 200, "OK", a->local_sdp);
+    int rc = leg_answer(a);
     if (rc) return rc;
-    a->state = LEG_UP;
-    a->answer_ms = c->answer_ms = cw_wall_ms();
+    c->answer_ms = a->answer_ms;
     call_mark_state(c, "answered");
-    blf(a, SIP_DLG_CONFIRMED);
     emit(c, "call.answered", NULL);
     return CW_OK;
+}
+
+void call_leg_move(call_leg *l, call *to, enum leg_role role)
+{
+    call *from = l->call;
+    l->role = role;
+    if (from == to) return;
+    call_ref(from);
+    for (call_leg **pp = &from->legs; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    bool was_a = from->a == l;
+    if (was_a) from->a = NULL;
+    if (from->bridged == l) from->bridged = NULL;
+    if (!from->cause) from->cause = SIP_CAUSE_NORMAL;
+    struct leg_watch w = l->watch;
+    l->watch = (struct leg_watch){0};
+    call_log(from, "leg-moved", "%s to call %s", l->number, to->uuid);
+    /* the old owners hear the leg is gone from their call (it still belongs to it meanwhile) */
+    if (was_a && from->drv.a_ended) from->drv.a_ended(from, SIP_CAUSE_NORMAL, from->drv.arg);
+    if (w.ended) w.ended(l, SIP_CAUSE_NORMAL, l->state == LEG_UP, w.arg);
+    l->call = to;
+    l->next = to->legs;
+    to->legs = l;
+    call_log(to, "leg-joined", "%s from call %s", l->number, from->uuid);
+    maybe_finish(from);
+    call_unref(from);
 }
 
 int call_ring(call *c, bool early)
@@ -545,6 +649,7 @@ int call_ring(call *c, bool early)
 static bool leg_dial(call *c, call_leg *l, const struct dial_target *t, media_id near)
 {
     l->outbound = true;
+    l->no_pickup = t->no_pickup;
     l->user_id = t->kind == SIP_TARGET_USER ? t->user_id : 0;
     if (l->user_id) {
         store_res *r;
@@ -733,8 +838,8 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
     }
     blf(a, SIP_DLG_EARLY);
     call_mark_state(c, "dialing");
-    call_log(c, "incoming", "%s -> %s from %s:%d", c->a_number, c->dialed, in->src_ip,
-             in->src_port);
+    call_log(c, "incoming", "%s -> %s from %s:%d%s", c->a_number, c->dialed, in->src_ip,
+             in->src_port, in->has_offer ? "" : " (late offer)");
     log_info("call", "%s: %s (%s) -> %s", c->uuid, c->a_number, c->a_name, c->dialed);
     emit(c, "call.created", NULL);
     metrics_add(metrics_counter("cw_calls_total", "Calls started", "domain,direction"), 1,
@@ -879,30 +984,24 @@ int call_transfer(call *c, const char *target)
     return CW_OK;
 }
 
-/* Attended transfer: connect keep with the other party of the dialog Replaces names. */
+/*
+ * Attended transfer: connect keep with the other party of the dialog
+ * Replaces names (the transferor's consultation call, whichever way it was
+ * placed); that party's leg moves into this call and both of the
+ * transferor's legs end.
+ */
 static bool refer_replaces(call_leg *from, call_leg *keep, const char *replaces)
 {
     call *c = from->call;
     call_leg *z = cw_map_get(&C.by_sip, sip_leg_by_call_id(replaces));
-    if (!z || z->state != LEG_UP) return false;
+    if (!z || z->state != LEG_UP || z->call == c) return false;
     call *c2 = z->call;
-    call_leg *other = c2->a == z ? c2->bridged : NULL;
-    if (!other || other->state != LEG_UP || c2 == c) return false;
+    call_leg *other = c2->a == z ? c2->bridged : c2->bridged == z ? c2->a : NULL;
+    if (!other || other->state != LEG_UP) return false;
     reanchor(c, keep, from);
-    /* move the other party's leg into this call */
-    for (call_leg **pp = &c2->legs; *pp; pp = &(*pp)->next)
-        if (*pp == other) {
-            *pp = other->next;
-            break;
-        }
-    c2->bridged = NULL;
-    other->call = c;
-    other->role = LEG_B;
-    other->next = c->legs;
-    c->legs = other;
+    call_leg_move(other, c, LEG_B);
     other->watch = (struct leg_watch){NULL, NULL, xfer_talk_ended, NULL};
     media_stop(keep->media);
-    media_unbridge(other->media);
     media_bridge(keep->media, other->media);
     c->bridged = other;
     c->bridge_ms = cw_wall_ms();
@@ -927,6 +1026,16 @@ static void on_refer(call_leg *from, const struct sip_leg_event *ev)
     }
     if (ev->replaces_call_id[0]) {
         if (!refer_replaces(from, keep, ev->replaces_call_id)) sip_refer_result(from->sip, 481);
+        return;
+    }
+    int slot = call_park_slot(c->domain_id, ev->refer_to_user);
+    if (slot) { /* a park code or slot */
+        if (slot < 0) {
+            sip_refer_result(from->sip, 486);
+            return;
+        }
+        reanchor(c, keep, from);
+        call_park_refer(c, keep, from, slot);
         return;
     }
     struct dial_target t;
@@ -1052,6 +1161,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
                                  .id = l->media,
                                  .digit = ev->digit,
                                  .duration_ms = ev->duration_ms};
+        if (l != c->a && call_dtmf_feature(c, l, ev->digit)) break;
         if (c->drv.media_event) c->drv.media_event(c, l, &me, c->drv.arg);
         break;
     }
@@ -1095,7 +1205,14 @@ static void on_media_event(const struct media_event *ev, void *arg)
             leg_hangup(l, SIP_CAUSE_RTP_TIMEOUT);
         return;
     }
-    if (ev->type == MEDIA_EV_DTMF) call_log(c, "dtmf", "%s %c", l->number, ev->digit);
+    if (l->media_hook) {
+        l->media_hook(l, ev, l->media_arg);
+        if (l->state == LEG_ENDED) return;
+    }
+    if (ev->type == MEDIA_EV_DTMF) {
+        call_log(c, "dtmf", "%s %c", l->number, ev->digit);
+        if (l != c->a && call_dtmf_feature(c, l, ev->digit)) return;
+    }
     if (c->drv.media_event) c->drv.media_event(c, l, ev, c->drv.arg);
 }
 
@@ -1141,6 +1258,7 @@ int call_init(void)
     cw_map_init(&C.by_uuid);
     call_lua_init();
     call_api_init();
+    call_park_init();
     call_media_init();
     return CW_OK;
 }

@@ -52,6 +52,7 @@ struct leg_watch {
 
 struct dial_target {
     enum sip_target_kind kind;
+    bool no_pickup;  /* nobody else may answer it (a queue's offer to one agent) */
     int64_t user_id; /* may be of another domain of the pool (inter-domain calls) */
     int64_t trunk_id;
     char uri[256];      /* URI, or the number to send through the trunk */
@@ -79,6 +80,16 @@ enum leg_state leg_state(const call_leg *l);
 media_id leg_media(const call_leg *l);
 int64_t leg_user(const call_leg *l);
 const char *leg_number(const call_leg *l);
+enum leg_role leg_role(const call_leg *l);
+bool leg_outbound(const call_leg *l); /* we sent its INVITE */
+/* A B leg ringing a phone that someone else may answer instead (pickup). */
+bool leg_pickable(const call_leg *l);
+/* Who hears about a leg now (to chain a watcher in front of it). */
+struct leg_watch leg_get_watch(const call_leg *l);
+sip_leg_id leg_sip(const call_leg *l);
+/* The legs of a call, newest first: for (l = call_legs(c); l; l = leg_next(l)). */
+call_leg *call_legs(call *c);
+call_leg *leg_next(call_leg *l);
 
 /* Iterate active calls (for the API): fn returns false to stop. */
 void call_foreach(bool (*fn)(call *c, void *arg), void *arg);
@@ -88,6 +99,15 @@ json_t *call_to_json(const call *c);
 
 /* Answer the A leg (200 with our SDP); no-op when already answered. */
 int call_answer(call *c);
+/* Answer an inbound leg whatever its role (a leg moved into another call). */
+int leg_answer(call_leg *l);
+/*
+ * Move a leg into another call (attended transfer, pickup, park): its old
+ * call loses it (an A leg: the old driver's a_ended; its watcher's ended,
+ * with the leg still naming the old call) and ends when it was the last
+ * leg there. The leg arrives with no watcher: set one.
+ */
+void call_leg_move(call_leg *l, call *to, enum leg_role role);
 /* Send 180 (or 183 with early media when early is true) on the A leg. */
 int call_ring(call *c, bool early);
 
@@ -110,6 +130,9 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
                     const struct leg_watch *w);
 /* Replace who hears about a leg (e.g. once an offer became a conversation). */
 void leg_set_watch(call_leg *l, const struct leg_watch *w);
+/* Hear the leg's media events too (a prompt played to it ended); fn NULL stops. */
+typedef void (*leg_media_fn)(call_leg *l, const struct media_event *ev, void *arg);
+void leg_set_media_hook(call_leg *l, leg_media_fn fn, void *arg);
 /* Hang up one leg (BYE, CANCEL or a final error on an unanswered inbound leg). */
 void leg_hangup(call_leg *l, enum sip_cause cause);
 /* Hang up the whole call: every leg. */
@@ -138,6 +161,8 @@ int call_transfer(call *c, const char *target);
 int call_hold(call *c, bool on);
 /* The call lives on without its script: a transfer is running or A talks to someone. */
 bool call_busy_elsewhere(const call *c);
+/* Mark a transfer (or a park) as running: the call outlives its script meanwhile. */
+void call_set_transferring(call *c, bool on);
 
 /*
  * Prompt names that speak a value ("en/n_20", ...) via the cw.say library:
@@ -179,5 +204,10 @@ struct call_driver {
 void call_set_driver(call *c, const struct call_driver *d);
 /* Forget the driver if it is still the one with this arg (another may have taken over). */
 void call_clear_driver(call *c, void *arg);
+
+/* One feature's state hung on the call (in-call DTMF codes); free_fn runs when the call is freed.
+ */
+void *call_feature(call *c);
+void call_set_feature(call *c, void *data, void (*free_fn)(void *));
 
 #endif

@@ -398,6 +398,32 @@ static int no(lua_State *L, const char *why)
     return 2;
 }
 
+int call_fax_receive_leg(call *c, call_leg *l, int64_t user, int64_t group, uint32_t tag)
+{
+    json_t *info = call_to_json(c);
+    const char *nm = json_string_value(json_object_get(info, "from_name"));
+    int64_t row = row_new(call_domain(c), user, group, "in", call_caller_number(c), nm ? nm : "",
+                          "receiving", call_uuid(c), 1, "call");
+    json_decref(info);
+    if (!row) return CW_EIO;
+    char *path = fax_file(call_domain(c), row);
+    cw_mkdir_parents(path);
+    store_exec(store_main(), "UPDATE faxes SET path = ? WHERE id = ?", SA_STR(path), SA_INT(row),
+               SA_END);
+    protocol_add(row, "call from %s answered; receiving", call_caller_number(c));
+    int rc = media_fax_start(leg_media(l), path, false, false, tag); /* we answered */
+    free(path);
+    if (rc) {
+        set_status(row, "failed");
+        protocol_add(row, "the fax receiver did not start: %s", cw_strerror(rc));
+        return rc;
+    }
+    op_start(leg_media(l), tag, row, call_domain(c), false, NULL);
+    call_log(c, "fax", "receiving fax %lld", (long long)row);
+    emit_fax("fax.receiving", call_domain(c), row);
+    return CW_OK;
+}
+
 /*
  * call:fax_receive(box | {box=, group=}) answers and receives a fax into the
  * box's fax list (or the domain's, with no box); waits for the end of T.30.
@@ -413,28 +439,8 @@ int call_fax_lua_receive(lua_State *L)
     call_leg *a = call_a_leg(c);
     if (!tag || leg_state(a) == LEG_ENDED) return call_lua_await(L, 0, 0);
     if (call_answer(c)) return no(L, "hangup");
-    json_t *info = call_to_json(c);
-    const char *nm = json_string_value(json_object_get(info, "from_name"));
-    int64_t row = row_new(call_domain(c), user, group, "in", call_caller_number(c), nm ? nm : "",
-                          "receiving", call_uuid(c), 1, "call");
-    json_decref(info);
-    if (!row) return no(L, "store");
-    char *dir = fax_dir(call_domain(c)), *path = fax_file(call_domain(c), row);
-    cw_mkdir_parents(path);
-    store_exec(store_main(), "UPDATE faxes SET path = ? WHERE id = ?", SA_STR(path), SA_INT(row),
-               SA_END);
-    protocol_add(row, "call from %s answered; receiving", call_caller_number(c));
-    int rc = media_fax_start(leg_media(a), path, false, false, tag); /* we answered */
-    free(dir);
-    free(path);
-    if (rc) {
-        set_status(row, "failed");
-        protocol_add(row, "the fax receiver did not start: %s", cw_strerror(rc));
-        return no(L, cw_strerror(rc));
-    }
-    op_start(leg_media(a), tag, row, call_domain(c), false, NULL);
-    call_log(c, "fax", "receiving fax %lld", (long long)row);
-    emit_fax("fax.receiving", call_domain(c), row);
+    int rc = call_fax_receive_leg(c, a, user, group, tag);
+    if (rc) return no(L, rc == CW_EIO ? "store" : cw_strerror(rc));
     return call_lua_await(L, MEDIA_EV_FAX_DONE, tag);
 }
 

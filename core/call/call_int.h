@@ -35,6 +35,27 @@ int call_lua_await(lua_State *L, enum media_event_type type, uint32_t tag);
 /* Voicemail methods of the call object (call_vm.c), added to the method table. */
 extern const luaL_Reg call_vm_methods[];
 
+/* Pickup and park (pickup.c, park.c): methods of the call object, added to the method table. */
+extern const luaL_Reg call_pickup_methods[];
+extern const luaL_Reg call_park_methods[];
+/* What a transfer target means for park: 0 not a park code or slot, the free slot it
+ * names (the code: the first free one), or CW_EBUSY when that slot or every slot is taken. */
+int call_park_slot(int64_t domain_id, const char *target);
+/* After a REFER to call_park_slot()'s slot: park keep there, tell from the slot and let it go. */
+void call_park_refer(call *c, call_leg *keep, call_leg *from, int slot);
+/* Park keep in slot (from: who parked it, NULL for the caller itself); CW_EBUSY when taken. */
+int call_park(call *c, call_leg *keep, call_leg *from, int slot);
+/* Park the other party of the call's bridged leg from (in-call ##<code>) and tell from the slot. */
+int call_park_other(call *c, call_leg *from, int slot);
+/* The caller's leg x of call taker takes the call parked in slot; CW_ENOENT when empty. */
+int call_unpark(call *taker, call_leg *x, int slot);
+/* The BLF id of a park slot (a negative number: users have positive ones); call_park_init()
+ * lets phones watch slots by their number. */
+int64_t call_park_blf_id(int64_t domain_id, int slot);
+void call_park_init(void);
+
+/* In-call DTMF codes (dtmf.c): a digit from a leg other than A; true when consumed. */
+bool call_dtmf_feature(call *c, call_leg *l, char digit);
 /*
  * Media features of the call object: conference rooms (call_conf.c), fax
  * (call_fax.c), recording variants (call_media.c). call_media_methods is
@@ -75,6 +96,12 @@ void call_fax_init(void);
 void call_fax_shutdown(void);
 bool call_fax_event(const struct media_event *ev);
 int call_fax_lua_receive(lua_State *L);
+/*
+ * Receive a fax on leg l (answered) of call c into a box: a user, a group,
+ * or with both 0 the domain's list. Its row, protocol and mail follow as for
+ * call:fax_receive(); MEDIA_EV_FAX_DONE with tag ends it.
+ */
+int call_fax_receive_leg(call *c, call_leg *l, int64_t user, int64_t group, uint32_t tag);
 int call_fax_lua_send(lua_State *L);
 int call_fax_lua_last(lua_State *L);
 

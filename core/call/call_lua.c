@@ -1280,6 +1280,8 @@ static int open_callapi(lua_State *L)
         lua_setfield(L, -2, "__gc");
         luaL_newlib(L, methods);
         luaL_setfuncs(L, call_vm_methods, 0);
+        luaL_setfuncs(L, call_pickup_methods, 0);
+        luaL_setfuncs(L, call_park_methods, 0);
         luaL_setfuncs(L, call_media_methods, 0);
         luaL_setfuncs(L, call_ringlist_methods, 0);
         lua_setfield(L, -2, "methods");

@@ -720,6 +720,12 @@ static void commit_write(struct crud_ctx *c)
     if (c->e->is_pool) c->pool_id = c->id;
     json_t *details = c->creating ? json_deep_copy(obj) : diff(c->old, obj);
     if (c->password) json_object_set_new(details, "password", json_string("set"));
+    /* a write-only value is not in the object: say it was set, so the change counts */
+    for (int i = 0; i < c->e->nfields; i++) {
+        const struct crud_field *f = &c->e->fields[i];
+        json_t *v = f->flags & FF_WRITEONLY ? json_object_get(c->in, f->name) : NULL;
+        if (v) json_object_set_new(details, f->name, json_string(json_is_null(v) ? "cleared" : "set"));
+    }
     if (!c->creating && json_object_size(details) == 0) {
         /* nothing changed: no audit row, no event */
         store_rollback(st);

@@ -6,7 +6,8 @@
  * get / create / update / delete endpoints with pagination, filters,
  * validation that names the offending field, role and tenant checks, one
  * transaction per change with its audit row, and a config.<type>.<action>
- * event. Internal to core/domain/. Core thread only.
+ * event. For API v1's entities: core/domain/, and the SIP edge's trunks.
+ * Core thread only.
  */
 #ifndef CW_CRUD_H
 #define CW_CRUD_H

@@ -5,8 +5,10 @@
  * the call layer reports what each user's phone is doing through
  * sip_blf_update(), and every watcher of that user gets a NOTIFY with a
  * dialog-info document: early (ringing), confirmed (in a call), terminated
- * (the call ended), or no dialog (idle). Owns the subscriptions and the
- * last state of each watched user. Subscriptions expire unless refreshed.
+ * (the call ended), or no dialog (idle). Besides users, a phone may watch
+ * what sip_blf_set_resources() names (park slots). Owns the subscriptions
+ * and the last state of each watched user. Subscriptions expire unless
+ * refreshed.
  */
 #include "base/cw.h"
 #include "config/config.h"
@@ -45,6 +47,14 @@ static struct {
     struct idmap users; /* user id -> struct user_state */
     struct event *tick;
 } L;
+
+/* Outlives blf_init()/blf_shutdown(): set once by the call layer. */
+static int64_t (*resources)(int64_t domain_id, const char *name);
+
+void sip_blf_set_resources(int64_t (*fn)(int64_t domain_id, const char *name))
+{
+    resources = fn;
+}
 
 static void xml_escape(cw_buf *b, const char *s)
 {
@@ -199,6 +209,9 @@ void blf_on_subscribe(struct edge_request *r)
             cw_strlcpy(login, store_str(res, 2) ? store_str(res, 2) : "", sizeof login);
         }
         store_res_free(res);
+    }
+    if (!target && resources && (target = resources(u.domain_id, who)) != 0) {
+        cw_strlcpy(ext, who, sizeof ext);
     }
     if (!target) {
         edge_respond(r->id, 404, "Not Found", NULL, NULL, NULL);

@@ -241,6 +241,12 @@ int sip_route_outbound(int64_t domain_id, int64_t caller_user_id, const char *di
 enum sip_dialog_state { SIP_DLG_IDLE = 0, SIP_DLG_EARLY, SIP_DLG_CONFIRMED };
 void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id,
                     bool initiator);
+/*
+ * Things other than users that phones may watch (park slots): fn names the
+ * resource of a domain by a non-zero id of its own, not a user's (negative),
+ * or returns 0; sip_blf_update() with that id reports its state.
+ */
+void sip_blf_set_resources(int64_t (*fn)(int64_t domain_id, const char *name));
 
 /* --- security: banned addresses --- */
 struct sip_ban {

@@ -1,7 +1,8 @@
 package CwSip;
 # CwSip - a callwright daemon for Perl SIP tests (Net::SIP), through the
-# same code Python tests use (tests/lib/cwsip.py): free ports, a temp folder,
-# the store seeded with demo.local and the users asked for, a clean stop.
+# same code Python tests use (tests/lib/cwtest.py, via cwsip.py): free ports,
+# a temp folder, the store seeded with demo.local and the users asked for,
+# a clean stop.
 #
 #   my $d = CwSip::start(users => ['alice:101:secret1'], set => ['sip.keepalive=0']);
 #   ... $d->{sip_port} ...
@@ -52,7 +53,7 @@ sub sql {
 # The daemon's log so far.
 sub log_text {
     my $d = shift;
-    open(my $fh, '<', "$d->{dir}/callwright.log") or return '';
+    open(my $fh, '<', $d->{log}) or return '';
     local $/;
     return <$fh>;
 }

@@ -150,3 +150,46 @@ def tone_share(samples, rate, freq, ms=100):
 
 def segment(samples, rate, start_s, end_s):
     return samples[max(0, int(start_s * rate)):max(0, int(end_s * rate))]
+
+
+# G.711 mu-law (raw PCMU payload files, as Net::SIP sends and stores them)
+def _ulaw_decode(b):
+    b = ~b & 0xFF
+    sign, exponent, mantissa = b & 0x80, (b >> 4) & 0x07, b & 0x0F
+    v = ((mantissa << 3) + 0x84) << exponent
+    v -= 0x84
+    return -v if sign else v
+
+
+_ULAW = [_ulaw_decode(i) for i in range(256)]
+
+
+def _ulaw_encode(s):
+    sign = 0x80 if s < 0 else 0
+    s = min(abs(s), 32635) + 0x84
+    exponent = 7
+    for e in range(7, -1, -1):
+        if s & (0x4000 >> (7 - e)):
+            exponent = e
+            break
+    mantissa = (s >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def read_pcmu(path):
+    """Samples of a raw mu-law file ([] when there is none yet)."""
+    try:
+        with open(path, "rb") as f:
+            return [_ULAW[b] for b in f.read()]
+    except OSError:
+        return []
+
+
+def write_tone_pcmu(path, freq, seconds, rate=8000, amplitude=12000):
+    """A sine as raw mu-law bytes, a whole number of 20 ms packets long."""
+    n = int(rate * seconds) // 160 * 160
+    data = bytes(_ulaw_encode(int(amplitude * math.sin(2 * math.pi * freq * i / rate)))
+                 for i in range(n))
+    with open(path, "wb") as f:
+        f.write(data)
+    return path

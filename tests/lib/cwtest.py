@@ -18,6 +18,7 @@ SmtpSink: a local SMTP server (RFC 5321 subset) that keeps what it receives.
 Every wait has a timeout.
 """
 
+import hashlib
 import http.client
 import json
 import os
@@ -41,6 +42,19 @@ SOURCE = os.environ.get("CW_SOURCE_DIR") or os.path.join(
 
 class TestFailure(AssertionError):
     pass
+
+
+def check(cond, what):
+    """Raise TestFailure(what) unless cond."""
+    if not cond:
+        raise TestFailure(what)
+    return cond
+
+
+def sip_ha1(login, realm, password, alg="md5"):
+    """The digest HA1 the store keeps for a SIP login (users.sip_ha1_md5 / _sha256)."""
+    h = hashlib.sha256 if alg == "sha256" else hashlib.md5
+    return h(("%s:%s:%s" % (login, realm, password)).encode()).hexdigest()
 
 
 def _bindable(port, kind):
@@ -105,14 +119,16 @@ def _psql():
 class PgDatabase:
     """A fresh database on the suite's PostgreSQL server, dropped by drop()."""
 
-    def __init__(self):
+    def __init__(self, name=None):
+        """A new database, or with name the existing one (another process made it)."""
         path = os.path.join(BUILD, "test-pg", "url")
         if not os.path.exists(path):
             raise TestFailure("CW_TEST_DB=pg but %s is missing (pg_start fixture)" % path)
         with open(path) as f:
             self.admin_url = f.read().strip()
-        self.name = random_name("t_", 12)
-        self._sql("CREATE DATABASE %s" % self.name)
+        self.name = name or random_name("t_", 12)
+        if not name:
+            self._sql("CREATE DATABASE %s" % self.name)
         base = self.admin_url.rsplit("/", 1)[0]
         self.url = "%s/%s" % (base, self.name)
 
@@ -338,16 +354,40 @@ class EventStream:
         self.conn.close()
 
 
+# Passwords of the demo tenant (README "What make run gives you").
+DEMO_DOMAIN = "demo.local"
+DEMO = {
+    "sysadmin": "Demo-sysadmin-1",
+    "admin": "Demo-admin-1",
+    "supervisor": "Demo-super-1",
+    "op101": "Demo-op101-1",
+    "op102": "Demo-op102-1",
+    "op103": "Demo-op103-1",
+}
+
+
 # ---------------------------------------------------------------- the daemon
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
 
 class Daemon:
     """One callwright process with its own folder, ports and store."""
 
-    def __init__(self, demo=False, sets=None, log_level="info", store=None):
+    def __init__(self, demo=False, sets=None, log_level="info", store=None,
+                 lsan_suppressions=None):
+        """sets: config keys (--set); lsan_suppressions: a file in tests/lib naming known
+        leaks of third-party libraries for LeakSanitizer."""
         self.dir = tempfile.mkdtemp(prefix="cwtest-")
-        self.http_port = free_port()
-        self.sip_port = free_port(udp_too=True)
-        self.rtp_min = free_udp_range(256)
+        self.lsan = lsan_suppressions
+        self._pick_ports()
         self.pg = None
         kind = store or os.environ.get("CW_TEST_DB", "sqlite")
         if kind == "pg":
@@ -358,39 +398,72 @@ class Daemon:
         self.store = kind
         self.sets = {
             "http.listen": "127.0.0.1",
-            "http.port": str(self.http_port),
             "sip.listen": "127.0.0.1",
-            "sip.port": str(self.sip_port),
-            "media.rtp_min": str(self.rtp_min),
-            "media.rtp_max": str(self.rtp_min + 255),
             "db": self.db,
             "var_dir": os.path.join(self.dir, "var"),
             "http.web_root": os.path.join(SOURCE, "web"),
-            "public_url": "http://127.0.0.1:%d" % self.http_port,
             "log.level": log_level,
             "demo": "true" if demo else "false",
         }
+        self.sets.update(self._port_sets())
         for key, path in (("scripts_dir", "scripts"), ("flows_dir", "ivr-flows")):
             if os.path.isdir(os.path.join(SOURCE, path)):
                 self.sets[key] = os.path.join(SOURCE, path)
         self.sets["plugin_dir"] = os.path.join(BUILD, "plugins")
         self.sets["plugins"] = ""
+        self.fixed = set(sets or {})  # the caller's own keys: never changed here
         self.sets.update(sets or {})
+        if "http.port" in self.fixed:
+            self.http_port = int(self.sets["http.port"])
+        if "sip.port" in self.fixed:
+            self.sip_port = int(self.sets["sip.port"])
         self.proc = None
         self.log_path = os.path.join(self.dir, "daemon.log")
 
+    def _pick_ports(self):
+        self.http_port = free_port()
+        self.sip_port = free_port(udp_too=True)
+        self.rtp_min = free_udp_range(256)
+
+    def _port_sets(self):
+        return {"http.port": str(self.http_port), "sip.port": str(self.sip_port),
+                "media.rtp_min": str(self.rtp_min), "media.rtp_max": str(self.rtp_min + 255),
+                "public_url": "http://127.0.0.1:%d" % self.http_port}
+
     # -- process
-    def start(self, timeout=90):
+    def start(self, timeout=90, attempts=3):
+        """Start and wait for /health. A port some other process took since it was
+        picked (tests run in parallel) makes the daemon exit at once: it then starts
+        again on new ports, unless the caller chose them."""
+        for attempt in range(attempts):
+            mark = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            try:
+                return self._launch(timeout)
+            except TestFailure:
+                taken = "cannot listen" in self.log_text()[mark:] or \
+                    "Address already in use" in self.log_text()[mark:]
+                if attempt == attempts - 1 or not taken:
+                    raise
+                self._pick_ports()
+                self.sets.update({k: v for k, v in self._port_sets().items()
+                                  if k not in self.fixed})
+
+    def _launch(self, timeout):
         args = [os.path.join(BUILD, "callwright")]
         for k, v in self.sets.items():
             if v is not None:
                 args += ["--set", "%s=%s" % (k, v)]
+        env = dict(os.environ)
+        if self.lsan:
+            env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % os.path.join(
+                os.path.dirname(os.path.abspath(__file__)), self.lsan)
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, cwd=self.dir, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
 
         def healthy():
             if self.proc.poll() is not None:
+                self.log_file.close()
                 raise TestFailure("callwright exited with %s at start:\n%s" %
                                   (self.proc.returncode, self.log_text()[-4000:]))
             try:
@@ -403,6 +476,13 @@ class Daemon:
                 return False
         wait_until(healthy, timeout, 0.05, "GET /health")
         return self
+
+    def restart(self, timeout=90):
+        """Stop (SIGTERM, exit 0 expected) and start again on the same store and ports;
+        returns the first run's exit code."""
+        code = self.stop()
+        self._launch(timeout)
+        return code
 
     def stop(self, timeout=20, expect_code=0):
         """SIGTERM by pid; the exit status must be expect_code."""
@@ -459,30 +539,71 @@ class Daemon:
         c.login(login, password, domain)
         return c
 
-    def sql_exec(self, statement):
+    def sql_exec(self, statement, params=()):
         """Run one writing statement on the daemon's store (tests that set up edge cases)."""
+        self.sql(statement, params)
+
+    def sql(self, query, params=()):
+        """Rows of a statement on the daemon's store, as lists of strings (None for NULL);
+        ? placeholders take params."""
         if self.pg:
-            self.pg.query(statement)
-            return
+            parts = query.split("?")
+            if len(parts) - 1 != len(params):
+                raise ValueError("placeholder count")
+            return self.pg.query(parts[0] + "".join(
+                _sql_literal(p) + rest for p, rest in zip(params, parts[1:])))
         import sqlite3
         con = sqlite3.connect(self.db, timeout=10)
         try:
-            con.execute(statement)
+            rows = [[None if v is None else str(v) for v in row]
+                    for row in con.execute(query, params).fetchall()]
             con.commit()
+            return rows
         finally:
             con.close()
 
-    def sql(self, query):
-        """Rows of a query on the daemon's store, as lists of strings (None for NULL)."""
-        if self.pg:
-            return self.pg.query(query)
-        import sqlite3
-        con = sqlite3.connect(self.db, timeout=10)
-        try:
-            return [[None if v is None else str(v) for v in row]
-                    for row in con.execute(query).fetchall()]
-        finally:
-            con.close()
+    def wait_log(self, text, timeout=10):
+        """True once text is in the daemon's log."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.log_text():
+                return True
+            time.sleep(0.1)
+        return False
+
+    # -- tenants seeded straight into the store (SIP tests run without the demo)
+    def add_domain(self, name=DEMO_DOMAIN, status="active"):
+        self.sql("INSERT INTO domains (name, status, created_at) VALUES (?, ?, ?)",
+                 (name, status, int(time.time())))
+        return int(self.sql("SELECT id FROM domains WHERE name = ?", (name,))[0][0])
+
+    def add_user(self, login, extension, password, domain=DEMO_DOMAIN, status="active"):
+        """A user with SIP credentials (no web login); returns the id."""
+        did = self.sql("SELECT id FROM domains WHERE name = ?", (domain,))
+        domain_id = int(did[0][0]) if did else self.add_domain(domain)
+        now = int(time.time())
+        self.sql("INSERT INTO users (domain_id, login, display_name, extension, role,"
+                 " password_hash, sip_ha1_md5, sip_ha1_sha256, status, created_at, updated_at)"
+                 " VALUES (?, ?, ?, ?, 'operator', 'not-a-web-login', ?, ?, ?, ?, ?)",
+                 (domain_id, login, login.title(), extension, sip_ha1(login, domain, password),
+                  sip_ha1(login, domain, password, "sha256"), status, now, now))
+        return int(self.sql("SELECT id FROM users WHERE domain_id = ? AND login = ?",
+                            (domain_id, login))[0][0])
+
+    def registrations(self, login=None):
+        """[login, contact, expires_at, user_agent, source, transport] rows, by login."""
+        q = ("SELECT u.login, r.contact, r.expires_at, r.user_agent, r.source, r.transport"
+             " FROM registrations r JOIN users u ON u.id = r.user_id")
+        if login:
+            return self.sql(q + " WHERE u.login = ? ORDER BY r.contact", (login,))
+        return self.sql(q + " ORDER BY u.login, r.contact")
+
+    def describe(self):
+        """What another process needs to reach and stop this daemon (tests/lib/cwsip.py)."""
+        return {"pid": self.proc.pid if self.proc else None, "dir": self.dir,
+                "sip_port": self.sip_port, "http_port": self.http_port, "db": self.db,
+                "store": self.store, "pg_name": self.pg.name if self.pg else None,
+                "log": self.log_path}
 
     def __enter__(self):
         return self.start()
@@ -497,18 +618,6 @@ class Daemon:
         finally:
             self.cleanup()
         return False
-
-
-# Passwords of the demo tenant (README "What make run gives you").
-DEMO_DOMAIN = "demo.local"
-DEMO = {
-    "sysadmin": "Demo-sysadmin-1",
-    "admin": "Demo-admin-1",
-    "supervisor": "Demo-super-1",
-    "op101": "Demo-op101-1",
-    "op102": "Demo-op102-1",
-    "op103": "Demo-op103-1",
-}
 
 
 def run_tests(tests, **daemon_args):

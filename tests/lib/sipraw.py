@@ -364,6 +364,22 @@ class Client:
         return self.final(timeout)
 
 
+    def watch_dialog(self, target, domain, user, password):
+        """SUBSCRIBE (Event: dialog, BLF) as user to target@domain with digest auth;
+        the final response (None = no answer). The first NOTIFY follows a 202."""
+        uri = "sip:%s@%s" % (target, domain)
+        frm = "sip:%s@%s" % (user, domain)
+        hdrs = ["Event: dialog", "Accept: application/dialog-info+xml", "Expires: 300"]
+        self.request("SUBSCRIBE", uri, frm, uri, hdrs)
+        r = self.final()
+        if r is None or r.status not in (401, 407):
+            return r
+        chal = parse_challenge((r.all("www-authenticate") or r.all("proxy-authenticate"))[-1])
+        auth = digest_header(chal, "SUBSCRIBE", uri, user, password)
+        self.request("SUBSCRIBE", uri, frm, uri, hdrs + ["Authorization: " + auth])
+        return self.final()
+
+
 class Dialog:
     """An established dialog, for in-dialog requests (re-INVITE, BYE, REFER,
     INFO, NOTIFY answers) from either side."""

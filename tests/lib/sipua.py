@@ -13,52 +13,40 @@ sndfile module as <dir>/dump-*-dec.wav; what it says comes from mic_wav.
         a.hangup()
 """
 
+import atexit
 import glob
 import json
 import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
-import wave
 
-from cwsip import free_port
+import audio
+from cwtest import DEMO, check, free_port
 
 MODULES = "/usr/lib/baresip/modules"
 
 
-def write_tone_wav(path, seconds=3.0, freq=440.0, rate=8000, amp=8000):
-    """A mono 16-bit 8 kHz sine: something audible for the far end."""
-    import math
-    n = int(seconds * rate)
-    frames = b"".join(struct.pack("<h", int(amp * math.sin(2 * math.pi * freq * i / rate)))
-                      for i in range(n))
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
-    return path
-
-
-def wav_rms(path):
-    """Root mean square of a 16-bit WAV (0 = silence)."""
-    with wave.open(path, "rb") as w:
-        data = w.readframes(w.getnframes())
-        width = w.getsampwidth()
-    if width != 2 or not data:
-        return 0.0
-    n = len(data) // 2
-    samples = struct.unpack("<%dh" % n, data[:n * 2])
-    return (sum(s * s for s in samples) / max(n, 1)) ** 0.5
+def kernel_udp_port():
+    """A UDP port from the kernel's ephemeral range: never inside the RTP ranges tests give
+    daemons (cwtest.free_udp_range stays below it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 class Phone:
     def __init__(self, name, user, password, sip_port, domain="demo.local", auto_answer=False,
-                 mic_wav=None, seconds=60, regint=120, transport="udp", extra_account=""):
+                 mic_wav=None, seconds=60, regint=120, transport="udp", extra_account="",
+                 local_ip="127.0.0.1"):
+        """regint 0: the phone does not register (a carrier's phone, trusted by address);
+        local_ip: the loopback address it sends from (127.0.0.2 plays a trunk)."""
         self.name = name
         self.user = user
         self.password = password
@@ -70,6 +58,7 @@ class Phone:
         self.regint = regint
         self.transport = transport
         self.extra_account = extra_account
+        self.local_ip = local_ip
         self.dir = None
         self.proc = None
         self.sock = None
@@ -92,15 +81,19 @@ class Phone:
 
     def _start(self, timeout):
         self.dir = tempfile.mkdtemp(prefix="cw-phone-%s-" % self.name)
-        self.sip_listen = free_port()
+        if not os.environ.get("CW_KEEP_TMP"):
+            # what the phone heard is read after stop(): the folder goes when the test ends
+            atexit.register(shutil.rmtree, self.dir, True)
+        self.sip_listen = free_port(udp_too=True)
         self.ctrl_port = free_port(udp_too=False)
-        rtp = free_port()
+        rtp = kernel_udp_port()
         if not self.mic_wav or getattr(self, "_own_mic", False):
-            self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
+            self.mic_wav = audio.write_tone_wav(os.path.join(self.dir, "mic.wav"), 440, 30,
+                                                amplitude=8000)
             self._own_mic = True
         cfg = [
             "poll_method epoll",
-            "sip_listen 127.0.0.1:%d" % self.sip_listen,
+            "sip_listen %s:%d" % (self.local_ip, self.sip_listen),
             "audio_source aufile,%s" % self.mic_wav,
             "audio_player aubridge,%s" % self.name,
             "audio_alert aubridge,%s" % self.name,
@@ -120,12 +113,15 @@ class Phone:
             # names the machine's first interface and looks like a peer behind NAT)
             "net_interface 127.0.0.1",
         ]
+        if self.local_ip != "127.0.0.1":
+            cfg.append("net_interface " + self.local_ip)
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write("\n".join(cfg) + "\n")
         tr = "" if self.transport == "udp" else ";transport=%s" % self.transport
-        acc = ('<sip:%s@%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d%s";regint=%d;'
+        auth = ";auth_pass=%s" % self.password if self.password else ""
+        acc = ('<sip:%s@%s>%s;outbound="sip:127.0.0.1:%d%s";regint=%d;'
                'audio_codecs=PCMU,PCMA;answermode=%s%s'
-               % (self.user, self.domain, self.password, self.server_port, tr, self.regint,
+               % (self.user, self.domain, auth, self.server_port, tr, self.regint,
                   "auto" if self.auto_answer else "manual", self.extra_account))
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(acc + "\n")
@@ -137,6 +133,8 @@ class Phone:
         while time.time() < deadline:
             try:
                 self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                if not self.regint:
+                    time.sleep(0.3)  # no registration to wait for: the account comes up now
                 return self
             except OSError:
                 if self.proc.poll() is not None:
@@ -285,3 +283,28 @@ class Phone:
     def received_wavs(self):
         """What the phone heard, one WAV per call (sndfile's -dec.wav)."""
         return sorted(glob.glob(os.path.join(self.dir, "*-dec.wav")))
+
+    def heard(self, start=0.0, end=None, index=-1):
+        """(rate, samples) the phone heard in call index between start and end seconds
+        of it (negative: counted from the end of the call)."""
+        rate, s, _ = audio.read_wav(self.received_wavs()[index])
+        length = len(s) / rate
+        start = length + start if start < 0 else start
+        end = length if end is None else length + end if end < 0 else end
+        return rate, audio.segment(s, rate, start, end)
+
+    def hears(self, hz, start=0.0, end=None, index=-1, share=0.5):
+        """The tone hz fills most 100 ms windows of heard(start, end, index): robust to the
+        glitches of a loaded machine, unlike one measure over the whole stretch."""
+        rate, s = self.heard(start, end, index)
+        return audio.has_tone(s, rate, hz, min_seconds=0.6 * len(s) / rate, share=share)
+
+
+def demo_phone(d, name, login, hz, auto=False, seconds=60):
+    """A started, registered phone of a demo user whose microphone says a hz tone."""
+    mic = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), hz, seconds, amplitude=9000)
+    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=mic,
+              seconds=seconds)
+    p.start()
+    check(p.wait_registered(15), "%s (%s) did not register" % (name, login))
+    return p

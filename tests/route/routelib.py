@@ -10,8 +10,8 @@ import signal
 import time
 import zoneinfo
 
-from cwtest import Daemon, TestFailure, free_port, wait_until
-from sipua import MODULES, Phone, write_tone_wav
+from cwtest import Daemon, TestFailure, wait_until
+from sipua import Phone
 
 PROVIDER_IP = "127.0.0.2"
 PROVIDER_REALM = "carrier.example"
@@ -24,56 +24,9 @@ class ProviderPhone(Phone):
     def __init__(self, caller_number, sip_port, seconds=40, mic_wav=None, ip=PROVIDER_IP,
                  realm=PROVIDER_REALM, auto_answer=False):
         super().__init__("prov" + caller_number[-4:], caller_number, "", sip_port,
-                         domain=realm, seconds=seconds, mic_wav=mic_wav, auto_answer=auto_answer)
+                         domain=realm, seconds=seconds, mic_wav=mic_wav, auto_answer=auto_answer,
+                         regint=0, local_ip=ip)
         self.ip = ip
-
-    def start(self, timeout=10):
-        import subprocess
-        import tempfile
-        import socket
-        self.dir = tempfile.mkdtemp(prefix="cw-provider-")
-        self.sip_listen = free_port(udp_too=True)
-        self.ctrl_port = free_port()
-        rtp = free_port(udp_too=True)
-        if not self.mic_wav:
-            self.mic_wav = write_tone_wav(os.path.join(self.dir, "mic.wav"), seconds=30)
-        cfg = [
-            "poll_method epoll",
-            "sip_listen %s:%d" % (self.ip, self.sip_listen),
-            "audio_source aufile,%s" % self.mic_wav,
-            "audio_player aubridge,%s" % self.name,
-            "audio_alert aubridge,%s" % self.name,
-            "rtp_ports %d-%d" % (rtp, rtp + 40),
-            "net_interface %s" % self.ip,
-            "module_path " + MODULES,
-            "module g711.so", "module aufile.so", "module aubridge.so", "module sndfile.so",
-            "module_app account.so", "module_app menu.so", "module_app ctrl_tcp.so",
-            "ctrl_tcp_listen 127.0.0.1:%d" % self.ctrl_port,
-            "snd_path " + self.dir,
-            "dns_server 127.0.0.1:53",
-        ]
-        with open(os.path.join(self.dir, "config"), "w") as f:
-            f.write("\n".join(cfg) + "\n")
-        acc = ('<sip:%s@%s>;outbound="sip:127.0.0.1:%d";regint=0;audio_codecs=PCMU,PCMA;'
-               'answermode=%s' % (self.user, self.domain, self.server_port,
-                                  "auto" if self.auto_answer else "manual"))
-        with open(os.path.join(self.dir, "accounts"), "w") as f:
-            f.write(acc + "\n")
-        self.log = open(os.path.join(self.dir, "baresip.log"), "w")
-        self.proc = subprocess.Popen(["baresip", "-f", self.dir, "-t", str(self.seconds)],
-                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
-                time.sleep(0.3)  # the account comes up just after the control port
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("baresip exited: %s" % self.output())
-                time.sleep(0.1)
-        raise RuntimeError("baresip control port did not open")
 
     def call(self, number, port):
         return self.dial("sip:%s@127.0.0.1:%d" % (number, port))

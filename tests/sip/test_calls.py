@@ -15,23 +15,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import audio  # noqa: E402
 import sipraw  # noqa: E402
-from cwtest import DEMO, DEMO_DOMAIN, TestFailure, run_tests, wait_until  # noqa: E402
-from sipua import Phone  # noqa: E402
+from cwtest import DEMO, DEMO_DOMAIN, check, run_tests, wait_until  # noqa: E402
+from sipua import demo_phone  # noqa: E402
 
 A_HZ, B_HZ = 440, 1000
 
 
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
 def phone(d, name, login, hz, auto=False):
-    wav = audio.write_tone_wav(os.path.join(d.dir, name + ".wav"), hz, 60, amplitude=9000)
-    p = Phone(name, login, DEMO[login], d.sip_port, auto_answer=auto, mic_wav=wav, seconds=90)
-    p.start()
-    check(p.wait_registered(15), "%s did not register" % name)
-    return p
+    return demo_phone(d, name, login, hz, auto, seconds=90)
 
 
 def last_cdr(d, admin, since_ms, n=1):
@@ -130,14 +121,7 @@ def test_hold_and_blf(d):
     try:
         # op103 watches 102
         uri = "sip:102@%s" % DEMO_DOMAIN
-        hdrs = ["Event: dialog", "Accept: application/dialog-info+xml", "Expires: 300"]
-        w.request("SUBSCRIBE", uri, "sip:op103@%s" % DEMO_DOMAIN, uri, hdrs)
-        r = w.final()
-        chal = sipraw.parse_challenge(r.all("www-authenticate")[-1])
-        auth = sipraw.digest_header(chal, "SUBSCRIBE", uri, "op103", DEMO["op103"])
-        w.request("SUBSCRIBE", uri, "sip:op103@%s" % DEMO_DOMAIN, uri,
-                  hdrs + ["Authorization: " + auth])
-        r = w.final()
+        r = w.watch_dialog("102", DEMO_DOMAIN, "op103", DEMO["op103"])
         check(r is not None and r.status == 202, "BLF subscription accepted: %s" % r)
         check(w.wait_request("NOTIFY") is not None, "first NOTIFY")
         t0 = int(time.time() * 1000)

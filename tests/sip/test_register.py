@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import cwsip  # noqa: E402
+import cwtest  # noqa: E402
 import sipraw  # noqa: E402
 
 FAILED = []
@@ -27,9 +27,9 @@ def contacts(resp):
 
 def main():
     # both digest algorithms offered (RFC 8760); the default offers MD5 alone
-    d = cwsip.Daemon(["sip.digest=both", "sip.reg_min_expires=2", "sip.keepalive=0",
-                      "sip.ban_failures=100",
-                      "sip.nonce_ttl=2"]).start()
+    d = cwtest.Daemon(sets={"sip.digest": "both", "sip.reg_min_expires": "2",
+                            "sip.keepalive": "0", "sip.ban_failures": "100",
+                            "sip.nonce_ttl": "2"}, log_level="debug").start()
     try:
         d.add_domain()
         d.add_domain("other.local")
@@ -151,7 +151,7 @@ def main():
         while d.registrations("bob") and time.time() < deadline:
             time.sleep(0.2)
         check(d.registrations("bob") == [], "an expired binding leaves the store")
-        check("unregistered bob@demo.local" in d.log() and "(expired)" in d.log(),
+        check("unregistered bob@demo.local" in d.log_text() and "(expired)" in d.log_text(),
               "expiry logged")
 
         # bindings survive a restart on the same store (a query shows them)
@@ -170,7 +170,10 @@ def main():
         for cl in (a, b, c, t, n, e):
             cl.close()
     finally:
-        code = d.stop()
+        try:
+            code = d.stop()
+        finally:
+            d.cleanup()
     check(code == 0, "daemon stops cleanly (exit %s)" % code)
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import cwsip  # noqa: E402
+import cwtest  # noqa: E402
 import sipraw  # noqa: E402
 
 FAILED = []
@@ -29,9 +29,10 @@ def main():
                    check=True, capture_output=True, timeout=60)
     with open(os.path.join(certs, "agent.pem"), "w") as out:
         out.write(open(key).read() + open(crt).read())
-    tls_port = cwsip.free_port(udp_too=False)
-    d = cwsip.Daemon(["sip.tls_cert=" + certs, "sip.tls_port=%d" % tls_port,
-                      "sip.keepalive=0"], lsan_suppressions="lsan-sofia-tls.supp").start()
+    tls_port = cwtest.free_port()
+    d = cwtest.Daemon(sets={"sip.tls_cert": certs, "sip.tls_port": str(tls_port),
+                            "sip.keepalive": "0"},
+                      lsan_suppressions="lsan-sofia-tls.supp").start()
     try:
         d.add_domain()
         d.add_user("alice", "101", "secret1")
@@ -46,9 +47,12 @@ def main():
         r = u.register("alice", "demo.local", "secret1")
         check(r is not None and r.status == 200, "UDP still works next to TLS")
         u.close()
-        check("sips:" in d.log(), "the TLS listener is logged")
+        check("sips:" in d.log_text(), "the TLS listener is logged")
     finally:
-        code = d.stop()
+        try:
+            code = d.stop()
+        finally:
+            d.cleanup()
         for f in os.listdir(certs):
             os.unlink(os.path.join(certs, f))
         os.rmdir(certs)
