@@ -35,11 +35,24 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: callwright [--config FILE] [--set key=value]... [--help-config]\n"
-                 "  --config FILE   configuration file (default etc/callwright.lua)\n"
-                 "  --set key=value override one configuration key (repeatable)\n"
-                 "  --help-config   print every configuration key with its default\n"
-                 "  --version       print the version\n");
+    fprintf(out,
+            "usage: callwright [--config FILE] [--set key=value]... [--help-config[=markdown]]\n"
+            "  --config FILE   configuration file (default etc/callwright.lua)\n"
+            "  --set key=value override one configuration key (repeatable)\n"
+            "  --help-config   print every configuration key with its default\n"
+            "                  (=markdown: the table of the README)\n"
+            "  --version       print the version\n");
+}
+
+static int apply_clock(void)
+{
+    int64_t off;
+    if (cw_parse_i64(config_str("clock.offset"), &off)) {
+        fprintf(stderr, "callwright: clock.offset must be a whole number of seconds\n");
+        return CW_EINVAL;
+    }
+    cw_clock_set_offset(off);
+    return CW_OK;
 }
 
 static int apply_logging(void)
@@ -69,6 +82,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     apply_logging();
+    apply_clock();
     log_reopen();
     if (script_reload())
         log_error("core", "scripts not reloaded: the running ones are kept (see errors above)");
@@ -82,13 +96,16 @@ static void media_config_from(struct media_config *m)
     m->workers = (int)config_int("media.workers");
     m->rtp_min = (int)config_int("media.rtp_min");
     m->rtp_max = (int)config_int("media.rtp_max");
-    const char *ip = config_str("sip.public_ip");
+    const char *ip = config_str("media.ip");
+    if (!*ip) ip = config_str("sip.public_ip");
     if (!*ip || !strcmp(ip, "0.0.0.0")) ip = config_str("sip.listen");
     cw_strlcpy(m->ip, strcmp(ip, "0.0.0.0") ? ip : "0.0.0.0", sizeof m->ip);
     m->rtp_timeout_s = (int)config_int("media.rtp_timeout");
     cw_strlcpy(m->sounds_dir, config_str("sounds_dir"), sizeof m->sounds_dir);
     cw_strlcpy(m->var_dir, config_str("var_dir"), sizeof m->var_dir);
     cw_strlcpy(m->tone_locale, config_str("media.tone_locale"), sizeof m->tone_locale);
+    m->realtime = config_bool("media.realtime");
+    m->max_sessions = (int)config_int("media.max_sessions");
 }
 
 /* Start order: the domain layers register their routes and Lua modules
@@ -100,12 +117,13 @@ static int start_subsystems(void)
     /* worker pool for password hashing, files and mail */
     work_init(2);
     mail_init();
-    auth_api_init();
-    domain_api_init();
     if (config_bool("demo") && domain_demo_ensure()) {
         log_error("core", "cannot create the demo tenant");
         return CW_EIO;
     }
+    auth_api_init();
+    domain_api_init();
+    sip_api_init();
     if (cdr_init() || call_init() || acd_init()) return CW_EIO;
     /* plugins before the VMs and the HTTP edge: they add Lua modules and routes */
     httpc_init();
@@ -159,7 +177,7 @@ int main(int argc, char **argv)
     int nsets = 0;
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"help-config", no_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
+        {"help-config", optional_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {0, 0, 0, 0},
     };
     int c;
@@ -169,21 +187,14 @@ int main(int argc, char **argv)
             config_path = optarg;
             config_given = true;
             break;
-        case 's':
-            sets[nsets++] = optarg;
-            break;
+        case 's': sets[nsets++] = optarg; break;
         case 'H':
-            config_print_reference(stdout, false);
+            config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
+            free(sets);
             return 0;
-        case 'V':
-            printf("callwright %s\n", CW_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'V': printf("callwright %s\n", CW_VERSION); free(sets); return 0;
+        case 'h': usage(stdout); free(sets); return 0;
+        default: usage(stderr); free(sets); return 2;
         }
     }
     struct stat sb;
@@ -194,7 +205,7 @@ int main(int argc, char **argv)
         return 2;
     }
     free(sets);
-    if (apply_logging()) return 2;
+    if (apply_logging() || apply_clock()) return 2;
     signal(SIGPIPE, SIG_IGN);
 
     mkdir(config_str("var_dir"), 0750);

@@ -6,11 +6,13 @@
 -- caller, an IVR's extension runs its flow from ivr-flows/. Replace or
 -- extend this file to change routing for the whole platform.
 require("cw.call") -- collect() and say() on every call
+local forward = require("cw.forward")
+require("cw.voicemail") -- call:voicemail(box), call:voicemail_menu(box)
 
 dialplan = dialplan or {}
 
-local function to_user(call, target)
-  local outcome = call:bridge(target.number or ("user:" .. target.id))
+local function to_number(call, number)
+  local outcome = call:bridge(number)
   if outcome == "answered" or outcome == "cancelled" then return end
   -- map what happened to what the caller's phone should show
   local cause = ({ busy = "busy", no_answer = "no_answer", rejected = "rejected",
@@ -53,17 +55,33 @@ local function agent_code(call, code)
   call:hangup()
 end
 
+-- *97: your own voicemail; *98<extension>: a box by number (PIN required)
+local function voicemail_code(call)
+  local dialed = call.dialed
+  if dialed == "*97" then
+    local me = call:resolve(call.caller)
+    if me and me.kind == "user" then return call:voicemail_menu(me.id) end
+  elseif dialed:match("^%*98%d+$") then
+    local box = call:resolve(dialed:sub(4))
+    if box and box.kind == "user" then return call:voicemail_menu(box.id, { require_pin = true }) end
+  end
+  call:hangup("no_route")
+end
+
 function dialplan.route(call)
   local code = dialplan.agent_codes[call.dialed]
   if code then return agent_code(call, code) end
+  if call.dialed == "*97" or tostring(call.dialed):match("^%*98") then
+    return voicemail_code(call)
+  end
   local target = call:resolve(call.dialed)
   if not target then
     -- another domain of the pool (routing number + extension) or the outside world
-    if tostring(call.dialed):match("^%+?%d+$") then return to_user(call, { number = call.dialed }) end
+    if tostring(call.dialed):match("^%+?%d+$") then return to_number(call, call.dialed) end
     call:log("no route for " .. tostring(call.dialed))
     return call:hangup("no_route")
   end
-  if target.kind == "user" then return to_user(call, target) end
+  if target.kind == "user" then return forward.run(call, target) end
   if target.kind == "group" then return to_group(call, target) end
   if target.kind == "ivr" then return to_ivr(call, target) end
   call:hangup("no_route")

@@ -64,7 +64,7 @@ bool auth_throttled(const char *account, const char *ip, int64_t *retry_after)
     return *retry_after > 0;
 }
 
-static void slot_fail(const char *key, int64_t now)
+static void slot_fail(const char *key, int64_t now, int64_t max)
 {
     struct slot *s = slot_find(key, true);
     int64_t window = config_int("auth.login_window");
@@ -73,7 +73,7 @@ static void slot_fail(const char *key, int64_t now)
         s->failures = 0;
     }
     s->touched = now;
-    if (++s->failures >= config_int("auth.login_max_failures")) {
+    if (++s->failures >= max) {
         s->locked_until = now + config_int("auth.lockout");
         s->failures = 0;
         s->window_start = now;
@@ -87,9 +87,9 @@ void auth_throttle_fail(const char *account, const char *ip)
     int64_t now = cw_wall_time();
     char k[200];
     snprintf(k, sizeof k, "a:%s", account);
-    slot_fail(k, now);
+    slot_fail(k, now, config_int("auth.login_max_failures"));
     snprintf(k, sizeof k, "i:%s", ip);
-    slot_fail(k, now);
+    slot_fail(k, now, config_int("auth.login_max_failures_ip"));
 }
 
 void auth_throttle_ok(const char *account)
@@ -186,6 +186,16 @@ static bool cookie_value(const char *header, const char *name, char *out, size_t
     return false;
 }
 
+bool auth_session_hash(http_req *req, char out[65])
+{
+    const char *cookie = http_header(req, "Cookie");
+    char token[160];
+    if (!cookie || !cookie_value(cookie, AUTH_SESSION_COOKIE, token, sizeof token)) return false;
+    auth_token_hash(token, out);
+    OPENSSL_cleanse(token, sizeof token);
+    return true;
+}
+
 int auth_authenticate(http_req *req, struct auth_ctx *out)
 {
     store *st = store_main();
@@ -193,8 +203,6 @@ int auth_authenticate(http_req *req, struct auth_ctx *out)
     store_res *r = NULL;
     int rc = CW_ENOENT;
     const char *authz = http_header(req, "Authorization");
-    const char *cookie = http_header(req, "Cookie");
-    char token[160];
     int64_t now = cw_wall_time();
     if (authz && !strncasecmp(authz, "Bearer ", 7)) {
         auth_token_hash(authz + 7, hash);
@@ -213,9 +221,7 @@ int auth_authenticate(http_req *req, struct auth_ctx *out)
         }
     } else if (authz) {
         rc = CW_EPERM;
-    } else if (cookie && cookie_value(cookie, AUTH_SESSION_COOKIE, token, sizeof token)) {
-        auth_token_hash(token, hash);
-        OPENSSL_cleanse(token, sizeof token);
+    } else if (auth_session_hash(req, hash)) {
         if (store_query(st, &r,
                         "SELECT " USER_COLS " FROM sessions s JOIN users u ON u.id = s.user_id "
                         "LEFT JOIN domains d ON d.id = u.domain_id WHERE s.token_hash = ? AND "

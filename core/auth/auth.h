@@ -87,6 +87,8 @@ bool auth_throttled(const char *account, const char *ip, int64_t *retry_after);
 void auth_throttle_fail(const char *account, const char *ip);
 void auth_throttle_ok(const char *account);
 
+/* SHA-256 (hex) of the request's session cookie; false when it has none. */
+bool auth_session_hash(http_req *req, char out[65]);
 /* A session for user_id: sets the cookie on the reply. */
 int auth_session_create(http_req *req, int64_t user_id);
 /* The "me" view of a user row (no secrets). New reference; NULL if gone. */

@@ -131,24 +131,9 @@ static void login(http_req *req)
 
 static void logout(http_req *req)
 {
-    const char *cookie = http_header(req, "Cookie");
-    if (cookie) {
-        const char *p = strstr(cookie, AUTH_SESSION_COOKIE "=");
-        if (p) {
-            p += strlen(AUTH_SESSION_COOKIE) + 1;
-            char token[160];
-            size_t n = strcspn(p, ";");
-            if (n < sizeof token) {
-                memcpy(token, p, n);
-                token[n] = '\0';
-                char hash[65];
-                auth_token_hash(token, hash);
-                OPENSSL_cleanse(token, sizeof token);
-                store_exec(store_main(), "DELETE FROM sessions WHERE token_hash = ?", SA_STR(hash),
-                           SA_END);
-            }
-        }
-    }
+    char hash[65];
+    if (auth_session_hash(req, hash))
+        store_exec(store_main(), "DELETE FROM sessions WHERE token_hash = ?", SA_STR(hash), SA_END);
     http_add_header(req, "Set-Cookie",
                     AUTH_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
@@ -262,20 +247,8 @@ static void password_done(struct auth_pw_job *job)
                             job->realm[0] ? SA_STR(job->ha1_sha256) : SA_NULL,
                             SA_INT(cw_wall_time()), SA_INT(p->user_id), SA_END);
         /* every other session of the account ends */
-        const char *cookie = http_header(req, "Cookie");
         char keep[65] = "";
-        const char *c = cookie ? strstr(cookie, AUTH_SESSION_COOKIE "=") : NULL;
-        if (c) {
-            char token[160];
-            c += strlen(AUTH_SESSION_COOKIE) + 1;
-            size_t n = strcspn(c, ";");
-            if (n < sizeof token) {
-                memcpy(token, c, n);
-                token[n] = '\0';
-                auth_token_hash(token, keep);
-                OPENSSL_cleanse(token, sizeof token);
-            }
-        }
+        auth_session_hash(req, keep);
         if (rc >= 0)
             rc = store_exec(st, "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?",
                             SA_INT(p->user_id), SA_STR(keep), SA_END);

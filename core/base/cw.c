@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 const char *cw_strerror(int err)
@@ -231,6 +232,20 @@ void cw_clock_set_offset(int64_t seconds)
 int64_t cw_clock_offset(void)
 {
     return atomic_load(&clock_offset);
+}
+
+int cw_mkdir_parents(const char *path)
+{
+    char *p = cw_strdup(path);
+    int rc = CW_OK;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0750) && errno != EEXIST) rc = CW_EIO;
+        *s = '/';
+    }
+    free(p);
+    return rc;
 }
 
 int cw_random_bytes(void *buf, size_t n)

@@ -16,15 +16,15 @@
 /* Error codes: 0 is success, negative values say what went wrong. */
 enum {
     CW_OK = 0,
-    CW_EINVAL = -1, /* bad input from outside */
-    CW_ENOENT = -2, /* no such object */
-    CW_EEXIST = -3, /* already exists / not unique */
-    CW_EPERM = -4,  /* not allowed */
-    CW_ENOMEM = -5, /* out of memory or over a budget */
-    CW_EIO = -6,    /* store, socket or file failed */
-    CW_EBUSY = -7,  /* resource busy, try later */
+    CW_EINVAL = -1,  /* bad input from outside */
+    CW_ENOENT = -2,  /* no such object */
+    CW_EEXIST = -3,  /* already exists / not unique */
+    CW_EPERM = -4,   /* not allowed */
+    CW_ENOMEM = -5,  /* out of memory or over a budget */
+    CW_EIO = -6,     /* store, socket or file failed */
+    CW_EBUSY = -7,   /* resource busy, try later */
     CW_ETIMEDOUT = -8,
-    CW_ESTATE = -9, /* operation not valid in the current state */
+    CW_ESTATE = -9,  /* operation not valid in the current state */
 };
 
 const char *cw_strerror(int err);
@@ -77,6 +77,9 @@ int64_t cw_wall_time(void);
 int64_t cw_wall_ms(void);
 void cw_clock_set_offset(int64_t seconds);
 int64_t cw_clock_offset(void);
+
+/* Make every folder above the file `path` (like mkdir -p of its dirname). */
+int cw_mkdir_parents(const char *path);
 
 /* Random bytes from the OS CSPRNG; hex helper for tokens. */
 int cw_random_bytes(void *buf, size_t n);

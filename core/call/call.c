@@ -35,6 +35,7 @@ struct call_leg {
     int pt, dtmf_pt;
     bool remote_hold;
     bool media_closed;
+    bool outbound; /* we sent the INVITE (B legs, spies, an originated A leg) */
     struct leg_watch watch;
     char *local_sdp;
     unsigned long long sdp_version;
@@ -458,6 +459,7 @@ static void leg_ended(call_leg *l, enum sip_cause cause, bool by_remote)
         for (call_leg *o = c->legs; o; o = o->next)
             if (o != l && o->state != LEG_ENDED) leg_hangup(o, SIP_CAUSE_NORMAL);
         if (c->drv.a_ended) c->drv.a_ended(c, cause, c->drv.arg);
+        if (l->outbound && l->watch.ended) l->watch.ended(l, cause, was_up, l->watch.arg);
     } else {
         if (l == c->bridged) {
             c->bridged = NULL;
@@ -518,12 +520,10 @@ int call_ring(call *c, bool early)
     return CW_OK;
 }
 
-call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
-                    const struct leg_watch *w)
+/* Send the INVITE of a new outbound leg; false (leg ended) when it cannot start. */
+static bool leg_dial(call *c, call_leg *l, const struct dial_target *t, media_id near)
 {
-    if (!c->a || c->a->state == LEG_ENDED) return NULL;
-    call_leg *l = leg_new(c, role);
-    l->watch = *w;
+    l->outbound = true;
     l->user_id = t->kind == SIP_TARGET_USER ? t->user_id : 0;
     if (l->user_id) {
         store_res *r;
@@ -537,9 +537,9 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
     } else {
         cw_strlcpy(l->number, t->uri, sizeof l->number);
     }
-    if (leg_open_media(l, c->a->media)) {
+    if (leg_open_media(l, near)) {
         l->state = LEG_ENDED;
-        return NULL;
+        return false;
     }
     l->pt = MEDIA_PCMU;
     l->dtmf_pt = DTMF_PT;
@@ -560,9 +560,19 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
         l->state = LEG_ENDED;
         l->cause = SIP_CAUSE_FAILED;
         media_session_close(l->media);
-        return NULL;
+        return false;
     }
     cw_map_put(&C.by_sip, l->sip, l);
+    return true;
+}
+
+call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
+                    const struct leg_watch *w)
+{
+    if (!c->a || c->a->state == LEG_ENDED) return NULL;
+    call_leg *l = leg_new(c, role);
+    l->watch = *w;
+    if (!leg_dial(c, l, t, c->a->media)) return NULL;
     call_log(c, role == LEG_SPY ? "spy-dial" : "dial", "%s", l->number);
     if (role == LEG_B) {
         cw_strlcpy(c->b_number, l->number, sizeof c->b_number);
@@ -570,6 +580,28 @@ call_leg *call_dial(call *c, enum leg_role role, const struct dial_target *t,
         call_mark_state(c, "dialing");
     }
     return l;
+}
+
+call *call_originate(int64_t domain_id, const struct dial_target *t, const char *caller,
+                     const char *caller_name, const struct leg_watch *w)
+{
+    call *c = call_new(domain_id);
+    cw_strlcpy(c->a_number, caller ? caller : "", sizeof c->a_number);
+    cw_strlcpy(c->a_name, caller_name ? caller_name : "", sizeof c->a_name);
+    cw_strlcpy(c->direction, "outgoing", sizeof c->direction);
+    call_leg *a = leg_new(c, LEG_A);
+    a->watch = *w;
+    c->a = a;
+    call_mark_state(c, "dialing");
+    if (!leg_dial(c, a, t, 0)) {
+        c->cause = SIP_CAUSE_FAILED;
+        maybe_finish(c);
+        return NULL;
+    }
+    cw_strlcpy(c->dialed, a->number, sizeof c->dialed);
+    call_log(c, "originate", "%s", a->number);
+    emit(c, "call.created", json_pack("{s:s}", "originated", a->number));
+    return c;
 }
 
 int call_bridge(call *c, call_leg *b)
@@ -677,7 +709,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
     call *c = l->call;
     switch (ev->type) {
     case SIP_EV_PROGRESS:
-        if (l->role == LEG_A) break;
+        if (!l->outbound) break;
         if (ev->has_sdp && l->state != LEG_EARLY) {
             int pt, dtmf;
             if (!sdp_negotiate(&ev->sdp, offer_pts, (int)CW_ARRAY_LEN(offer_pts), &pt, &dtmf)) {
@@ -697,7 +729,7 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         if (l->watch.ringing) l->watch.ringing(l, l->watch.arg);
         break;
     case SIP_EV_ANSWERED:
-        if (l->role == LEG_A) break; /* ACK of our 200 */
+        if (!l->outbound) break; /* ACK of our 200 */
         if (!ev->has_sdp && l->state != LEG_EARLY) {
             log_warn("call", "%s: answer without SDP from %s", c->uuid, l->number);
             leg_hangup(l, SIP_CAUSE_MEDIA);
@@ -715,6 +747,11 @@ static void on_leg_event(const struct sip_leg_event *ev, void *arg)
         }
         l->state = LEG_UP;
         l->answer_ms = cw_wall_ms();
+        if (l->role == LEG_A) { /* an originated call was answered */
+            c->answer_ms = l->answer_ms;
+            call_mark_state(c, "answered");
+            emit(c, "call.answered", NULL);
+        }
         blf(l, SIP_DLG_CONFIRMED);
         call_log(c, l->role == LEG_SPY ? "spy-answered" : "answered", "%s", l->number);
         if (l->watch.answered) l->watch.answered(l, l->watch.arg);
@@ -779,6 +816,11 @@ static void on_media_event(const struct media_event *ev, void *arg)
                                       "remote_jitter_ms", ev->stats.remote_jitter_ms));
         cw_map_del(&C.by_media, ev->id);
         maybe_finish(c);
+        return;
+    }
+    if (ev->type == MEDIA_EV_RECORD_DONE || ev->type == MEDIA_EV_FAX_DONE) {
+        /* a recording or fax ends (its file complete) even when the call is over */
+        if (c->drv.media_event) c->drv.media_event(c, l, ev, c->drv.arg);
         return;
     }
     if (l->state == LEG_ENDED) return;

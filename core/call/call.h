@@ -101,6 +101,14 @@ void leg_hangup(call_leg *l, enum sip_cause cause);
 /* Hang up the whole call: every leg. */
 void call_hangup(call *c, enum sip_cause cause);
 
+/*
+ * A call the platform places itself (callbacks, click-to-call, campaigns):
+ * its A leg dials t, showing caller / caller_name; w hears of that leg
+ * (answered: dial and bridge a B leg from there). NULL when it cannot start.
+ */
+call *call_originate(int64_t domain_id, const struct dial_target *t, const char *caller,
+                     const char *caller_name, const struct leg_watch *w);
+
 /* Bridge A with a B leg; answers A first if needed. */
 int call_bridge(call *c, call_leg *b);
 /* The B leg currently bridged to A (NULL if none). */
@@ -112,6 +120,9 @@ call_leg *call_bridged(call *c);
  * max names to files (each owned by the caller, free()) and returns how many.
  */
 int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max);
+
+/* A voicemail PIN as stored in users.voicemail_pin (malloc'd). */
+char *call_vm_pin_hash(const char *pin);
 
 /* ---- record keeping ---- */
 

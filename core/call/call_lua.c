@@ -11,6 +11,7 @@
  */
 #include "acd/acd.h"
 #include "base/cw.h"
+#include "base/tz.h"
 #include "call/call_int.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -27,7 +28,17 @@
 #define CALL_MT     "cw.call"
 #define MAX_TARGETS 16
 
-enum wait_kind { W_NONE = 0, W_PLAY, W_DIGITS, W_SLEEP, W_BRIDGE, W_QUEUE, W_FALLBACK };
+enum wait_kind {
+    W_NONE = 0,
+    W_PLAY,
+    W_DIGITS,
+    W_SLEEP,
+    W_BRIDGE,
+    W_QUEUE,
+    W_RECORD,
+    W_MEDIA, /* call_lua_await(): one media event of a type and tag */
+    W_FALLBACK
+};
 
 struct cscript;
 
@@ -70,6 +81,8 @@ struct cscript {
     call_leg *winner;
     bool ringback_on;
     int sync_result;
+    int dialing; /* attempt slot being dialled, -1 when none */
+    enum media_event_type await_type;
     int on_hangup_ref;
 };
 
@@ -154,6 +167,29 @@ static int suspend(lua_State *L, struct cscript *s, enum wait_kind kind)
     return script_co_suspend(L);
 }
 
+static struct cscript *check_call(lua_State *L);
+
+uint32_t call_lua_tag(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c) return 0;
+    may_suspend(L, s); /* raises now, before the caller starts anything */
+    return ++s->next_tag;
+}
+
+int call_lua_await(lua_State *L, enum media_event_type type, uint32_t tag)
+{
+    struct cscript *s = check_call(L);
+    if (!s || !s->c || !tag) {
+        lua_pushnil(L);
+        lua_pushstring(L, "hangup");
+        return 2;
+    }
+    s->await_type = type;
+    s->tag = tag;
+    return suspend(L, s, W_MEDIA);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static void arm_timer(struct cscript *s, int ms)
@@ -169,6 +205,12 @@ static struct cscript *check_call(lua_State *L)
 {
     struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
     return ud->s;
+}
+
+call *call_lua_check(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    return s ? s->c : NULL;
 }
 
 /* For methods: NULL (and nil, "hangup" pushed) when the call is gone. */
@@ -575,15 +617,22 @@ static int l_resolve(lua_State *L)
     store *st = store_main();
     store_res *r;
     if (store_query(st, &r,
-                    "SELECT id, display_name, extension FROM users WHERE domain_id = ? AND "
-                    "status = 'active' AND (extension = ? OR login = ?)",
+                    "SELECT u.id, u.display_name, u.extension, u.voicemail_enabled, u.language, "
+                    "(SELECT path FROM sound_files f WHERE f.id = u.greeting_sound_id "
+                    "AND f.domain_id = u.domain_id), u.login "
+                    "FROM users u WHERE u.domain_id = ? AND u.status = 'active' "
+                    "AND (u.extension = ? OR u.login = ?)",
                     SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
         store_next(r)) {
-        lua_createtable(L, 0, 4);
+        lua_createtable(L, 0, 8);
         lua_pushstring(L, "user"), lua_setfield(L, -2, "kind");
         lua_pushinteger(L, store_int(r, 0)), lua_setfield(L, -2, "id");
         lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "name");
         lua_pushstring(L, store_str(r, 2)), lua_setfield(L, -2, "extension");
+        lua_pushboolean(L, store_int(r, 3) != 0), lua_setfield(L, -2, "voicemail");
+        lua_pushstring(L, store_str(r, 4)), lua_setfield(L, -2, "language");
+        if (store_str(r, 5)) lua_pushstring(L, store_str(r, 5)), lua_setfield(L, -2, "greeting");
+        lua_pushstring(L, store_str(r, 6)), lua_setfield(L, -2, "login");
         store_res_free(r);
         return 1;
     }
@@ -655,6 +704,71 @@ static int l_agent_state(lua_State *L)
         return 2;
     }
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* call:forwarding(user_id) -> the user's rules, lowest priority first:
+ * {kind, number, priority, ring_time, schedule (table or nil), enabled, is_main} */
+static int l_forwarding(lua_State *L)
+{
+    CALL_OR_GONE(L, s);
+    lua_Integer uid = luaL_checkinteger(L, 2);
+    store_res *r;
+    lua_newtable(L);
+    if (store_query(store_main(), &r,
+                    "SELECT kind, number, priority, ring_time, schedule, enabled, is_main "
+                    "FROM forwarding_rules WHERE owner_id = ? AND domain_id = ? "
+                    "ORDER BY priority, id",
+                    SA_INT(uid), SA_INT(call_domain(s->c)), SA_END) < 0)
+        return 1;
+    for (int i = 1; store_next(r); i++) {
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, store_str(r, 0)), lua_setfield(L, -2, "kind");
+        lua_pushstring(L, store_str(r, 1)), lua_setfield(L, -2, "number");
+        lua_pushinteger(L, store_int(r, 2)), lua_setfield(L, -2, "priority");
+        lua_pushinteger(L, store_int(r, 3)), lua_setfield(L, -2, "ring_time");
+        json_t *sch = store_str(r, 4) ? json_loads(store_str(r, 4), 0, NULL) : NULL;
+        if (sch && !json_is_null(sch)) {
+            push_json(L, sch);
+            lua_setfield(L, -2, "schedule");
+        }
+        json_decref(sch);
+        lua_pushboolean(L, store_int(r, 5) != 0), lua_setfield(L, -2, "enabled");
+        lua_pushboolean(L, store_int(r, 6) != 0), lua_setfield(L, -2, "is_main");
+        lua_rawseti(L, -2, i);
+    }
+    store_res_free(r);
+    return 1;
+}
+
+/* call:local_time() -> {year, month, day, wday (1 = Monday), hour, min, date = "YYYY-MM-DD",
+ * minutes = minutes since local midnight} in the domain's time zone */
+static int l_local_time(lua_State *L)
+{
+    struct cscript *s = check_call(L);
+    char tz[64] = "UTC";
+    if (s && s->c) {
+        store_res *r;
+        if (store_query(store_main(), &r, "SELECT timezone FROM domains WHERE id = ?",
+                        SA_INT(call_domain(s->c)), SA_END) >= 0 &&
+            store_next(r))
+            cw_strlcpy(tz, store_str(r, 0), sizeof tz);
+        store_res_free(r);
+    }
+    struct cw_localtime lt;
+    cw_tz_local(tz, cw_wall_time(), &lt);
+    lua_createtable(L, 0, 9);
+    lua_pushinteger(L, lt.year), lua_setfield(L, -2, "year");
+    lua_pushinteger(L, lt.month), lua_setfield(L, -2, "month");
+    lua_pushinteger(L, lt.day), lua_setfield(L, -2, "day");
+    lua_pushinteger(L, lt.wday), lua_setfield(L, -2, "wday");
+    lua_pushinteger(L, lt.hour), lua_setfield(L, -2, "hour");
+    lua_pushinteger(L, lt.min), lua_setfield(L, -2, "min");
+    lua_pushinteger(L, lt.hour * 60 + lt.min), lua_setfield(L, -2, "minutes");
+    lua_pushfstring(L, "%d-%s%d-%s%d", lt.year, lt.month < 10 ? "0" : "", lt.month,
+                    lt.day < 10 ? "0" : "", lt.day);
+    lua_setfield(L, -2, "date");
+    lua_pushstring(L, tz), lua_setfield(L, -2, "zone");
     return 1;
 }
 
@@ -795,22 +909,35 @@ static void bridge_ringing(call_leg *leg, void *arg);
 static void bridge_answered(call_leg *leg, void *arg);
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg);
 
+/*
+ * Dial targets until one is ringing (sequential) or the next one (parallel
+ * callers loop). A leg may fail while it is being dialled (nobody
+ * registered): bridge_ended() then marks the slot in s->dialing and leaves
+ * the decision to this loop, which moves on.
+ */
 static int dial_next(struct cscript *s)
 {
     while (s->next_att < s->ntargets) {
         int i = s->next_att++;
+        int k = s->natt++;
+        s->att[k] = (struct dial_attempt){0};
         struct leg_watch w = {bridge_ringing, bridge_answered, bridge_ended, s};
         const struct dial_target *t = &s->targets[i];
         if (t->kind == SIP_TARGET_TRUNK)
             call_set_direction(s->c,
                                strcmp(call_direction(s->c), "incoming") ? "outgoing" : "transit",
                                t->trunk_id);
+        s->dialing = k;
         call_leg *l = call_dial(s->c, LEG_B, t, &w);
-        s->att[s->natt].leg = l;
-        s->att[s->natt].done = l == NULL;
-        s->att[s->natt].cause = l ? SIP_CAUSE_NONE : SIP_CAUSE_NO_ROUTE;
-        s->natt++;
-        if (l) return 1;
+        s->dialing = -1;
+        if (s->att[k].done) continue; /* failed at once */
+        s->att[k].leg = l;
+        if (!l) {
+            s->att[k].done = true;
+            s->att[k].cause = SIP_CAUSE_NO_ROUTE;
+            continue;
+        }
+        return 1;
     }
     return 0;
 }
@@ -871,10 +998,17 @@ static void bridge_answered(call_leg *leg, void *arg)
 static void bridge_ended(call_leg *leg, enum sip_cause cause, bool was_answered, void *arg)
 {
     struct cscript *s = arg;
+    bool found = false;
     for (int i = 0; i < s->natt; i++) {
         if (s->att[i].leg != leg) continue;
         s->att[i].done = true;
         s->att[i].cause = cause;
+        found = true;
+    }
+    if (!found && s->dialing >= 0) {
+        s->att[s->dialing].done = true;
+        s->att[s->dialing].cause = cause;
+        return; /* dial_next() goes on */
     }
     if (s->wait != W_BRIDGE) return;
     if (leg == s->winner) {
@@ -900,12 +1034,42 @@ static int l_bridge(lua_State *L)
     s->sequential = opt_bool(L, 3, "sequential");
     s->ntargets = s->natt = s->next_att = 0;
     s->winner = NULL;
+    /* targets: "x", {"x", "y"}, or entries {to = "x", timeout = s} with their own ring time */
     const char *list[MAX_TARGETS];
-    int n = collect_files(L, 2, list, MAX_TARGETS);
+    int times[MAX_TARGETS];
+    int n = 0;
+    if (lua_isstring(L, 2)) {
+        list[0] = lua_tostring(L, 2);
+        times[n++] = timeout;
+    } else {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_Integer len = luaL_len(L, 2);
+        for (lua_Integer i = 1; i <= len && n < MAX_TARGETS; i++) {
+            lua_geti(L, 2, i);
+            if (lua_istable(L, -1)) {
+                lua_getfield(L, -1, "to");
+                lua_getfield(L, -2, "timeout");
+                lua_Integer t = luaL_optinteger(L, -1, timeout);
+                if (!lua_isstring(L, -2) || t <= 0 || t > 600)
+                    return luaL_error(L, "bridge: target %d needs to = string, timeout 1..600",
+                                      (int)i);
+                list[n] = lua_tostring(L, -2);
+                times[n++] = (int)t;
+                lua_pop(L, 2);
+            } else if (lua_isstring(L, -1)) {
+                list[n] = lua_tostring(L, -1);
+                times[n++] = timeout;
+            } else {
+                return luaL_error(L, "bridge: target %d is not a string or {to=, timeout=}",
+                                  (int)i);
+            }
+            lua_pop(L, 1); /* strings stay alive in the argument table */
+        }
+    }
     const char *why = "no_route";
     for (int i = 0; i < n; i++) {
         const char *w;
-        int rc = parse_target(s, list[i], timeout, &s->targets[s->ntargets], &w);
+        int rc = parse_target(s, list[i], times[i], &s->targets[s->ntargets], &w);
         if (rc == CW_OK)
             s->ntargets++;
         else if (!strcmp(w, "restricted"))
@@ -922,8 +1086,8 @@ static int l_bridge(lua_State *L)
     else
         while (dial_next(s))
             started++;
-    if (!started) {
-        lua_pushstring(L, "no_route");
+    if (!started) { /* every target failed at once */
+        lua_pushstring(L, call_outcome_name(call_outcome_from_cause(worst_cause(s))));
         lua_pushstring(L, "");
         return 2;
     }
@@ -982,23 +1146,34 @@ static int l_queue(lua_State *L)
 
 /* ---- recording ---- */
 
+/*
+ * call:record(path, {mono=, max= s, silence= s, wait=}) records the call
+ * (stereo: caller left, the other party right). Relative paths are under
+ * var_dir (e.g. "recordings/<uuid>.wav"); folders are made as needed. With wait = true it returns
+ * when the recording ends (max length, silence, call:record_stop() or hang-up): true, ms, why.
+ */
 static int l_record(lua_State *L)
 {
     CALL_OR_GONE(L, s);
     const char *path = luaL_checkstring(L, 2);
+    bool wait = opt_bool(L, 3, "wait");
+    if (wait) may_suspend(L, s);
     if (strstr(path, "..")) return luaL_argerror(L, 2, "path may not contain ..");
-    char *full = path[0] == '/' ? cw_strdup(path)
-                                : cw_sprintf("%s/recordings/%s", config_str("var_dir"), path);
-    int rc = media_record_start(leg_media(call_a_leg(s->c)), full, !opt_bool(L, 3, "mono"),
-                                (int)opt_int(L, 3, "max", 0), (int)opt_int(L, 3, "silence", 0),
-                                ++s->next_tag);
-    if (rc == CW_OK) call_set_recording(s->c, full);
+    char *full =
+        path[0] == '/' ? cw_strdup(path) : cw_sprintf("%s/%s", config_str("var_dir"), path);
+    cw_mkdir_parents(full);
+    s->tag = ++s->next_tag;
+    int rc =
+        media_record_start(leg_media(call_a_leg(s->c)), full, !opt_bool(L, 3, "mono"),
+                           (int)opt_int(L, 3, "max", 0), (int)opt_int(L, 3, "silence", 0), s->tag);
+    if (rc == CW_OK && !wait) call_set_recording(s->c, full);
     free(full);
     if (rc) {
         lua_pushnil(L);
         lua_pushstring(L, cw_strerror(rc));
         return 2;
     }
+    if (wait) return suspend(L, s, W_RECORD);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1053,6 +1228,8 @@ static const luaL_Reg methods[] = {
     {"send_dtmf", l_send_dtmf},
     {"resolve", l_resolve},
     {"sound_path", l_sound_path},
+    {"forwarding", l_forwarding},
+    {"local_time", l_local_time},
     {"agent_state", l_agent_state},
     {"bridge", l_bridge},
     {"queue", l_queue},
@@ -1076,6 +1253,7 @@ static int open_callapi(lua_State *L)
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         luaL_newlib(L, methods);
+        luaL_setfuncs(L, call_vm_methods, 0);
         lua_setfield(L, -2, "methods");
     }
     lua_createtable(L, 0, 2);
@@ -1103,6 +1281,37 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
 {
     struct cscript *s = arg;
     if (l != call_a_leg(c)) return;
+    if (s->wait == W_MEDIA && ev->type == s->await_type && ev->tag == s->tag) {
+        script_co *co;
+        lua_State *T = resume_begin(s, &co);
+        if (!T) return;
+        lua_pushboolean(T, ev->reason == 0);
+        lua_createtable(T, 0, 5);
+        lua_pushinteger(T, ev->reason), lua_setfield(T, -2, "reason");
+        lua_pushinteger(T, (lua_Integer)ev->ms), lua_setfield(T, -2, "ms");
+        lua_pushinteger(T, ev->pages), lua_setfield(T, -2, "pages");
+        lua_pushinteger(T, ev->resolution), lua_setfield(T, -2, "resolution");
+        lua_pushboolean(T, s->hungup), lua_setfield(T, -2, "hungup");
+        resume_end(co, 2);
+        return;
+    }
+    if (ev->type == MEDIA_EV_RECORD_DONE) {
+        if (s->wait != W_RECORD || ev->tag != s->tag) return;
+        static const char *const why[] = {"stopped", "max", "silence"};
+        script_co *co;
+        lua_State *T = resume_begin(s, &co);
+        if (!T) return;
+        if (ev->reason < 0) {
+            lua_pushnil(T);
+            lua_pushstring(T, "error");
+        } else {
+            lua_pushboolean(T, 1);
+            lua_pushinteger(T, (lua_Integer)ev->ms);
+            lua_pushstring(T, s->hungup ? "hangup" : why[ev->reason <= 2 ? ev->reason : 0]);
+        }
+        resume_end(co, ev->reason < 0 ? 2 : 3);
+        return;
+    }
     if (s->wait == W_QUEUE) {
         acd_caller_media_event(c, ev);
         return;
@@ -1117,6 +1326,10 @@ static void on_media(call *c, call_leg *l, const struct media_event *ev, void *a
         return;
     }
     if (ev->type != MEDIA_EV_DTMF) return;
+    if (s->wait == W_RECORD && ev->digit == '#') { /* "hang up or press pound" */
+        media_record_stop(leg_media(l));
+        return;
+    }
     if (s->nahead < (int)sizeof s->typeahead) s->typeahead[s->nahead++] = ev->digit;
     if (s->wait == W_PLAY && s->interrupt) {
         s->tag = 0; /* the PLAY_DONE of the stopped prompt is not ours any more */
@@ -1157,6 +1370,13 @@ static void on_a_ended(call *c, enum sip_cause cause, void *arg)
         break;
     case W_BRIDGE:
         break; /* the B legs' ends resume it */
+    case W_RECORD:
+        break; /* the finished file's RECORD_DONE resumes it */
+    case W_MEDIA:
+        /* events that report a result at the end (fax) still come; others cannot */
+        if (s->await_type != MEDIA_EV_FAX_DONE && s->await_type != MEDIA_EV_RECORD_DONE)
+            resume_fail(s, "hangup");
+        break;
     case W_NONE:
         break;
     default:
@@ -1232,6 +1452,7 @@ void call_lua_route(call *c)
     struct cscript *s = cw_calloc(1, sizeof *s);
     s->c = c;
     s->on_hangup_ref = LUA_NOREF;
+    s->dialing = -1;
     cw_buf_init(&s->digits);
     call_ref(c);
     call_set_driver(c, &(struct call_driver){on_media, on_a_ended, s});

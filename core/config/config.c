@@ -69,6 +69,11 @@ static const struct key keys[] = {
     {"media.dtmf_mode", C_STR, "auto", true,
      "default DTMF detection: rfc4733, inband, or auto (both)"},
     {"media.tone_locale", C_STR, "ru", true, "tone plan for ringback/busy: ru or us"},
+    {"media.realtime", C_BOOL, "true", false,
+     "media workers at real-time priority (SCHED_FIFO; else nice -10), when allowed"},
+    {"media.max_sessions", C_INT, "0", false,
+     "most concurrent RTP sessions (calls beyond get 503); 0 = no limit"},
+    {"media.ip", C_STR, "", false, "address RTP binds to; empty = sip.public_ip or all"},
     {"db", C_STR, "var/callwright.db", false,
      "store: a SQLite file path, or postgresql://user@host:port/db"},
     {"var_dir", C_STR, "var", false, "folder for recordings, sound files, voicemail, faxes"},
@@ -83,8 +88,10 @@ static const struct key keys[] = {
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
     {"auth.session_ttl", C_INT, "43200", true, "web session lifetime, seconds"},
-    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes"},
-    {"auth.login_max_failures", C_INT, "5", true, "failed logins per account or IP before lock"},
+    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
+    {"auth.login_max_failures", C_INT, "5", true, "failed logins of one account before it locks"},
+    {"auth.login_max_failures_ip", C_INT, "20", true,
+     "failed logins from one IP address (any accounts) before it locks"},
     {"auth.login_window", C_INT, "300", true, "window failed logins are counted in, seconds"},
     {"auth.lockout", C_INT, "900", true, "how long a locked account or IP waits, seconds"},
     {"auth.reset_ttl", C_INT, "3600", true, "password-reset link lifetime, seconds"},
@@ -103,6 +110,8 @@ static const struct key keys[] = {
     {"smtp.password", C_STR, "", true, "SMTP password"},
     {"cdr.flush_ms", C_INT, "500", true, "how often buffered CDRs and queue-log rows are written"},
     {"demo", C_BOOL, "false", false, "create the demo tenant at start if it is missing"},
+    {"clock.offset", C_STR, "0", true,
+     "seconds added to the wall clock (signed); for tests and demos of schedules"},
 };
 
 #define NKEYS CW_ARRAY_LEN(keys)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 const char *const crud_languages[] = {"ru", "en", "de", "es", "fr", NULL};
+const char *const crud_statuses[] = {"active", "blocked", NULL};
 
 #define MAX_ARGS 48
 
@@ -181,7 +182,8 @@ static json_t *row_json(struct crud_ctx *c, store_res *r)
     for (int i = 0; i < e->nfields; i++) {
         const struct crud_field *f = &e->fields[i];
         if (!is_column(f)) continue;
-        if (!(f->flags & FF_HIDDEN)) json_object_set_new(o, f->name, cell_json(f, r, col));
+        if (!(f->flags & (FF_HIDDEN | FF_WRITEONLY)))
+            json_object_set_new(o, f->name, cell_json(f, r, col));
         col++;
     }
     if (e->decorate) e->decorate(c, o);
@@ -212,7 +214,7 @@ json_t *crud_fetch(struct crud_ctx *c, int64_t id)
     return o;
 }
 
-/* Hidden columns (file paths) of an object, for hooks. */
+/* The object's name for the audit log and events. */
 static const char *object_label(struct crud_ctx *c, json_t *obj)
 {
     json_t *v = c->e->name_field ? json_object_get(obj, c->e->name_field) : NULL;
@@ -341,7 +343,8 @@ static void crud_list(http_req *req)
     if (sort) {
         bool desc = sort[0] == '-';
         const struct crud_field *f = field_of(e, sort + desc);
-        if ((!f || !is_column(f) || (f->flags & FF_HIDDEN)) && strcmp(sort + desc, "id")) {
+        if ((!f || !is_column(f) || (f->flags & (FF_HIDDEN | FF_WRITEONLY))) &&
+            strcmp(sort + desc, "id")) {
             crud_fail(c, 400, "invalid_parameter", "sort", "cannot sort by \"%s\"", sort + desc);
             goto out;
         }
@@ -769,41 +772,44 @@ static void write_object(struct crud_ctx *c)
     auth_pw_submit(job);
 }
 
+/* Body, field rules, uniqueness and the entity's rules; then the write. Owns c. */
+static void check_and_write(struct crud_ctx *c)
+{
+    if (!(c->in = http_json_body(c->req)) || !check_body(c, c->in) || !check_unique(c) ||
+        (c->e->validate && !c->e->validate(c))) {
+        ctx_free(c);
+        return;
+    }
+    write_object(c);
+}
+
 static void crud_create(http_req *req)
 {
     struct crud_ctx *c = ctx_new(req);
     c->creating = true;
-    json_t *body = NULL;
-    if (!resolve_scope(c) || !(body = http_json_body(req))) goto fail;
-    c->in = body;
-    if (!check_body(c, body) || !check_unique(c) || (c->e->validate && !c->e->validate(c)))
-        goto fail;
-    write_object(c);
-    return;
-fail:
-    ctx_free(c);
+    if (!resolve_scope(c)) {
+        ctx_free(c);
+        return;
+    }
+    check_and_write(c);
 }
 
 static void crud_update(http_req *req)
 {
     struct crud_ctx *c = ctx_new(req);
-    json_t *body = NULL;
-    if (!resolve_scope(c) || !object_id(c)) goto fail;
+    if (!resolve_scope(c) || !object_id(c)) {
+        ctx_free(c);
+        return;
+    }
     c->old = crud_fetch(c, c->id);
     if (!c->old) {
         crud_fail(c, 404, "not_found", NULL, "no such %s", c->e->label);
-        goto fail;
+        ctx_free(c);
+        return;
     }
     if (c->e->is_domain) c->domain_id = c->id;
     if (c->e->is_pool) c->pool_id = c->id;
-    if (!(body = http_json_body(req))) goto fail;
-    c->in = body;
-    if (!check_body(c, body) || !check_unique(c) || (c->e->validate && !c->e->validate(c)))
-        goto fail;
-    write_object(c);
-    return;
-fail:
-    ctx_free(c);
+    check_and_write(c);
 }
 
 static void crud_delete(http_req *req)
@@ -890,7 +896,8 @@ static json_t *field_schema(const struct crud_field *f)
         json_object_set_new(s, "minimum", json_integer(f->min));
         json_object_set_new(s, "maximum", json_integer(f->max));
     }
-    if (f->type == FT_PASSWORD) json_object_set_new(s, "writeOnly", json_true());
+    if (f->type == FT_PASSWORD || (f->flags & FF_WRITEONLY))
+        json_object_set_new(s, "writeOnly", json_true());
     if (f->flags & FF_NULLABLE) json_object_set_new(s, "nullable", json_true());
     if (f->doc) json_object_set_new(s, "description", json_string(f->doc));
     return s;

@@ -32,16 +32,17 @@ enum crud_type {
 };
 
 enum {
-    FF_REQUIRED = 1 << 0, /* must be given on create */
-    FF_CREATE = 1 << 1,   /* settable on create only */
-    FF_READONLY = 1 << 2, /* set by the server; clients may not send it */
-    FF_VIRTUAL = 1 << 3,  /* not a column: hooks read and write it */
-    FF_FILTER = 1 << 4,   /* list filter: ?name=value */
-    FF_SEARCH = 1 << 5,   /* matched by ?q= */
-    FF_UNIQUE = 1 << 6,   /* unique within the scope (domain, pool, owner) */
-    FF_NULLABLE = 1 << 7, /* null clears it */
-    FF_HIDDEN = 1 << 8,   /* a column never shown (file paths) */
-    FF_GLOBAL = 1 << 9,   /* with FF_UNIQUE: unique across the whole system */
+    FF_REQUIRED = 1 << 0,   /* must be given on create */
+    FF_CREATE = 1 << 1,     /* settable on create only */
+    FF_READONLY = 1 << 2,   /* set by the server; clients may not send it */
+    FF_VIRTUAL = 1 << 3,    /* not a column: hooks read and write it */
+    FF_FILTER = 1 << 4,     /* list filter: ?name=value */
+    FF_SEARCH = 1 << 5,     /* matched by ?q= */
+    FF_UNIQUE = 1 << 6,     /* unique within the scope (domain, pool, owner) */
+    FF_NULLABLE = 1 << 7,   /* null clears it */
+    FF_HIDDEN = 1 << 8,     /* a column never shown (file paths) */
+    FF_GLOBAL = 1 << 9,     /* with FF_UNIQUE: unique across the whole system */
+    FF_WRITEONLY = 1 << 10, /* accepted on input, never shown (a hook stores a digest) */
 };
 
 struct crud_field {
@@ -136,12 +137,20 @@ void crud_entities_init(void);
 void users_api_init(void);
 void import_api_init(void);
 void sounds_api_init(void);
+void callctl_api_init(void);
 
 /* Shared rules. */
 extern const char *const crud_languages[];
+extern const char *const crud_statuses[]; /* of accounts and domains: active, blocked */
 /* Is this extension free in the domain (users, call groups, IVR flows)? */
 bool domain_extension_free(int64_t domain_id, const char *ext, const char *self_table,
                            int64_t self_id);
+/*
+ * validate-hook rule for tables sharing the dial plan (users, call groups,
+ * IVR flows): an extension given must be free; a missing one is chosen now
+ * when required. Replies and returns false on a clash.
+ */
+bool domain_extension_rule(struct crud_ctx *c, bool required);
 /* The lowest free extension of at least 3 digits. */
 int domain_next_extension(int64_t domain_id, char *out, size_t outlen);
 

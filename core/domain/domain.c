@@ -11,4 +11,5 @@ void domain_api_init(void)
     import_api_init(); /* /users/import before /users/:id */
     users_api_init();
     sounds_api_init();
+    callctl_api_init();
 }

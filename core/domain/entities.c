@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOGIN_RE  "[a-z][a-z0-9._-]{0,63}"
@@ -28,7 +29,6 @@
 #define DIAL_RE   "[0-9*#+]{1,32}"
 #define SCRIPT_RE "[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}"
 
-static const char *const statuses[] = {"active", "blocked", NULL};
 static const char *const admin_roles[] = {"subgroup_admin", "pool_supervisor", NULL};
 static const char *const number_kinds[] = {"city", "mobile", "tollfree", "sip", NULL};
 static const char *const strategies[] = {
@@ -128,8 +128,7 @@ int domain_next_extension(int64_t domain_id, char *out, size_t outlen)
     return CW_OK;
 }
 
-/* The extension field of tables that share the dial plan: free, or chosen now. */
-static bool extension_rule(struct crud_ctx *c, bool required)
+bool domain_extension_rule(struct crud_ctx *c, bool required)
 {
     json_t *ext = json_object_get(c->cols, "extension");
     if (ext && json_is_string(ext)) {
@@ -266,6 +265,7 @@ static void subgroup_move_domains(http_req *req)
     struct crud_ctx cx = {.req = req, .e = &subgroups};
     int64_t pool, sub, one;
     if (!http_pool_param(req, 0, &pool)) return;
+    cx.scope_id = cx.pool_id = pool;
     if (cw_parse_i64(req->params[1], &sub) ||
         store_query_int(store_main(), &one, "SELECT 1 FROM subgroups WHERE id = ? AND pool_id = ?",
                         SA_INT(sub), SA_INT(pool), SA_END) != CW_OK) {
@@ -334,7 +334,7 @@ static const struct crud_field domain_fields[] = {
     {"ivr_timeout", FT_INT, 0, 1, 60},
     {"ivr_max_errors", FT_INT, 0, 1, 10},
     {"notify_email", FT_EMAIL, FF_NULLABLE},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses, NULL, ROLE_SYSADMIN},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses, NULL, ROLE_SYSADMIN},
     {"pool_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_SYSADMIN},
     {"subgroup_id", FT_ID, FF_NULLABLE | FF_FILTER, 0, 0, NULL, NULL, ROLE_POOL_SUPERVISOR},
     {"created_at", FT_INT, FF_READONLY},
@@ -348,8 +348,23 @@ static bool domain_reach(struct crud_ctx *c, cw_buf *w, store_arg *args, int *n)
     return true;
 }
 
+/* A zone the system's tz database knows (package tzdata), or UTC. */
+static bool timezone_known(const char *tz)
+{
+    if (!strcmp(tz, "UTC")) return true;
+    char *path = cw_sprintf("/usr/share/zoneinfo/%s", tz);
+    struct stat sb;
+    bool ok = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    free(path);
+    return ok;
+}
+
 static bool domain_validate(struct crud_ctx *c)
 {
+    json_t *tz = json_object_get(c->cols, "timezone");
+    if (tz && !timezone_known(json_string_value(tz)))
+        return crud_fail(c, 400, "invalid_value", "timezone", "unknown time zone \"%s\"",
+                         json_string_value(tz));
     json_t *pool = crud_value(c, "pool_id");
     json_t *sub = json_object_get(c->cols, "subgroup_id");
     int64_t pid = json_integer_value(pool), one;
@@ -459,7 +474,7 @@ static const struct crud_field pool_admin_fields[] = {
     {"phone", FT_TEXT, FF_NULLABLE, 0, 32, NULL, PHONE_RE},
     {"password", FT_PASSWORD, FF_REQUIRED},
     {"role", FT_ENUM, FF_CREATE | FF_FILTER, 0, 0, admin_roles},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"subgroups", FT_IDLIST, FF_VIRTUAL},
     {"created_at", FT_INT, FF_READONLY},
 };
@@ -542,7 +557,7 @@ static const struct crud_field sysadmin_fields[] = {
     {"email", FT_EMAIL, FF_NULLABLE},
     {"phone", FT_TEXT, FF_NULLABLE, 0, 32, NULL, PHONE_RE},
     {"password", FT_PASSWORD, FF_REQUIRED},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"created_at", FT_INT, FF_READONLY},
 };
 
@@ -660,7 +675,7 @@ static const struct crud_field call_group_fields[] = {
 
 static bool call_group_validate(struct crud_ctx *c)
 {
-    if (!extension_rule(c, true)) return false;
+    if (!domain_extension_rule(c, true)) return false;
     json_t *m = json_object_get(c->in, "members");
     if (!m) return true;
     if (!json_is_array(m))
@@ -925,11 +940,17 @@ static bool ivr_validate(struct crud_ctx *c)
     json_t *flow = json_object_get(c->cols, "flow");
     if (flow && !json_is_object(flow))
         return crud_fail(c, 400, "invalid_type", "flow", "flow must be an object");
-    if (!c->creating)
+    /* every real change makes a new version */
+    const char *k;
+    json_t *v;
+    bool changed = c->creating;
+    json_object_foreach(c->cols, k, v) if (!json_equal(v, json_object_get(c->old, k))) changed =
+        true;
+    if (changed && !c->creating)
         json_object_set_new(
             c->cols, "version",
             json_integer(json_integer_value(json_object_get(c->old, "version")) + 1));
-    return extension_rule(c, false);
+    return domain_extension_rule(c, false);
 }
 
 static const struct crud_entity ivr_flows = {.path = "ivr-flows",

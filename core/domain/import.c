@@ -42,7 +42,7 @@ struct row {
     char ext[16];
     json_t *groups; /* names */
     json_t *errors, *warnings;
-    bool cli_ok;
+    char cli[20]; /* the domain number to use as caller id, or "" */
     /* commit */
     struct auth_pw_job *pw;
 };
@@ -158,30 +158,43 @@ static int parse_record(const char **pp, const char *end, char delim, cw_buf *fi
     }
 }
 
-static bool cell_matches(const char *cell, const char *name)
+/* Lower-case ASCII and Cyrillic (А-Я, Ё) letters of a UTF-8 string, trimmed. */
+static void lower_utf8(const char *in, char *out, size_t outlen)
 {
-    char low[128];
     size_t n = 0;
-    for (const char *p = cell; *p && n + 1 < sizeof low; p++)
-        low[n++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
-    low[n] = '\0';
-    return !strcmp(trim(low), name);
+    const unsigned char *p = (const unsigned char *)in;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while (*p && n + 3 < outlen) {
+        if (*p >= 'A' && *p <= 'Z') {
+            out[n++] = (char)(*p++ + 32);
+        } else if (p[0] == 0xD0 && p[1] >= 0x90 && p[1] <= 0x9F) { /* А-П -> а-п */
+            out[n++] = (char)0xD0;
+            out[n++] = (char)(p[1] + 0x20);
+            p += 2;
+        } else if (p[0] == 0xD0 && p[1] >= 0xA0 && p[1] <= 0xAF) { /* Р-Я -> р-я */
+            out[n++] = (char)0xD1;
+            out[n++] = (char)(p[1] - 0x20);
+            p += 2;
+        } else if (p[0] == 0xD0 && p[1] == 0x81) { /* Ё -> ё */
+            out[n++] = (char)0xD1;
+            out[n++] = (char)0x91;
+            p += 2;
+        } else {
+            out[n++] = (char)*p++;
+        }
+    }
+    while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
 }
 
-/* Russian headers in any case: compare after lower-casing the Cyrillic capitals we expect. */
 static bool header_is(const char *cell, int c)
 {
-    if (cell_matches(cell, col_names[c])) return true;
-    char low[128];
-    cw_strlcpy(low, cell, sizeof low);
-    /* the seed's template capitalises the first letter only: Л П О В Н А */
-    static const struct {
-        const char *up, *lo;
-    } caps[] = {{"Л", "л"}, {"П", "п"}, {"О", "о"}, {"В", "в"}, {"Н", "н"}, {"А", "а"}};
-    for (size_t i = 0; i < CW_ARRAY_LEN(caps); i++)
-        if (!strncmp(low, caps[i].up, 2)) memcpy(low, caps[i].lo, 2);
-    return cell_matches(low, col_names_ru[c]) ||
-           (c == C_CLI && (cell_matches(low, "аон") || cell_matches(low, "cli_number")));
+    char low[160];
+    lower_utf8(cell, low, sizeof low);
+    return !strcmp(low, col_names[c]) || !strcmp(low, col_names_ru[c]) ||
+           (c == C_CLI && (!strcmp(low, "аон") || !strcmp(low, "cli_number")));
 }
 
 static bool parse_csv(struct import *im, const char *data, size_t len, char *err, size_t errlen,
@@ -358,23 +371,34 @@ static void validate_rows(struct import *im)
         free(groups);
         if (!json_array_size(r->groups))
             cell_error(r, C_GROUPS, "at least one group name is required");
+        /* the seed's 10-digit CLI, or the full number as the domain stores it */
         const char *cli = r->cell[C_CLI];
-        r->cli_ok = false;
+        r->cli[0] = '\0';
         if (*cli) {
-            if (strlen(cli) != 10 || !cw_str_is_digits(cli))
+            size_t n = strlen(cli);
+            char full[20];
+            snprintf(full, sizeof full, "7%s", cli);
+            if (!cw_str_is_digits(cli) || n < 10 || n > 15)
                 json_array_append_new(r->warnings,
                                       json_pack("{s:s,s:s}", "column", "cli", "message",
-                                                "not 10 digits: the user gets no caller id"));
+                                                "not a 10-digit number: the user gets no caller "
+                                                "id"));
             else if (store_query_int(st, &one,
                                      "SELECT 1 FROM external_numbers WHERE domain_id = ? AND "
                                      "number = ?",
-                                     SA_INT(im->domain_id), SA_STR(cli), SA_END) != CW_OK)
+                                     SA_INT(im->domain_id), SA_STR(cli), SA_END) == CW_OK)
+                cw_strlcpy(r->cli, cli, sizeof r->cli);
+            else if (n == 10 &&
+                     store_query_int(st, &one,
+                                     "SELECT 1 FROM external_numbers WHERE domain_id = ? AND "
+                                     "number = ?",
+                                     SA_INT(im->domain_id), SA_STR(full), SA_END) == CW_OK)
+                cw_strlcpy(r->cli, full, sizeof r->cli);
+            else
                 json_array_append_new(r->warnings,
                                       json_pack("{s:s,s:s}", "column", "cli", "message",
                                                 "not a number of this domain: the user gets no "
                                                 "caller id"));
-            else
-                r->cli_ok = true;
         }
         if (*r->cell[C_EMAIL] && !mail_address_valid(r->cell[C_EMAIL]))
             cell_error(r, C_EMAIL, "email is not a valid address");
@@ -469,6 +493,7 @@ static int64_t group_id(struct import *im, const char *name, json_t *created, in
 {
     store *st = store_main();
     int64_t id = 0;
+    *rc = CW_OK;
     if (store_query_int(st, &id, "SELECT id FROM call_groups WHERE domain_id = ? AND name = ?",
                         SA_INT(im->domain_id), SA_STR(name), SA_END) == CW_OK)
         return id;
@@ -505,10 +530,11 @@ static int insert_row(struct import *im, struct row *r, json_t *users, json_t *g
                          "RETURNING id",
                          SA_INT(im->domain_id), SA_STR(r->cell[C_LOGIN]), SA_STR(r->cell[C_NAME]),
                          SA_STR(r->ext), *r->cell[C_EMAIL] ? SA_STR(r->cell[C_EMAIL]) : SA_NULL,
-                         r->cli_ok ? SA_STR(r->cell[C_CLI]) : SA_NULL, SA_STR(r->pw->hash),
+                         r->cli[0] ? SA_STR(r->cli) : SA_NULL, SA_STR(r->pw->hash),
                          SA_STR(r->pw->ha1_md5), SA_STR(r->pw->ha1_sha256), SA_INT(now),
                          SA_INT(now), SA_END);
     if (rc < 0) return rc;
+    rc = CW_OK;
     int64_t uid = store_next(res) ? store_int(res, 0) : 0;
     store_res_free(res);
     size_t k;
@@ -558,8 +584,11 @@ static void commit(struct import *im)
                              "row %d: its login or extension was taken meanwhile; nothing was "
                              "created",
                              bad ? bad->line : 0);
-        else
+        else {
+            log_error("api", "import into domain %lld failed at row %d: %s",
+                      (long long)im->domain_id, bad ? bad->line : 0, store_errmsg(st));
             http_reply_error(im->req, 500, "store", NULL, "the import failed; nothing was created");
+        }
         return;
     }
     store_commit(st);

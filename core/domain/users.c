@@ -5,6 +5,7 @@
  * the colleagues' directory. Passwords are hashed by the engine on a worker
  * together with the SIP HA1 digests (realm = domain name). Core thread only.
  */
+#include "call/call.h"
 #include "domain/crud.h"
 
 /* descriptor tables name the leading members and leave the rest zero */
@@ -17,7 +18,6 @@ static const char *const user_roles[] = {"subscriber", "operator", "supervisor",
                                          NULL};
 static const char *const restrictions[] = {"none", "no_international",
                                            "no_international_longdistance", "internal_only", NULL};
-static const char *const statuses[] = {"active", "blocked", NULL};
 static const char *const dtmf_modes[] = {"auto", "rfc4733", "inband", NULL};
 
 static const struct crud_field user_fields[] = {
@@ -38,9 +38,11 @@ static const struct crud_field user_fields[] = {
     {"is_operator", FT_BOOL, FF_FILTER},
     {"is_domain_admin", FT_BOOL, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL, "true = role domain_admin"},
     {"language", FT_ENUM, 0, 0, 0, crud_languages},
-    {"status", FT_ENUM, FF_FILTER, 0, 0, statuses},
+    {"status", FT_ENUM, FF_FILTER, 0, 0, crud_statuses},
     {"voicemail_enabled", FT_BOOL},
     {"voicemail_notify", FT_BOOL},
+    {"voicemail_pin", FT_DIGITS, FF_NULLABLE | FF_WRITEONLY, 4, 8, NULL, NULL, 0, NULL,
+     "write-only: digits asked before voicemail is played; stored hashed; null = none"},
     {"recording_enabled", FT_BOOL},
     {"dtmf_mode", FT_ENUM, 0, 0, 0, dtmf_modes},
     {"call_groups", FT_IDLIST, FF_VIRTUAL, 0, 0, NULL, NULL, 0, NULL,
@@ -52,6 +54,12 @@ static bool user_validate(struct crud_ctx *c)
 {
     store *st = store_main();
     json_t *cols = c->cols;
+    json_t *pin = json_object_get(cols, "voicemail_pin");
+    if (json_is_string(pin)) { /* never stored as typed */
+        char *h = call_vm_pin_hash(json_string_value(pin));
+        json_object_set_new(cols, "voicemail_pin", json_string(h));
+        free(h);
+    }
     if (c->creating) {
         int64_t n = 0, max = 0;
         store_query_int(st, &n, "SELECT COUNT(*) FROM users WHERE domain_id = ?",
@@ -89,17 +97,7 @@ static bool user_validate(struct crud_ctx *c)
         json_object_set_new(cols, "role",
                             json_string(json_is_true(op) ? "operator" : "subscriber"));
     /* the extension: free across users, groups and IVR numbers, or chosen now */
-    json_t *ext = json_object_get(cols, "extension");
-    if (ext) {
-        if (!domain_extension_free(c->domain_id, json_string_value(ext), "users", c->id))
-            return crud_fail(c, 409, "conflict", "extension",
-                             "extension %s is already used in this domain", json_string_value(ext));
-    } else if (c->creating) {
-        char next[16];
-        if (domain_next_extension(c->domain_id, next, sizeof next))
-            return crud_fail(c, 409, "no_extension", "extension", "no free extension is left");
-        json_object_set_new(cols, "extension", json_string(next));
-    }
+    if (!domain_extension_rule(c, true)) return false;
     json_t *cli = json_object_get(cols, "cli_number");
     int64_t one;
     if (cli && !json_is_null(cli) &&

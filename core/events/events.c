@@ -131,8 +131,7 @@ json_t *events_to_json(const cw_event *ev)
 void events_shutdown(void)
 {
     int start = (B.ring_pos - B.ring_len + RING) % RING;
-    for (int i = 0; i < B.ring_len; i++)
-        json_decref(B.ring[(start + i) % RING].data);
+    for (int i = 0; i < B.ring_len; i++) json_decref(B.ring[(start + i) % RING].data);
     B.ring_len = 0;
     free(B.subs);
     B.subs = NULL;

@@ -17,7 +17,7 @@
 
 static bool secret_key(const char *k)
 {
-    static const char *const words[] = {"password", "passwd", "secret", "token", "ha1", "hash"};
+    static const char *const words[] = {"password", "passwd", "secret", "token", "ha1", "hash", "_pin"};
     for (size_t i = 0; i < CW_ARRAY_LEN(words); i++)
         if (strstr(k, words[i])) return true;
     return false;

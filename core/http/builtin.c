@@ -20,6 +20,13 @@ static void health(http_req *req)
                           st && store_backend_of(st) == STORE_PG ? "postgresql" : "sqlite",
                           "schema", st ? store_schema_version(st) : 0, "ok", store_ok, "uptime_s",
                           (json_int_t)(http_uptime_ms() / 1000));
+    struct http_counters hc;
+    http_get_counters(&hc);
+    json_object_set_new(j, "http",
+                        json_pack("{s:I,s:i,s:I,s:I,s:I}", "requests", (json_int_t)hc.requests,
+                                  "streams", hc.streams, "replies_2xx", (json_int_t)hc.status[2],
+                                  "replies_4xx", (json_int_t)hc.status[4], "replies_5xx",
+                                  (json_int_t)hc.status[5]));
     http_reply_json(req, store_ok ? 200 : 503, j);
 }
 

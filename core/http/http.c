@@ -78,6 +78,7 @@ static struct {
     SSL_CTX *ssl;
     int64_t started_ms;
     bool running;
+    struct http_counters counters;
 } H;
 
 /* ------------------------------------------------------------------ roles */
@@ -507,6 +508,7 @@ static void send_buffer(http_req *req, int status, struct evbuffer *buf)
     }
     detach_close(req);
     count_request(req, status);
+    if (status >= 100 && status < 600) H.counters.status[status / 100]++;
     if (req->ev) evhttp_send_reply(req->ev, status, reason(status), buf);
     req_done(req);
 }
@@ -588,6 +590,12 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
     http_req *req = arg;
     struct http_priv *p = priv(req);
+    /*
+     * A failed connection detaches the unfinished request and leaves it to
+     * us; when the whole server goes down it stays attached and evhttp
+     * frees it right after this callback.
+     */
+    if (req->ev && !evhttp_request_get_connection(req->ev)) evhttp_request_free(req->ev);
     req->ev = NULL;
     p->evcon = NULL;
     if (p->streaming && !p->replied) {
@@ -620,6 +628,7 @@ void http_stream_start(http_req *req, const char *content_type, http_close_fn on
     http_add_header(req, "Cache-Control", "no-store");
     http_add_header(req, "X-Accel-Buffering", "no");
     count_request(req, 200);
+    H.counters.status[2]++;
     evhttp_send_reply_start(req->ev, 200, "OK");
 }
 
@@ -819,6 +828,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
     p->evcon = evhttp_request_get_connection(ev);
     set_peer(req, p->evcon);
     p->in_handler = true;
+    H.counters.requests++;
     http_add_header(req, "X-Content-Type-Options", "nosniff");
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
@@ -946,6 +956,12 @@ void http_stop(void)
     if (H.ssl) SSL_CTX_free(H.ssl);
     H.ssl = NULL;
     H.running = false;
+}
+
+void http_get_counters(struct http_counters *out)
+{
+    *out = H.counters;
+    out->streams = http_sse_clients();
 }
 
 int64_t http_uptime_ms(void)

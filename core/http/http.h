@@ -98,8 +98,20 @@ void http_route_schema(const char *method, const char *pattern, json_t *schema);
 json_t *http_openapi(void);
 
 int http_start(void);
-/* Stop accepting; in-flight replies finish. */
+/*
+ * Close the listeners and every connection: event streams end cleanly
+ * first; async requests still waiting for a worker are answered into the
+ * void (their reply only releases them).
+ */
 void http_stop(void);
+
+/* Counters for metrics (core thread). */
+struct http_counters {
+    uint64_t requests;  /* requests dispatched */
+    uint64_t status[6]; /* replies by class: [2] = 2xx ... [5] = 5xx */
+    int streams;        /* event-stream clients connected now */
+};
+void http_get_counters(struct http_counters *out);
 
 /* Body parsing: JSON object or 400 sent and NULL returned. New reference. */
 json_t *http_json_body(http_req *req);

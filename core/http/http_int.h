@@ -12,5 +12,6 @@ void http_routes_free(void);
 void http_builtin_init(void);
 void http_sse_init(void);
 void http_sse_shutdown(void);
+int http_sse_clients(void);
 
 #endif

@@ -108,8 +108,7 @@ int log_set_levels(const char *spec)
     free(copy);
     if (rc) return rc;
     /* Existing names keep their slot so concurrent readers never see a gap. */
-    for (int i = 0; i < L.n_over; i++)
-        atomic_store(&L.over[i].level, -1);
+    for (int i = 0; i < L.n_over; i++) atomic_store(&L.over[i].level, -1);
     for (int i = 0; i < n; i++) {
         int slot = -1;
         for (int j = 0; j < L.n_over; j++)
@@ -143,8 +142,8 @@ void log_write(const char *subsys, enum log_level lvl, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(tv.tv_usec / 1000), level_names[lvl], subsys);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[lvl], subsys);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -118,7 +118,7 @@ void work_shutdown(void)
         on_done(m, NULL);
         m = next;
     }
-    event_free(W.done_ev);
+    loop_detach_queue(W.done_ev);
     cw_queue_free(W.done_q);
     free(W.threads);
     W.threads = NULL;

@@ -134,6 +134,7 @@ static void move_to(struct mref *s, int to)
     engine_post(to, mcmd_new(CMD_EXPECT, s->id));
     struct mcmd *c = mcmd_new(CMD_MOVE, s->id);
     c->to = to;
+    c->posted_us = cw_mono_us();
     post(s, c);
     s->worker = to;
 }
@@ -159,6 +160,7 @@ int media_init(const struct media_config *cfg, media_event_fn fn, void *arg)
     g.fn = fn;
     g.arg = arg;
     media_cfg.rtp_timeout_s = cfg->rtp_timeout_s;
+    media_cfg.realtime = cfg->realtime;
     cw_strlcpy(media_cfg.tone_locale, cfg->tone_locale[0] ? cfg->tone_locale : "ru",
                sizeof media_cfg.tone_locale);
     sound_set_dirs(cfg->sounds_dir, cfg->var_dir);
@@ -222,6 +224,10 @@ static int bind_udp(const struct in_addr *ip, int port)
 int media_session_open(media_id near, media_id *out_id, int *out_port)
 {
     if (!g.up) return CW_ESTATE;
+    if (g.cfg.max_sessions > 0 && g.nsessions >= g.cfg.max_sessions) {
+        log_warn("media", "session refused: %d sessions is the configured maximum", g.nsessions);
+        return CW_EBUSY;
+    }
     struct in_addr ip;
     inet_pton(AF_INET, g.cfg.ip, &ip);
     int span = (g.cfg.rtp_max - g.cfg.rtp_min) / 2;
@@ -551,6 +557,20 @@ int media_fax_receive(media_id id, const char *tiff_path, uint32_t tag)
 int media_fax_send(media_id id, const char *tiff_path, uint32_t tag)
 {
     return fax(id, tiff_path, true, tag);
+}
+
+int media_dtmf_mode_parse(const char *name, enum media_dtmf_mode *out)
+{
+    if (!name) return CW_EINVAL;
+    if (!strcmp(name, "auto"))
+        *out = MEDIA_DTMF_AUTO;
+    else if (!strcmp(name, "rfc4733") || !strcmp(name, "rfc2833"))
+        *out = MEDIA_DTMF_RFC4733;
+    else if (!strcmp(name, "inband"))
+        *out = MEDIA_DTMF_INBAND;
+    else
+        return CW_EINVAL;
+    return CW_OK;
 }
 
 int media_active_sessions(void)

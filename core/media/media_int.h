@@ -190,6 +190,9 @@ int sound_resolve(const char *name, char *dst, size_t dstlen);
 int sound_decode(const char *path, int16_t **pcm, size_t *frames, int *rate, int *channels,
                  char *format, size_t fmtlen, char *err, size_t errlen);
 void sound_set_dirs(const char *sounds_dir, const char *var_dir);
+/* True when sound_load(path) will be quick (cached in memory or on disk, or a
+ * small file): a worker may load it inline; otherwise the loader thread does. */
+bool sound_is_quick(const char *path);
 void sound_cache_clear(void);
 
 /* WAV writer: 16-bit PCM, 8 kHz, 1 or 2 channels; header fixed on close. */
@@ -213,12 +216,14 @@ void moh_unref(struct moh_stream *m);
 void moh_frame(struct moh_stream *m, int64_t now_ms, const int16_t **pcm, const uint8_t **ulaw,
                const uint8_t **alaw);
 void moh_clear_all(void);
+bool moh_is_loaded(const char *name);
 /* Times a stream's files were decoded (tests: one decode per stream). */
 int moh_decode_count(const char *name);
 
 /* ---- engine-wide settings copied at media_init ---- */
 struct media_settings {
     int rtp_timeout_s;
+    bool realtime;
     char tone_locale[8];
     char sounds_dir[512];
     char var_dir[512];
@@ -269,6 +274,10 @@ struct mcmd {
     char *str;
     struct msession *sess;
     int to;
+    int64_t posted_us; /* CMD_MOVE/CMD_ADOPT: when the core asked for the move */
+    int from_worker;   /* CMD_PLAY/CMD_MOH sent to the loader: where to return */
+    uint32_t gen;      /* the session's playback generation when it was sent */
+    bool preloaded;    /* back from the loader: files are converted and cached */
 };
 
 struct mcmd *mcmd_new(int op, media_id id);
@@ -279,6 +288,10 @@ int engine_start(int n);
 void engine_stop(void);
 int engine_workers(void);
 void engine_post(int worker, struct mcmd *c);
+/* The loader thread converts slow sound files off the workers' ticks. */
+int loader_start(void);
+void loader_stop(void);
+void loader_post(struct mcmd *c);
 /* A session around its bound sockets, handed to a worker with CMD_ADD. */
 struct msession *engine_session_new(media_id id, int fd, int fd_rtcp, int port);
 void engine_session_free(struct msession *s);
@@ -286,5 +299,8 @@ void engine_session_free(struct msession *s);
 void engine_emit(const struct media_event *ev);
 /* Ticks that ran late, over all workers (bench). */
 uint64_t engine_late_ticks(void);
+/* Sessions moved between workers, and the time from the core's request to
+ * the session running on its new worker (bench). */
+void engine_move_stats(uint64_t *moves, double *avg_us, double *max_us);
 
 #endif

@@ -172,7 +172,10 @@ static double plc_gain(int lost)
 void plc_conceal(struct plc *p, int16_t *out, int n)
 {
     if (p->lost == 0) {
-        p->pitch = plc_pitch(p->hist);
+        int peak = 0;
+        for (int i = PLC_HIST - 160; i < PLC_HIST; i++)
+            peak = CW_MAX(peak, abs(p->hist[i]));
+        p->pitch = peak < 64 ? 160 : plc_pitch(p->hist); /* silence needs no pitch search */
         memcpy(p->period, p->hist + PLC_HIST - p->pitch, (size_t)p->pitch * sizeof *p->period);
         p->pos = 0;
     }
@@ -202,7 +205,7 @@ void plc_good(struct plc *p, int16_t *pcm, int n)
 /* ---- jitter buffer ---- */
 
 #define JB_MASK       (JB_SIZE - 1)
-#define JB_MIN_TARGET 160  /* 20 ms */
+#define JB_MIN_TARGET 320  /* 40 ms */
 #define JB_MAX_TARGET 1200 /* 150 ms */
 #define JB_START      320  /* 40 ms */
 #define JB_STEP       80   /* 10 ms: one adjustment */
@@ -274,14 +277,17 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
         }
     }
     int start = d < 0 ? -d : 0; /* partly late packet: keep the part still ahead */
-    bool all_had = true;
-    for (int i = start; i < n; i++) {
+    bool all_had = start < n;
+    /* copy in at most two runs (the ring may wrap) */
+    for (int i = start; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)d + (uint32_t)i) & JB_MASK;
-        if (!jb->have[idx]) all_had = false;
-        jb->pcm[idx] = pcm[i];
-        jb->have[idx] = 1;
+        int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
+        if (all_had && memchr(jb->have + idx, 0, (size_t)run)) all_had = false;
+        memcpy(jb->pcm + idx, pcm + i, (size_t)run * sizeof *pcm);
+        memset(jb->have + idx, 1, (size_t)run);
+        i += run;
     }
-    if (all_had && start < n) {
+    if (all_had) {
         jb->dup++;
         return JB_DUP;
     }
@@ -297,15 +303,22 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
         return -1;
     }
     int got = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)i) & JB_MASK;
-        if (jb->have[idx]) {
-            out[i] = jb->pcm[idx];
-            jb->have[idx] = 0;
-            got++;
+        int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
+        const uint8_t *miss = memchr(jb->have + idx, 0, (size_t)run);
+        if (!miss) { /* the usual case: all there */
+            memcpy(out + i, jb->pcm + idx, (size_t)run * sizeof *out);
+            got += run;
         } else {
-            out[i] = 0;
+            for (int k = 0; k < run; k++) {
+                bool h = jb->have[idx + (uint32_t)k];
+                out[i + k] = h ? jb->pcm[idx + (uint32_t)k] : 0;
+                got += h;
+            }
         }
+        memset(jb->have + idx, 0, (size_t)run);
+        i += run;
     }
     jb->play_ts += (uint32_t)n;
     int32_t buffered = (int32_t)(jb->max_end - jb->play_ts);

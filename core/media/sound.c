@@ -460,6 +460,16 @@ static void mkdirs(const char *dir)
     mkdir(tmp, 0750);
 }
 
+/* Where the converted copy of path (as it is now) lives. */
+static void disk_cache_path(const char *path, const struct stat *st, char *out, size_t outlen)
+{
+    uint64_t h = fnv1a(path, strlen(path), 1469598103934665603ull);
+    int64_t key[2] = {(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+                      (int64_t)st->st_size};
+    h = fnv1a(key, sizeof key, h);
+    snprintf(out, outlen, "%s/cache/sounds/%016llx.wav", media_cfg.var_dir, (unsigned long long)h);
+}
+
 /* The 8 kHz mono samples of path, from the disk cache or converted now. */
 static int load_engine_form(const char *path, const struct stat *st, int16_t **pcm, size_t *n,
                             char *err, size_t errlen)
@@ -468,12 +478,7 @@ static int load_engine_form(const char *path, const struct stat *st, int16_t **p
     size_t frames;
     int rate, ch;
     char cache_path[1100];
-    uint64_t h = fnv1a(path, strlen(path), 1469598103934665603ull);
-    int64_t key[2] = {(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
-                      (int64_t)st->st_size};
-    h = fnv1a(key, sizeof key, h);
-    snprintf(cache_path, sizeof cache_path, "%s/cache/sounds/%016llx.wav", media_cfg.var_dir,
-             (unsigned long long)h);
+    disk_cache_path(path, st, cache_path, sizeof cache_path);
     if (access(cache_path, R_OK) == 0 &&
         !sound_decode(cache_path, &raw, &frames, &rate, &ch, NULL, 0, NULL, 0)) {
         if (rate == MEDIA_RATE && ch == 1) {
@@ -500,6 +505,25 @@ static int load_engine_form(const char *path, const struct stat *st, int16_t **p
         log_info("media", "converted %s (%d Hz, %d ch) to 8 kHz mono: %s", path, rate, ch,
                  cache_path);
     return CW_OK;
+}
+
+static void disk_cache_path(const char *path, const struct stat *st, char *out, size_t outlen);
+
+bool sound_is_quick(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) return true; /* fails fast */
+    if (st.st_size < (256 << 10)) return true;
+    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    bool hit = false;
+    pthread_mutex_lock(&cache_lock);
+    for (struct cached *c = cache_head; c && !hit; c = c->next)
+        hit = !strcmp(c->snd->path, path) && c->mtime_ns == mt && c->size == st.st_size;
+    pthread_mutex_unlock(&cache_lock);
+    if (hit) return true;
+    char cp[1100];
+    disk_cache_path(path, &st, cp, sizeof cp);
+    return access(cp, R_OK) == 0;
 }
 
 struct sound *sound_load(const char *path, char *err, size_t errlen)
@@ -703,6 +727,16 @@ void moh_frame(struct moh_stream *m, int64_t now_ms, const int16_t **pcm, const 
     *pcm = m->pcm + off;
     *ulaw = m->ulaw + off;
     *alaw = m->alaw + off;
+}
+
+bool moh_is_loaded(const char *name)
+{
+    pthread_mutex_lock(&moh_lock);
+    bool loaded = false;
+    for (struct moh_stream *m = moh_head; m; m = m->next)
+        if (!strcmp(m->name, name)) loaded = m->loaded;
+    pthread_mutex_unlock(&moh_lock);
+    return loaded;
 }
 
 int moh_decode_count(const char *name)

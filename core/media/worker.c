@@ -2,7 +2,7 @@
  * worker.c - the media worker threads: each owns a set of RTP sessions and
  * runs them on a 20 ms timerfd tick.
  *
- * A tick drains every readable RTP/RTCP socket (recvmmsg, kernel receive
+ * A tick reads every RTP socket once (recvmmsg, kernel receive
  * timestamps), takes one frame per session from its jitter buffer, runs
  * DTMF/talk/fax receivers, mixes bridges, conference rooms and supervisor
  * legs, plays prompts, tones and music on hold, records, then encodes and
@@ -21,10 +21,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spandsp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -67,7 +69,7 @@ struct msession {
     int fd, fd_rtcp, port;
 
     struct sockaddr_in raddr, rcaddr;
-    bool have_remote, latched, rtcp_latched;
+    bool have_remote, latched, rtcp_latched, connected;
     int pt, dtmf_pt;
     enum media_dtmf_mode dmode;
     bool send, recv;
@@ -97,8 +99,8 @@ struct msession {
     dtmf_rx_state_t *drx;
     struct dtmf4733_rx r4733;
     bool rfc_seen;
-    int64_t samples_in, inband_start;
-    char inband_digit;
+    int64_t samples_in, inband_start, pend_start, pend_end;
+    char inband_digit, pend_digit;
 
     char dq[DTMF_QUEUE];
     int dq_ms[DTMF_QUEUE];
@@ -112,6 +114,7 @@ struct msession {
     bool dtx_active;
 
     struct player pl;
+    uint32_t play_gen; /* bumped by every play/tone/moh/stop command */
 
     struct msession *peer;
     struct room *room;
@@ -145,7 +148,7 @@ struct worker {
     int idx;
     pthread_t th;
     cw_queue *q;
-    int ep, ep_rtp, tfd;
+    int ep, tfd;
     struct msession **hash;
     unsigned hsize, count;
     struct msession *head;
@@ -164,6 +167,7 @@ struct worker {
 
 static struct worker *workers;
 static int nworkers;
+static uint64_t move_count, move_us_sum, move_us_max;
 
 /* ---- small helpers ---- */
 
@@ -194,6 +198,14 @@ int engine_workers(void)
 void engine_post(int w, struct mcmd *c)
 {
     cw_queue_push(workers[w].q, &c->m);
+}
+
+void engine_move_stats(uint64_t *moves, double *avg_us, double *max_us)
+{
+    uint64_t n = __atomic_load_n(&move_count, __ATOMIC_RELAXED);
+    *moves = n;
+    *avg_us = n ? (double)__atomic_load_n(&move_us_sum, __ATOMIC_RELAXED) / (double)n : 0;
+    *max_us = (double)__atomic_load_n(&move_us_max, __ATOMIC_RELAXED);
 }
 
 uint64_t engine_late_ticks(void)
@@ -294,11 +306,6 @@ static void attach(struct worker *w, struct msession *s)
     if (w->head) w->head->prev = s;
     w->head = s;
     w->count++;
-    struct epoll_event ev = {.events = EPOLLIN};
-    ev.data.u64 = (uint64_t)(uintptr_t)s;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_ADD, s->fd, &ev);
-    ev.data.u64 = (uint64_t)(uintptr_t)s | 1;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_ADD, s->fd_rtcp, &ev);
 }
 
 static void detach(struct worker *w, struct msession *s)
@@ -314,8 +321,6 @@ static void detach(struct worker *w, struct msession *s)
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = s->hnext = NULL;
     w->count--;
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_DEL, s->fd, NULL);
-    epoll_ctl(w->ep_rtp, EPOLL_CTL_DEL, s->fd_rtcp, NULL);
     s->w = NULL;
 }
 
@@ -466,18 +471,49 @@ static bool player_fill(struct msession *s, int16_t *out)
 
 /* ---- DTMF ---- */
 
+/* In-band digits are reported when the tone ends, 40 ms later: a dropout
+ * shorter than that (a lost packet, a jitter-buffer adjustment) inside one key
+ * press joins the two halves instead of reporting the digit twice. */
+#define INBAND_JOIN_SAMPLES 320
+
+static void inband_flush(struct msession *s)
+{
+    if (!s->pend_digit) return;
+    struct media_event ev = {.type = MEDIA_EV_DTMF, .id = s->id, .digit = s->pend_digit};
+    ev.duration_ms = (int)((s->pend_end - s->pend_start) / (MEDIA_RATE / 1000));
+    s->pend_digit = 0;
+    engine_emit(&ev);
+}
+
 static void on_inband_tone(void *arg, int code, int level, int delay)
 {
     struct msession *s = arg;
     if (code) {
+        if (s->pend_digit == code && s->samples_in - s->pend_end <= INBAND_JOIN_SAMPLES) {
+            s->inband_start = s->pend_start; /* the same press resumes */
+            s->pend_digit = 0;
+        } else {
+            inband_flush(s);
+            s->inband_start = s->samples_in;
+        }
         s->inband_digit = (char)code;
-        s->inband_start = s->samples_in;
     } else if (s->inband_digit) {
-        struct media_event ev = {.type = MEDIA_EV_DTMF, .id = s->id, .digit = s->inband_digit};
-        ev.duration_ms = (int)((s->samples_in - s->inband_start) / (MEDIA_RATE / 1000));
+        s->pend_digit = s->inband_digit;
+        s->pend_start = s->inband_start;
+        s->pend_end = s->samples_in;
         s->inband_digit = 0;
-        engine_emit(&ev);
     }
+}
+
+/* Peak below 1/64 of full scale: two DTMF tones of -39 dBm0 each peak above it. */
+static bool frame_quiet(const int16_t *x)
+{
+    int peak = 0;
+    for (int i = 0; i < MEDIA_FRAME; i++) {
+        int a = x[i] < 0 ? -x[i] : x[i];
+        peak = a > peak ? a : peak;
+    }
+    return peak < 512;
 }
 
 static bool inband_wanted(struct msession *s)
@@ -530,6 +566,8 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
             s->raddr = *from;
         }
         s->latched = true;
+        /* connected from now on: the kernel keeps the route and drops other sources */
+        s->connected = connect(s->fd, (const struct sockaddr *)&s->raddr, sizeof s->raddr) == 0;
     } else if (!same_addr(from, &s->raddr)) {
         rate_limited(s, ++s->rx_foreign, "RTP from a source other than the latched one refused",
                      from);
@@ -624,17 +662,9 @@ static void drain(struct worker *w, struct msession *s, bool rtcp)
 {
     int fd = rtcp ? s->fd_rtcp : s->fd;
     for (int round = 0; round < 8; round++) {
-        for (int i = 0; i < RECV_BATCH; i++) {
-            w->iov[i].iov_base = w->bufs[i];
-            w->iov[i].iov_len = PKT_MAX;
-            struct msghdr *mh = &w->msgs[i].msg_hdr;
-            memset(mh, 0, sizeof *mh);
-            mh->msg_name = &w->from[i];
-            mh->msg_namelen = sizeof w->from[i];
-            mh->msg_iov = &w->iov[i];
-            mh->msg_iovlen = 1;
-            mh->msg_control = w->ctl[i];
-            mh->msg_controllen = sizeof w->ctl[i];
+        for (int i = 0; i < RECV_BATCH; i++) { /* the rest was set up in worker_main */
+            w->msgs[i].msg_hdr.msg_namelen = sizeof w->from[i];
+            w->msgs[i].msg_hdr.msg_controllen = sizeof w->ctl[i];
         }
         int n = recvmmsg(fd, w->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
@@ -772,8 +802,10 @@ static void send_frame(struct msession *s)
     }
     for (int i = 0; i < np; i++) {
         memset(&mm[i], 0, sizeof mm[i]);
-        mm[i].msg_hdr.msg_name = &s->raddr;
-        mm[i].msg_hdr.msg_namelen = sizeof s->raddr;
+        if (!s->connected) {
+            mm[i].msg_hdr.msg_name = &s->raddr;
+            mm[i].msg_hdr.msg_namelen = sizeof s->raddr;
+        }
         mm[i].msg_hdr.msg_iov = &iov[i];
         mm[i].msg_hdr.msg_iovlen = 1;
         s->tx_octets += iov[i].iov_len - 12;
@@ -873,10 +905,10 @@ static void session_input(struct msession *s)
             s->drx = dtmf_rx_init(NULL, NULL, NULL);
             dtmf_rx_set_realtime_callback(s->drx, on_inband_tone, s);
         }
-        if (got < 0)
-            dtmf_rx_fillin(s->drx, MEDIA_FRAME);
-        else
+        /* a quiet frame cannot hold a digit: skip the filters while none is in progress */
+        if (got >= 0 && (s->inband_digit || !frame_quiet(s->in)))
             dtmf_rx(s->drx, s->in, MEDIA_FRAME);
+        if (s->pend_digit && s->samples_in - s->pend_end > INBAND_JOIN_SAMPLES) inband_flush(s);
     }
     if (s->fax) fax_rx(s->fax, s->in, MEDIA_FRAME);
     if (s->talk_detect || s->room) {
@@ -1010,15 +1042,15 @@ out:
 
 static void tick(struct worker *w)
 {
-    struct epoll_event evs[256];
-    int n;
-    do {
-        n = epoll_wait(w->ep_rtp, evs, 256, 0);
-        for (int i = 0; i < n; i++) {
-            uint64_t u = evs[i].data.u64;
-            drain(w, (struct msession *)(uintptr_t)(u & ~(uint64_t)1), u & 1);
-        }
-    } while (n == 256);
+    /* Every session expects a packet a tick, so each socket is simply read once
+     * (recvmmsg, non-blocking): no readiness set to maintain. RTCP, a packet every
+     * few seconds, is read every 10th tick. */
+    bool rtcp = w->ticks % 10 == 0;
+    for (struct msession *s = w->head; s; s = s->next) {
+        if (!s->have_remote) continue;
+        drain(w, s, false);
+        if (rtcp) drain(w, s, true);
+    }
     for (struct msession *s = w->head; s; s = s->next)
         session_input(s);
     for (struct room *r = w->rooms; r; r = r->next)
@@ -1057,6 +1089,11 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
     inet_pton(AF_INET, r->ip, &a.sin_addr);
     bool moved = !s->have_remote || !same_addr(&a, &s->raddr);
+    if (moved && s->connected) { /* a new offer: accept any source until latched again */
+        struct sockaddr un = {.sa_family = AF_UNSPEC};
+        connect(s->fd, &un, sizeof un);
+        s->connected = false;
+    }
     if (moved) { /* a new offer: latch again */
         s->raddr = a;
         s->rcaddr = a;
@@ -1067,11 +1104,11 @@ static void set_remote(struct msession *s, const struct media_remote *r)
     s->pt = r->pt;
     s->dtmf_pt = r->dtmf_pt;
     s->dmode = r->dtmf_mode;
-    s->send = r->send;
+    s->send = r->send && a.sin_addr.s_addr != htonl(INADDR_ANY); /* c=0.0.0.0: on hold */
     s->recv = r->recv;
     s->remote_set_ms = s->w->now_ms;
     s->timeout_sent = false;
-    if (moved) s->next_rtcp_ms = s->w->now_ms + 500; /* first report soon, then every ~5 s */
+    if (moved) s->next_rtcp_ms = s->w->now_ms + 1000; /* first report soon, then every ~5 s */
     if (s->pt == MEDIA_G722) {
         if (!s->g722e) s->g722e = g722_encode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
         if (!s->g722d) s->g722d = g722_decode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
@@ -1111,6 +1148,32 @@ static void start_play(struct msession *s, struct mcmd *c)
     s->pl.idx = 0;
     s->pl.pos = 0;
     s->pl.loop = c->bval;
+}
+
+/* A play or MOH command whose sounds are slow to prepare goes to the loader
+ * thread and comes back preloaded; one that comes back after a newer playback
+ * command is reported as replaced. Returns true when c was taken. */
+static bool via_loader(struct worker *w, struct msession *s, struct mcmd *c)
+{
+    if (c->preloaded) {
+        if (c->gen == s->play_gen) return false;
+        emit(s, MEDIA_EV_PLAY_DONE, c->tag, 1);
+        mcmd_free(c);
+        return true;
+    }
+    s->play_gen++;
+    bool quick = true;
+    if (c->m.type == CMD_PLAY)
+        for (int i = 0; i < c->nfiles && quick; i++)
+            quick = sound_is_quick(c->files[i]);
+    else
+        quick = moh_is_loaded(c->str);
+    if (quick) return false;
+    play_finish(s, 1); /* what played before stops now; silence while loading */
+    c->gen = s->play_gen;
+    c->from_worker = w->idx;
+    loader_post(c);
+    return true;
 }
 
 static void pending_add(struct worker *w, media_id id)
@@ -1161,6 +1224,13 @@ static void dispatch(struct worker *w, struct mcmd *c)
     if (op == CMD_ADOPT) {
         struct msession *s = c->sess;
         c->sess = NULL;
+        uint64_t us = (uint64_t)(cw_mono_us() - c->posted_us);
+        __atomic_add_fetch(&move_count, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&move_us_sum, us, __ATOMIC_RELAXED);
+        uint64_t mx = __atomic_load_n(&move_us_max, __ATOMIC_RELAXED);
+        while (us > mx && !__atomic_compare_exchange_n(&move_us_max, &mx, us, false,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
         mcmd_free(c);
         adopt(w, s);
         return;
@@ -1186,9 +1256,16 @@ static void dispatch(struct worker *w, struct mcmd *c)
     struct msession *s = find(w, c->id);
     if (!s) {
         log_debug("media", "worker %d: command %d for unknown session %u", w->idx, op, c->id);
+        if (c->preloaded) { /* the session moved or closed while its sound was loading */
+            struct media_event ev = {
+                .type = MEDIA_EV_PLAY_DONE, .id = c->id, .tag = c->tag, .reason = 1};
+            engine_emit(&ev);
+        }
         mcmd_free(c);
         return;
     }
+    if ((op == CMD_PLAY || op == CMD_MOH) && via_loader(w, s, c)) return;
+    if (op == CMD_TONE || op == CMD_STOP) s->play_gen++;
     switch (op) {
     case CMD_REMOTE:
         set_remote(s, &c->remote);
@@ -1351,6 +1428,7 @@ static void dispatch(struct worker *w, struct mcmd *c)
         detach(w, s);
         struct mcmd *a = mcmd_new(CMD_ADOPT, s->id);
         a->sess = s;
+        a->posted_us = c->posted_us;
         engine_post(c->to, a);
         break;
     }
@@ -1364,6 +1442,25 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "media-%d", w->idx);
     pthread_setname_np(pthread_self(), name);
+    /* a worker that is late is heard: real-time priority when configured (the kernel
+     * still keeps 5 % for others), else a raised nice level; both need CAP_SYS_NICE */
+    struct sched_param sp = {.sched_priority = 10};
+    int e = media_cfg.realtime ? pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) : -1;
+    if (e) {
+        if (media_cfg.realtime)
+            log_warn("media", "worker %d: no real-time priority (%s)", w->idx, strerror(e));
+        if (setpriority(PRIO_PROCESS, (id_t)gettid(), -10))
+            log_debug("media", "worker %d: runs at normal priority", w->idx);
+    }
+    for (int i = 0; i < RECV_BATCH; i++) {
+        w->iov[i].iov_base = w->bufs[i];
+        w->iov[i].iov_len = PKT_MAX;
+        struct msghdr *mh = &w->msgs[i].msg_hdr;
+        mh->msg_name = &w->from[i];
+        mh->msg_iov = &w->iov[i];
+        mh->msg_iovlen = 1;
+        mh->msg_control = w->ctl[i];
+    }
     w->now_ms = cw_mono_ms();
     while (!__atomic_load_n(&w->quit, __ATOMIC_ACQUIRE)) {
         struct epoll_event evs[4];
@@ -1395,6 +1492,7 @@ static void *worker_main(void *arg)
 
 int engine_start(int n)
 {
+    if (loader_start()) return CW_EIO;
     nworkers = n;
     workers = cw_calloc((size_t)n, sizeof *workers);
     for (int i = 0; i < n; i++) {
@@ -1402,11 +1500,10 @@ int engine_start(int n)
         w->idx = i;
         w->q = cw_queue_new();
         w->ep = epoll_create1(EPOLL_CLOEXEC);
-        w->ep_rtp = epoll_create1(EPOLL_CLOEXEC);
         w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         w->hsize = 256;
         w->hash = cw_calloc(w->hsize, sizeof *w->hash);
-        if (!w->q || w->ep < 0 || w->ep_rtp < 0 || w->tfd < 0) return CW_EIO;
+        if (!w->q || w->ep < 0 || w->tfd < 0) return CW_EIO;
         struct itimerspec its = {.it_interval = {0, 20000000}, .it_value = {0, 20000000}};
         timerfd_settime(w->tfd, 0, &its, NULL);
         struct epoll_event ev = {.events = EPOLLIN};
@@ -1414,7 +1511,6 @@ int engine_start(int n)
         epoll_ctl(w->ep, EPOLL_CTL_ADD, cw_queue_fd(w->q), &ev);
         ev.data.u32 = 2;
         epoll_ctl(w->ep, EPOLL_CTL_ADD, w->tfd, &ev);
-        ev.data.u32 = 3; /* RTP sockets are drained on the tick; the set just tells which */
         if (pthread_create(&w->th, NULL, worker_main, w)) return CW_EIO;
     }
     return CW_OK;
@@ -1422,6 +1518,7 @@ int engine_start(int n)
 
 void engine_stop(void)
 {
+    loader_stop(); /* first: it posts into the workers' queues */
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         __atomic_store_n(&w->quit, true, __ATOMIC_RELEASE);
@@ -1462,7 +1559,6 @@ void engine_stop(void)
         free(w->hash);
         cw_queue_free(w->q);
         close(w->ep);
-        close(w->ep_rtp);
         close(w->tfd);
     }
     free(workers);

@@ -41,7 +41,8 @@ static char *field_of(struct digest_cred *c, const char *name, size_t n, size_t 
     }
     F(username)
     F(realm)
-    F(nonce) F(uri) F(response) F(algorithm) F(cnonce) F(nc) F(qop) F(opaque)
+    F(nonce)
+    F(uri) F(response) F(algorithm) F(cnonce) F(nc) F(qop) F(opaque)
 #undef F
         return NULL;
 }

@@ -347,9 +347,10 @@ void registrar_ping_result(const struct edge_result *res)
     struct aor *a = aor_get(p->user_id);
     struct binding *b = a ? binding_find(a, p->uri) : NULL;
     if (b) {
-        /* any response proves the contact is there; silence or a transport
-           error (our own 408/503 without a peer) counts as a miss */
-        bool miss = res->status == 408 || (res->status == 503 && strstr(res->phrase, "ransport"));
+        /* any response proves the contact is there; silence (408) or a
+           transport error (503: ICMP unreachable, connection refused) is a miss */
+        bool miss = res->status == 408 || res->status == 503;
+        log_debug("sip", "keep-alive %s: %d %s", b->uri, res->status, res->phrase);
         if (!miss) {
             b->misses = 0;
         } else if (++b->misses >= PING_MISSES) {

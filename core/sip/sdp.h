@@ -21,11 +21,11 @@ struct sdp_codec {
 #define SDP_MAX_CODECS 16
 
 struct sdp_media {
-    char addr[64]; /* connection address (media level, else session level) */
-    int port;      /* 0 = stream rejected */
+    char addr[64];  /* connection address (media level, else session level) */
+    int port;       /* 0 = stream rejected */
     int ncodecs;
     struct sdp_codec codecs[SDP_MAX_CODECS]; /* in offer order */
-    int ptime;                               /* 0 if absent */
+    int ptime;      /* 0 if absent */
     enum sdp_dir dir;
 };
 
@@ -45,9 +45,9 @@ struct sdp_local {
     const char *addr;
     int port;
     unsigned long long session_id, version;
-    const int *pts; /* audio payload types to offer/answer, in preference order */
+    const int *pts;  /* audio payload types to offer/answer, in preference order */
     int npts;
-    int dtmf_pt; /* 0 = no telephone-event */
+    int dtmf_pt;     /* 0 = no telephone-event */
     int ptime;
     enum sdp_dir dir;
 };

@@ -30,7 +30,7 @@ enum sip_cause {
     SIP_CAUSE_CANCELLED,   /* caller gave up before answer */
     SIP_CAUSE_MEDIA,       /* 488, no common codec */
     SIP_CAUSE_RTP_TIMEOUT,
-    SIP_CAUSE_FAILED, /* anything else */
+    SIP_CAUSE_FAILED,      /* anything else */
 };
 const char *sip_cause_name(enum sip_cause c); /* "busy", "no_answer", ... */
 enum sip_cause sip_cause_from_status(int status);
@@ -38,19 +38,26 @@ int sip_status_from_cause(enum sip_cause c); /* for answering an inbound leg */
 
 /* Who is on the far end of a leg, as authenticated by the edge. */
 struct sip_party {
-    int64_t domain_id; /* 0 when unknown */
-    int64_t user_id;   /* > 0 for a registered device's user */
-    int64_t trunk_id;  /* > 0 for a call from a trunk */
-    char user[64];     /* URI user part (extension, number or login) */
-    char host[128];    /* URI host (the tenant domain name for devices) */
+    int64_t domain_id;  /* 0 when unknown */
+    int64_t user_id;    /* > 0 for a registered device's user */
+    int64_t trunk_id;   /* > 0 for a call from a trunk */
+    char user[64];      /* URI user part (extension, number or login) */
+    char host[128];     /* URI host (the tenant domain name for devices) */
     char display[128];
 };
 
-/* A new inbound INVITE, already authenticated (devices by digest, trunks by IP). */
+/*
+ * A new inbound INVITE, already authenticated (devices by digest, trunks by
+ * address). For a device, from.user is the user's extension (or login when
+ * it has none) and from.host its domain; for a trunk, from.user is the
+ * caller's number and to_user the number dialled (from To when the request
+ * URI only names our registration). An offer without a codec in common
+ * never gets here: the edge answers 488 itself.
+ */
 struct sip_incoming {
     sip_leg_id leg;
     struct sip_party from;
-    char to_user[64]; /* request-URI user: what was dialled */
+    char to_user[64];   /* request-URI user: what was dialled */
     char to_host[128];
     char call_id[128];
     bool has_offer;
@@ -80,7 +87,7 @@ struct sip_leg_event {
     enum sip_cause cause;
     bool has_sdp;
     struct sdp_media sdp;
-    char refer_to_user[64]; /* REFER: target user part */
+    char refer_to_user[64];   /* REFER: target user part */
     char refer_to_host[128];
     char replaces_call_id[128]; /* REFER with Replaces: the dialog to replace */
     char digit;
@@ -95,8 +102,8 @@ struct sip_handlers {
 
 struct sip_config {
     char listen[64];
-    int port;     /* UDP and TCP */
-    int tls_port; /* used when tls_dir is set */
+    int port;         /* UDP and TCP */
+    int tls_port;     /* used when tls_dir is set */
     char tls_dir[512];
     char public_ip[64];
     char user_agent[64];
@@ -131,17 +138,28 @@ struct sip_invite {
     char from_user[64]; /* caller number shown */
     char from_display[128];
     char from_host[128]; /* tenant domain name */
-    const char *sdp;     /* our offer (copied) */
-    int timeout_s;       /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
-    char headers[512];   /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
+    const char *sdp;    /* our offer (copied) */
+    int timeout_s;      /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
+    char headers[512];  /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
 };
 
-/* Start an outbound leg; events come to the leg_event handler. 0 on error. */
+/*
+ * Start an outbound leg; events come to the leg_event handler. 0 on error
+ * (bad URI or headers, edge not running). A user with no registered
+ * contact, an unknown trunk or a trunk without a free line still gets an
+ * id: SIP_EV_FAILED (no_route / unavailable) follows from the loop.
+ */
 sip_leg_id sip_call(const struct sip_invite *inv);
 
-/* Inbound leg: send a provisional (180/183) or final response. sdp may be NULL. */
+/* Inbound leg: send a provisional (180/183) or final response. sdp may be
+ * NULL, except with a 2xx. After a final error the leg is gone. */
 int sip_respond(sip_leg_id leg, int status, const char *reason, const char *sdp);
-/* End a leg: BYE when answered, CANCEL for outbound ringing, 487 for inbound ringing. */
+/*
+ * End a leg: BYE when answered, CANCEL for outbound ringing (sent once a
+ * provisional response came, RFC 3261 9.1), and for inbound ringing the
+ * response sip_status_from_cause(cause) (486 busy, 487 by default). The
+ * leg is gone at once: no event follows.
+ */
 int sip_hangup(sip_leg_id leg, enum sip_cause cause);
 /* Send a re-INVITE with a new offer (hold/unhold, media change). */
 int sip_reoffer(sip_leg_id leg, const char *sdp);
@@ -219,7 +237,8 @@ int sip_route_outbound(int64_t domain_id, int64_t caller_user_id, const char *di
 
 /* --- BLF: the call layer tells the edge what a user's phone is doing --- */
 enum sip_dialog_state { SIP_DLG_IDLE = 0, SIP_DLG_EARLY, SIP_DLG_CONFIRMED };
-void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id, bool initiator);
+void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id,
+                    bool initiator);
 
 /* --- security: banned addresses --- */
 struct sip_ban {
@@ -229,5 +248,8 @@ struct sip_ban {
 };
 int sip_bans(struct sip_ban *out, int max);
 int sip_ban_lift(const char *ip);
+
+/* Register the SIP endpoints (trunks, registrations, bans) before http_start(). */
+void sip_api_init(void);
 
 #endif

@@ -270,8 +270,6 @@ void trunks_call_started(int64_t trunk_id, bool inbound);
 void trunks_call_ended(int64_t trunk_id, bool inbound);
 bool trunks_line_free(int64_t trunk_id, bool inbound);
 
-/* api.c */
-void sip_api_init(void);
 
 /* ---------------------------------------------------------------------
  * Pure helpers (any thread; fuzzed)

@@ -35,8 +35,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define HELD_MAX     512   /* banned INVITEs kept unanswered at once */
-#define HELD_MS      32000 /* how long: the caller's transaction is over by then */
+#define HELD_MAX     1024  /* requests from banned addresses kept unanswered at once */
+#define HELD_MS      33000 /* how long: the sender's transaction is over by then (64*T1) */
 #define OBJ_BUCKETS  1024
 #define BANS_BUCKETS 256
 
@@ -425,25 +425,39 @@ static struct edge_request *request_new(enum req_kind kind, uint64_t id, nua_t *
     return r;
 }
 
+/*
+ * A request from a banned address gets no answer at all. Its handle is kept,
+ * unanswered, until the sender's transaction is over (64*T1), and only then
+ * closed with a 408, which for a non-INVITE is never sent (RFC 4320) and for
+ * an INVITE reaches a caller who stopped listening. (Answering 408 at once
+ * is not enough: nta repeats a stored 408 to every retransmission.) Past
+ * HELD_MAX such requests (a flood) the 408 is given at once.
+ */
 static void held_timeout(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
 {
     struct st_obj *o = (struct st_obj *)arg;
-    if (o->br[0].nh) nua_respond(o->br[0].nh, SIP_408_REQUEST_TIMEOUT, TAG_END());
+    if (o->br[0].nh) {
+        if (o->has_saved)
+            nua_respond(o->br[0].nh, SIP_408_REQUEST_TIMEOUT, NUTAG_WITH_SAVED(o->saved),
+                        TAG_END());
+        else
+            nua_respond(o->br[0].nh, SIP_408_REQUEST_TIMEOUT, TAG_END());
+    }
     branch_close(&o->br[0]);
 }
 
-/* An INVITE from a banned address: say nothing until the caller gives up. */
-static void hold_banned_invite(nua_handle_t *nh)
+/* o holds one handle (and, for a non-INVITE, its saved event). */
+static void hold_request(struct st_obj *o)
 {
-    if (S.held >= HELD_MAX) {
-        nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
-        nua_handle_destroy(nh);
+    if (o->kind != OBJ_HELD) S.held++;
+    o->kind = OBJ_HELD;
+    o->core_gone = true;
+    o->final_sent = true;
+    if (S.held > HELD_MAX) {
+        held_timeout(NULL, NULL, (su_timer_arg_t *)o);
         return;
     }
-    struct st_obj *o = obj_new(sip_next_id(), OBJ_HELD);
-    S.held++;
-    branch_add(o, nh);
-    o->final_sent = true;
+    if (o->timer) su_timer_destroy(o->timer);
     o->timer = su_timer_create(su_root_task(S.root), HELD_MS);
     su_timer_set(o->timer, held_timeout, (su_timer_arg_t *)o);
 }
@@ -456,36 +470,32 @@ static void on_new_request(nua_event_t event, nua_t *nua, nua_handle_t *nh, cons
                    sizeof transport);
     bool banned = is_banned(ip);
 
+    if (banned) {
+        log_debug("sip", "ignoring %s from banned %s",
+                  sip_method_name(sip->sip_request->rq_method, "?"), ip);
+        struct st_obj *o = obj_new(sip_next_id(), OBJ_HELD);
+        branch_add(o, nh);
+        if (event != nua_i_invite) {
+            nua_save_event(nua, o->saved);
+            o->has_saved = true;
+        }
+        hold_request(o);
+        return;
+    }
     if (event == nua_i_options) {
-        /* no domain state needed: answer here (or stay silent for a banned address) */
-        if (banned)
-            nua_respond(nh, SIP_408_REQUEST_TIMEOUT, NUTAG_WITH_THIS(nua), TAG_END());
-        else
-            nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("application/sdp"),
-                        TAG_END());
+        /* no domain state needed: answered here */
+        nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("application/sdp"),
+                    TAG_END());
         nua_handle_destroy(nh);
         return;
     }
     if (event == nua_i_invite) {
-        if (banned) {
-            log_debug("sip", "ignoring INVITE from banned %s", ip);
-            hold_banned_invite(nh);
-            return;
-        }
         struct st_obj *o = obj_new(sip_next_id(), OBJ_LEG_IN);
         branch_add(o, nh);
         if (sip->sip_call_id) cw_strlcpy(o->call_id, sip->sip_call_id->i_id, sizeof o->call_id);
         struct sdp_media m;
         if (body_sdp(sip, &m)) o->remote_dir = m.dir;
         push(&request_new(REQ_INVITE, o->id, nua, sip)->m);
-        return;
-    }
-    if (banned) {
-        /* a 408 to a non-INVITE is never sent (RFC 4320): silence */
-        log_debug("sip", "ignoring %s from banned %s",
-                  sip_method_name(sip->sip_request->rq_method, "?"), ip);
-        nua_respond(nh, SIP_408_REQUEST_TIMEOUT, NUTAG_WITH_THIS(nua), TAG_END());
-        nua_handle_destroy(nh);
         return;
     }
     enum req_kind kind = event == nua_i_register ? REQ_REGISTER : REQ_SUBSCRIBE;
@@ -1058,6 +1068,11 @@ static void respond_obj(struct st_obj *o, struct cmd_respond *c)
     if (!nh) return;
     int status = c->drop ? 408 : c->status;
     const char *ctype = c->ctype[0] ? c->ctype : "application/sdp";
+    if (c->drop && (o->kind == OBJ_REQ || (o->kind == OBJ_LEG_IN && !o->final_sent))) {
+        /* the core found the sender banned */
+        hold_request(o);
+        return;
+    }
     switch (o->kind) {
     case OBJ_REQ:
     case OBJ_SUB:
@@ -1075,16 +1090,6 @@ static void respond_obj(struct st_obj *o, struct cmd_respond *c)
         return;
     case OBJ_LEG_IN:
         if (o->final_sent) return;
-        if (c->drop) {
-            /* decided after the fact that the caller is banned */
-            o->kind = OBJ_HELD;
-            o->core_gone = true;
-            o->final_sent = true;
-            S.held++;
-            o->timer = su_timer_create(su_root_task(S.root), HELD_MS);
-            su_timer_set(o->timer, held_timeout, (su_timer_arg_t *)o);
-            return;
-        }
         nua_respond(nh, status, phrase_of(c->reason),
                     TAG_IF(c->headers, SIPTAG_HEADER_STR(c->headers)),
                     TAG_IF(c->body, SIPTAG_CONTENT_TYPE_STR(ctype)),
@@ -1168,8 +1173,10 @@ static void cmd_trunk(struct cmd_trunk *c)
     branch_add(o, nh);
     char expires[16];
     snprintf(expires, sizeof expires, "%d", c->expires);
+    /* no RFC 5626 self-check through the provider: it resolves the AOR's
+       domain, which for a provider's realm often is not a host at all */
     nua_register(nh, NUTAG_REGISTRAR(c->registrar), NUTAG_M_USERNAME(c->user),
-                 SIPTAG_EXPIRES_STR(expires), TAG_END());
+                 NUTAG_OUTBOUND("no-validate"), SIPTAG_EXPIRES_STR(expires), TAG_END());
 }
 
 static void shutdown_guard(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
@@ -1320,15 +1327,20 @@ static void *thread_main(void *arg)
     su_log_redirect(NULL, sofia_log, NULL);
     if (log_enabled("sofia", LOG_DEBUG)) su_log_set_level(NULL, 5);
 
-    const char *bind = !cfg->listen[0] || !strcmp(cfg->listen, "0.0.0.0") ? "*" : cfg->listen;
+    /* "*" binds every address; with a public address, that is the name we
+       give in Via and Contact and maddr is where we bind */
+    bool any = !cfg->listen[0] || !strcmp(cfg->listen, "0.0.0.0");
+    const char *bind = any ? "*" : cfg->listen;
+    const char *maddr = any ? "0.0.0.0" : cfg->listen;
     char url[256], sips[256] = "";
     if (cfg->public_ip[0])
-        snprintf(url, sizeof url, "sip:%s:%d;maddr=%s", cfg->public_ip, cfg->port, bind);
+        snprintf(url, sizeof url, "sip:%s:%d;maddr=%s", cfg->public_ip, cfg->port, maddr);
     else
         snprintf(url, sizeof url, "sip:%s:%d", bind, cfg->port);
     if (cfg->tls_dir[0]) {
         if (cfg->public_ip[0])
-            snprintf(sips, sizeof sips, "sips:%s:%d;maddr=%s", cfg->public_ip, cfg->tls_port, bind);
+            snprintf(sips, sizeof sips, "sips:%s:%d;maddr=%s", cfg->public_ip, cfg->tls_port,
+                     maddr);
         else
             snprintf(sips, sizeof sips, "sips:%s:%d", bind, cfg->tls_port);
     }
@@ -1353,6 +1365,7 @@ static void *thread_main(void *arg)
         log_error("sip", "cannot listen on %s%s%s", url, sips[0] ? " and " : "", sips);
         su_root_destroy(S.root);
         S.root = NULL;
+        su_home_deinit(S.home);
         start_result(CW_EIO);
         return NULL;
     }

@@ -227,6 +227,13 @@ static void resolve(struct trunk *t)
     t->dns = evdns_getaddrinfo(T.dns, t->host, NULL, &hints, on_resolved, t);
 }
 
+/*
+ * A request is the trunk's when it comes from the trunk's address and its
+ * SIP port, or from its address with the trunk's realm in From (providers
+ * that send from other ports, or over TCP). An address alone is not
+ * enough: phones behind the same NAT as an office PBX share it, and they
+ * must still authenticate.
+ */
 int64_t trunks_match_source(const char *ip, int port, const char *from_host, int64_t *domain_id,
                             char *login, size_t loginlen)
 {
@@ -234,9 +241,10 @@ int64_t trunks_match_source(const char *ip, int port, const char *from_host, int
     int best_score = 0;
     for (struct trunk *t = T.list; t; t = t->next) {
         if (t->gone || !t->enabled || !t->addr[0] || strcmp(t->addr, ip)) continue;
-        /* same address: the right port and then the right realm decide */
-        int score = 1 + (t->port == port ? 2 : 0) +
-                    (from_host && t->realm[0] && !strcasecmp(t->realm, from_host) ? 1 : 0);
+        bool port_ok = t->port == port;
+        bool realm_ok = from_host && t->realm[0] && !strcasecmp(t->realm, from_host);
+        if (!port_ok && !realm_ok) continue;
+        int score = (port_ok ? 2 : 0) + (realm_ok ? 1 : 0);
         if (score > best_score) {
             best = t;
             best_score = score;

@@ -38,8 +38,7 @@ static int map_error(store *st, PGresult *res)
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c);
     snprintf(st->err, sizeof st->err, "%s", msg && *msg ? msg : PQerrorMessage(c));
     size_t l = strlen(st->err);
-    while (l && (st->err[l - 1] == '\n' || st->err[l - 1] == ' '))
-        st->err[--l] = '\0';
+    while (l && (st->err[l - 1] == '\n' || st->err[l - 1] == ' ')) st->err[--l] = '\0';
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (state && !strcmp(state, "23505")) return CW_EEXIST;
     if (state && !strcmp(state, "23503")) return CW_ESTATE;
@@ -67,17 +66,13 @@ static int pg_run(store *st, const char *sql, const store_arg *args, int nargs, 
             snprintf(nums[i], sizeof nums[i], "%lld", (long long)args[i].i);
             vals[i] = nums[i];
             break;
-        case STORE_A_STR:
-            vals[i] = args[i].s;
-            break;
+        case STORE_A_STR: vals[i] = args[i].s; break;
         case STORE_A_BLOB:
             vals[i] = args[i].s;
             lens[i] = (int)args[i].len;
             fmts[i] = 1;
             break;
-        default:
-            vals[i] = NULL;
-            break;
+        default: vals[i] = NULL; break;
         }
     }
     PGresult *res = PQexecParams(c, q, nargs, NULL, vals, lens, fmts, 0);
@@ -92,8 +87,7 @@ static int pg_run(store *st, const char *sql, const store_arg *args, int nargs, 
     if (out) {
         int nc = PQnfields(res), nr = PQntuples(res);
         store_res *r = store_res_new(nc);
-        for (int i = 0; i < nc; i++)
-            store_res_set_colname(r, i, PQfname(res, i));
+        for (int i = 0; i < nc; i++) store_res_set_colname(r, i, PQfname(res, i));
         for (int row = 0; row < nr; row++) {
             store_res_add_row(r);
             for (int col = 0; col < nc; col++) {

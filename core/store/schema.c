@@ -38,8 +38,7 @@ static const char m001[] =
     "  recording_enabled INTEGER NOT NULL DEFAULT 0, dtmf_mode TEXT NOT NULL DEFAULT 'auto',\n"
     "  password_hash TEXT NOT NULL, sip_ha1_md5 TEXT, sip_ha1_sha256 TEXT,\n"
     "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
-    "CREATE UNIQUE INDEX users_domain_login ON users(domain_id, login) WHERE domain_id IS NOT "
-    "NULL;\n"
+    "CREATE UNIQUE INDEX users_domain_login ON users(domain_id, login) WHERE domain_id IS NOT NULL;\n"
     "CREATE UNIQUE INDEX users_global_login ON users(login) WHERE domain_id IS NULL;\n"
     "CREATE UNIQUE INDEX users_domain_ext ON users(domain_id, extension);\n"
     "CREATE TABLE user_subgroups (\n"
@@ -47,16 +46,14 @@ static const char m001[] =
     "  subgroup_id {{bigint}} NOT NULL REFERENCES subgroups(id) ON DELETE CASCADE,\n"
     "  PRIMARY KEY(user_id, subgroup_id));\n"
     "CREATE TABLE sessions (\n"
-    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE "
-    "CASCADE,\n"
+    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  created_at {{bigint}} NOT NULL, expires_at {{bigint}} NOT NULL, ip TEXT);\n"
     "CREATE TABLE api_tokens (\n"
     "  id {{pk}}, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at {{bigint}} NOT NULL,\n"
     "  last_used_at {{bigint}});\n"
     "CREATE TABLE password_resets (\n"
-    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE "
-    "CASCADE,\n"
+    "  token_hash TEXT PRIMARY KEY, user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
     "  expires_at {{bigint}} NOT NULL, used INTEGER NOT NULL DEFAULT 0);\n"
     "CREATE TABLE pickup_groups (\n"
     "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
@@ -161,19 +158,67 @@ static const char m002[] =
     "CREATE INDEX trunk_log_trunk ON trunk_log(trunk_id, id);\n";
 
 /* API v1: indexes for the audit log's filters and the auth lookups. */
-static const char m003[] = "CREATE INDEX audit_log_pool_ts ON audit_log(pool_id, ts);\n"
-                           "CREATE INDEX audit_log_ts ON audit_log(ts);\n"
-                           "CREATE INDEX sessions_user ON sessions(user_id);\n"
-                           "CREATE INDEX api_tokens_user ON api_tokens(user_id);\n"
-                           "CREATE INDEX password_resets_user ON password_resets(user_id);\n"
-                           "CREATE INDEX call_group_members_user ON call_group_members(user_id);\n"
-                           "CREATE INDEX contacts_owner ON contacts(domain_id, owner_id);\n"
-                           "CREATE INDEX users_pool ON users(pool_id);\n"
-                           "CREATE INDEX domains_pool ON domains(pool_id, subgroup_id);\n";
+static const char m003[] =
+    "CREATE INDEX audit_log_pool_ts ON audit_log(pool_id, ts);\n"
+    "CREATE INDEX audit_log_ts ON audit_log(ts);\n"
+    "CREATE INDEX sessions_user ON sessions(user_id);\n"
+    "CREATE INDEX api_tokens_user ON api_tokens(user_id);\n"
+    "CREATE INDEX password_resets_user ON password_resets(user_id);\n"
+    "CREATE INDEX call_group_members_user ON call_group_members(user_id);\n"
+    "CREATE INDEX contacts_owner ON contacts(domain_id, owner_id);\n"
+    "CREATE INDEX users_pool ON users(pool_id);\n"
+    "CREATE INDEX domains_pool ON domains(pool_id, subgroup_id);\n";
+
+/* Call control: forwarding schemes, voicemail, recordings, VIP callers, operator messages. */
+static const char m004[] =
+    "CREATE TABLE forwarding_rules (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  kind TEXT NOT NULL DEFAULT 'sip', number TEXT NOT NULL,\n"
+    "  priority INTEGER NOT NULL DEFAULT 10, ring_time INTEGER NOT NULL DEFAULT 40,\n"
+    "  schedule TEXT, enabled INTEGER NOT NULL DEFAULT 1, is_main INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at {{bigint}} NOT NULL, updated_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX forwarding_rules_owner ON forwarding_rules(owner_id, priority);\n"
+    "ALTER TABLE users ADD COLUMN voicemail_pin TEXT;\n"
+    "ALTER TABLE users ADD COLUMN greeting_sound_id {{bigint}};\n"
+    "ALTER TABLE users ADD COLUMN vm_greeting_sound_id {{bigint}};\n"
+    "ALTER TABLE users ADD COLUMN ringback_sound_id {{bigint}};\n"
+    "CREATE TABLE voicemail_messages (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  owner_id {{bigint}} REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  call_uuid TEXT NOT NULL, caller TEXT NOT NULL, caller_name TEXT NOT NULL DEFAULT '',\n"
+    "  duration_ms {{bigint}} NOT NULL, path TEXT NOT NULL, heard INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX voicemail_owner ON voicemail_messages(owner_id, created_at);\n"
+    "CREATE TABLE recordings (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  call_uuid TEXT NOT NULL, path TEXT NOT NULL, duration_ms {{bigint}} NOT NULL DEFAULT 0,\n"
+    "  size {{bigint}} NOT NULL DEFAULT 0, a_number TEXT, b_number TEXT, user_id {{bigint}},\n"
+    "  group_id {{bigint}}, created_at {{bigint}} NOT NULL, expires_at {{bigint}} NOT NULL);\n"
+    "CREATE INDEX recordings_domain ON recordings(domain_id, created_at);\n"
+    "CREATE INDEX recordings_expiry ON recordings(expires_at);\n"
+    "ALTER TABLE domains ADD COLUMN record_all INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE domains ADD COLUMN recording_retention INTEGER NOT NULL DEFAULT 6;\n"
+    "ALTER TABLE call_groups ADD COLUMN recording_enabled INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE vip_numbers (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  number TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 1, comment TEXT NOT NULL DEFAULT '',\n"
+    "  created_at {{bigint}} NOT NULL, UNIQUE(domain_id, number));\n"
+    "CREATE TABLE operator_messages (\n"
+    "  id {{pk}}, domain_id {{bigint}} NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+    "  group_id {{bigint}} NOT NULL REFERENCES call_groups(id) ON DELETE CASCADE,\n"
+    "  author_id {{bigint}} REFERENCES users(id) ON DELETE SET NULL, text TEXT NOT NULL,\n"
+    "  created_at {{bigint}} NOT NULL);\n"
+    "CREATE TABLE operator_message_reads (\n"
+    "  message_id {{bigint}} NOT NULL REFERENCES operator_messages(id) ON DELETE CASCADE,\n"
+    "  user_id {{bigint}} NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "  read_at {{bigint}} NOT NULL, PRIMARY KEY(message_id, user_id));\n";
 
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
     {3, "API v1 indexes", m003},
+    {4, "forwarding, voicemail, recordings, VIP numbers, operator messages", m004},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

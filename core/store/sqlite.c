@@ -25,8 +25,7 @@ struct lite {
 static unsigned hash(const char *s)
 {
     unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
     return h % NBUCKETS;
 }
 
@@ -93,9 +92,7 @@ static int lite_run(store *st, const char *sql, const store_arg *args, int nargs
         const store_arg *a = &args[i];
         int b;
         switch (a->kind) {
-        case STORE_A_INT:
-            b = sqlite3_bind_int64(stmt, i + 1, a->i);
-            break;
+        case STORE_A_INT: b = sqlite3_bind_int64(stmt, i + 1, a->i); break;
         case STORE_A_STR:
             b = a->s ? sqlite3_bind_text(stmt, i + 1, a->s, -1, SQLITE_TRANSIENT)
                      : sqlite3_bind_null(stmt, i + 1);
@@ -103,9 +100,7 @@ static int lite_run(store *st, const char *sql, const store_arg *args, int nargs
         case STORE_A_BLOB:
             b = sqlite3_bind_blob(stmt, i + 1, a->s, (int)a->len, SQLITE_TRANSIENT);
             break;
-        default:
-            b = sqlite3_bind_null(stmt, i + 1);
-            break;
+        default: b = sqlite3_bind_null(stmt, i + 1); break;
         }
         if (b != SQLITE_OK) {
             rc = map_error(st, b);
@@ -116,8 +111,7 @@ static int lite_run(store *st, const char *sql, const store_arg *args, int nargs
     if (out) {
         int nc = sqlite3_column_count(stmt);
         r = store_res_new(nc);
-        for (int c = 0; c < nc; c++)
-            store_res_set_colname(r, c, sqlite3_column_name(stmt, c));
+        for (int c = 0; c < nc; c++) store_res_set_colname(r, c, sqlite3_column_name(stmt, c));
     }
     int s;
     while ((s = sqlite3_step(stmt)) == SQLITE_ROW) {

@@ -76,14 +76,12 @@ static int migrate(store *st, char *err, size_t errlen)
             char *end = strstr(s, ";\n");
             if (end) *end = '\0';
             const char *q = s;
-            while (*q == ' ' || *q == '\n')
-                q++;
+            while (*q == ' ' || *q == '\n') q++;
             if (*q) rc = store_exec(st, q, SA_END);
             s = end ? end + 2 : NULL;
         }
         if (rc >= 0)
-            rc = store_exec(st,
-                            "INSERT INTO schema_migrations(version,name,applied_at) VALUES(?,?,?)",
+            rc = store_exec(st, "INSERT INTO schema_migrations(version,name,applied_at) VALUES(?,?,?)",
                             SA_INT(m->version), SA_STR(m->name), SA_INT(cw_wall_time()), SA_END);
         free(sql);
         if (rc < 0) {
@@ -252,8 +250,7 @@ void store_res_set_colname(store_res *r, int col, const char *name)
 void store_res_add_row(store_res *r)
 {
     r->nrows++;
-    r->cells =
-        cw_realloc(r->cells, sizeof(struct store_cell) * (size_t)r->nrows * (size_t)r->ncols);
+    r->cells = cw_realloc(r->cells, sizeof(struct store_cell) * (size_t)r->nrows * (size_t)r->ncols);
     r->offs = cw_realloc(r->offs, sizeof(size_t) * (size_t)r->nrows * (size_t)r->ncols);
     for (int c = 0; c < r->ncols; c++) {
         size_t i = (size_t)(r->nrows - 1) * (size_t)r->ncols + (size_t)c;
@@ -340,8 +337,7 @@ const void *store_blob(const store_res *r, int col, size_t *len)
 void store_res_free(store_res *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->ncols; i++)
-        free(r->colnames[i]);
+    for (int i = 0; i < r->ncols; i++) free(r->colnames[i]);
     free(r->colnames);
     free(r->cells);
     free(r->offs);

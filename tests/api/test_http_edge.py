@@ -9,7 +9,8 @@ import socket
 import ssl
 import subprocess
 
-from cwtest import DEMO, DEMO_DOMAIN, Daemon, TestFailure, free_port, run_tests
+from cwtest import (DEMO, DEMO_DOMAIN, Daemon, EventStream, free_port, run_tests,
+                    wait_until)
 
 
 def test_health_reports_status_version_schema_uptime(d):
@@ -21,6 +22,16 @@ def test_health_reports_status_version_schema_uptime(d):
     assert j["store"]["backend"] == ("postgresql" if d.store == "pg" else "sqlite"), j
     assert isinstance(j["uptime_s"], int) and j["uptime_s"] >= 0, j
     assert r.header("cache-control") == "no-store"
+    # request counters (for metrics): this request is counted, and the streams open
+    h = j["http"]
+    assert h["requests"] >= 1 and h["replies_5xx"] == 0, h
+    admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
+    es = EventStream(d.http_port, cookies=admin.cookies)
+    h2 = d.client().get("/health").json["http"]
+    assert h2["streams"] == h["streams"] + 1 and h2["requests"] > h["requests"], (h, h2)
+    es.close()
+    wait_until(lambda: d.client().get("/health").json["http"]["streams"] == h["streams"], 10,
+               what="the closed stream to be dropped")
 
 
 def test_openapi_lists_every_endpoint_with_role_and_summary(d):

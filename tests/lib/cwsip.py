@@ -66,8 +66,9 @@ def sql_literal(v):
 
 
 class Daemon:
-    def __init__(self, sets=(), backend=None):
+    def __init__(self, sets=(), backend=None, lsan_suppressions=None):
         self.sets = list(sets)
+        self.lsan = lsan_suppressions  # a file in tests/lib, for known third-party leaks
         self.backend = backend or os.environ.get("CW_TEST_DB", "sqlite")
         self.proc = None
         self.pid = None
@@ -77,6 +78,8 @@ class Daemon:
         self.db = None
         self.pg_admin = None
         self.pg_name = None
+        self.final_log = ""
+        self.final_stderr = ""
 
     # --- lifecycle -------------------------------------------------------
     def start(self, timeout=15):
@@ -107,8 +110,14 @@ class Daemon:
                 "--set", "log.level=debug"]
         for s in self.sets:
             args += ["--set", s]
+        err = open(os.path.join(self.dir, "stderr.log"), "ab")
+        env = dict(os.environ)
+        if self.lsan:
+            env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % os.path.join(HERE,
+                                                                                       self.lsan)
         self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=err, stderr=err, env=env)
+        err.close()
         self.pid = self.proc.pid
         self._wait_sip(timeout)
 
@@ -160,8 +169,18 @@ class Daemon:
             s.close()
 
     def stop(self, timeout=15):
-        """SIGTERM; returns the exit code (the test asserts it is 0)."""
+        """SIGTERM; returns the exit code (the test asserts it is 0). What the
+        daemon logged and wrote to stderr stays in final_log / final_stderr."""
         code = self._terminate(timeout)
+        self.final_log = self.log()
+        try:
+            with open(os.path.join(self.dir, "stderr.log"), errors="replace") as f:
+                self.final_stderr = f.read()
+        except (OSError, TypeError):
+            self.final_stderr = ""
+        if code != 0 or "Sanitizer" in self.final_stderr:
+            sys.stderr.write("callwright exit %s; stderr:\n%s\nlog tail:\n%s\n"
+                             % (code, self.final_stderr[-4000:], self.final_log[-3000:]))
         if self.pg_name:
             self._psql(self.pg_admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_name)
             self.pg_name = None

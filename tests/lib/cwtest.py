@@ -55,14 +55,14 @@ def _bindable(port, kind):
         s.close()
 
 
+# Ports are picked below the kernel's ephemeral range (32768+), so a daemon
+# restarted on the same port does not find it taken by some client socket.
 def free_port(udp_too=False):
     """A port free on 127.0.0.1 for TCP (and UDP when udp_too)."""
-    for _ in range(200):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if not udp_too or _bindable(port, socket.SOCK_DGRAM):
+    for _ in range(500):
+        port = random.randrange(10000, 20000)
+        if _bindable(port, socket.SOCK_STREAM) and (
+                not udp_too or _bindable(port, socket.SOCK_DGRAM)):
             return port
     raise TestFailure("no free port")
 
@@ -70,7 +70,7 @@ def free_port(udp_too=False):
 def free_udp_range(count=64):
     """The first port of `count` consecutive UDP ports that are free now."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count, 2)
+        base = random.randrange(20000, 32700 - count, 2)
         if all(_bindable(p, socket.SOCK_DGRAM) for p in range(base, base + count)):
             return base
     raise TestFailure("no free UDP port range")
@@ -257,6 +257,86 @@ class Client:
 from smtpsink import SmtpSink  # noqa: E402  (re-exported for tests)
 
 
+# ---------------------------------------------------------------- event stream
+
+class EventStream:
+    """GET /api/v1/events as a Server-Sent Events reader.
+
+    next() returns {"id": int, "event": type, "data": {...}} or, with
+    comments=True, {"comment": text} for keep-alive lines. Every read has
+    a timeout (TestFailure when it passes).
+    """
+
+    def __init__(self, port, cookies=None, token=None, last_event_id=None, types=None,
+                 query_last_id=None, timeout=10):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        h = {"Accept": "text/event-stream"}
+        if cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if last_event_id is not None:
+            h["Last-Event-ID"] = str(last_event_id)
+        q = {}
+        if types:
+            q["types"] = ",".join(types)
+        if query_last_id is not None:
+            q["last_event_id"] = str(query_last_id)
+        path = "/api/v1/events" + ("?" + urllib.parse.urlencode(q) if q else "")
+        self.conn.request("GET", path, headers=h)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        if self.status != 200:
+            self.body = self.resp.read()
+
+    def _line(self, timeout):
+        self.conn.sock.settimeout(timeout)
+        try:
+            line = self.resp.readline()
+        except socket.timeout:
+            raise TestFailure("no event within %.1f s" % timeout)
+        if not line:
+            raise TestFailure("the event stream ended")
+        return line.decode("utf-8").rstrip("\r\n")
+
+    def next(self, timeout=10, comments=False):
+        end = time.monotonic() + timeout
+        ev = {}
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no event within %.1f s" % timeout)
+            line = self._line(left)
+            if line == "":
+                if "event" in ev:
+                    return ev
+                ev = {}
+                continue
+            if line.startswith(":"):
+                if comments:
+                    return {"comment": line[1:].strip()}
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                ev["id"] = int(value)
+            elif field == "event":
+                ev["event"] = value
+            elif field == "data":
+                ev["data"] = json.loads(value)
+
+    def wait_for(self, pred, timeout=10):
+        """The first event for which pred(event) is true, skipping others."""
+        end = time.monotonic() + timeout
+        while True:
+            ev = self.next(max(0.05, end - time.monotonic()))
+            if pred(ev):
+                return ev
+
+    def close(self):
+        self.conn.close()
+
+
 # ---------------------------------------------------------------- the daemon
 
 class Daemon:
@@ -299,7 +379,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
 
     # -- process
-    def start(self, timeout=30):
+    def start(self, timeout=90):
         args = [os.path.join(BUILD, "callwright")]
         for k, v in self.sets.items():
             if v is not None:
@@ -377,6 +457,19 @@ class Daemon:
         c = self.client()
         c.login(login, password, domain)
         return c
+
+    def sql_exec(self, statement):
+        """Run one writing statement on the daemon's store (tests that set up edge cases)."""
+        if self.pg:
+            self.pg.query(statement)
+            return
+        import sqlite3
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            con.execute(statement)
+            con.commit()
+        finally:
+            con.close()
 
     def sql(self, query):
         """Rows of a query on the daemon's store, as lists of strings (None for NULL)."""

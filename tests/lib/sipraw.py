@@ -15,14 +15,24 @@ import time
 CRLF = "\r\n"
 
 
-class Response:
+class Message:
+    """A parsed SIP message: a response (status > 0) or a request (method)."""
+
     def __init__(self, raw):
         self.raw = raw
         head, _, self.body = raw.partition("\r\n\r\n")
         lines = head.split("\r\n")
         first = lines[0].split(" ", 2)
-        self.status = int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
-        self.reason = first[2] if len(first) > 2 else ""
+        self.method = None
+        self.uri = None
+        if lines[0].startswith("SIP/2.0"):
+            self.status = int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
+            self.reason = first[2] if len(first) > 2 else ""
+        else:
+            self.status = 0
+            self.reason = ""
+            self.method = first[0]
+            self.uri = first[1] if len(first) > 1 else ""
         self.headers = []
         for line in lines[1:]:
             if ":" in line:
@@ -40,8 +50,22 @@ class Response:
         name = name.lower()
         return [v for k, v in self.headers if k == name]
 
+    def tag(self, header):
+        m = re.search(r";\s*tag=([^;>\s]+)", self.get(header) or "")
+        return m.group(1) if m else None
+
+    def uri_of(self, header):
+        v = self.get(header) or ""
+        m = re.search(r"<([^>]+)>", v)
+        return m.group(1) if m else v.split(";")[0].strip()
+
     def __repr__(self):
+        if self.method:
+            return "<Request %s %s>" % (self.method, self.uri)
         return "<Response %d %s>" % (self.status, self.reason)
+
+
+Response = Message
 
 
 def parse_challenge(value):
@@ -86,21 +110,45 @@ class Client:
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((local_ip, 0))
+        elif transport == "tls":
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+            raw = socket.create_connection(self.server, timeout=5)
+            self.sock = ctx.wrap_socket(raw)
+            self.tls_version = self.sock.version()
         else:
             self.sock = socket.create_connection(self.server, timeout=5)
         self.local = self.sock.getsockname()
         self.buf = b""
+        self.requests = []
+        self.responses = []
+        self.sent = []
+        self.seen = set()
+        self.auto_answer = True
         self.cseq = 0
         self.last_cseq, self.last_method, self.last_uri = 0, "", ""
         self.call_id = os.urandom(8).hex() + "@sipraw"
         self.tag = os.urandom(4).hex()
 
     def close(self):
+        if self.transport == "tls":
+            try:
+                self.sock = self.sock.unwrap()  # close_notify, like a polite phone
+            except (OSError, ValueError):
+                pass
         self.sock.close()
+
+    def new_call(self):
+        """A fresh Call-ID and From tag: the next request starts a new dialog."""
+        self.call_id = os.urandom(8).hex() + "@sipraw"
+        self.tag = os.urandom(4).hex()
 
     def send_raw(self, data):
         if isinstance(data, str):
             data = data.encode()
+        self.sent = (self.sent + [data.decode(errors="replace")])[-50:]
         if self.transport == "udp":
             self.sock.sendto(data, self.server)
         else:
@@ -148,14 +196,60 @@ class Client:
                     return None
             text = data.decode(errors="replace")
             if text.startswith("SIP/2.0"):
-                return Response(text)
-            # a request from the server (e.g. OPTIONS keep-alive): answer 200
-            self._answer(text)
+                return Message(text)
+            self._incoming(Message(text))
 
-    def _answer(self, text):
-        head = text.split("\r\n\r\n", 1)[0].split("\r\n")
-        keep = [l for l in head[1:] if re.match(r"(?i)(via|from|to|call-id|cseq)\s*:", l)]
-        self.send_raw("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n")
+    def _incoming(self, req):
+        """A request from the server: keep it for wait_request(); OPTIONS,
+        NOTIFY and BYE are answered 200 at once, the rest by the test."""
+        branch = re.search(r"branch=([^;,\s]+)", req.get("via") or "")
+        key = (req.get("call-id"), " ".join((req.get("cseq") or "").split()),
+               branch.group(1) if branch else "")
+        if key in self.seen:
+            return  # a retransmission
+        self.seen.add(key)
+        if req.method in ("OPTIONS", "NOTIFY", "BYE") and self.auto_answer:
+            self.reply(req, 200)
+        if req.method != "OPTIONS":
+            self.requests.append(req)
+
+    def wait_request(self, method, timeout=5.0, pred=None):
+        """The first request of this method received (and not yet taken)."""
+        deadline = time.time() + timeout
+        while True:
+            for r in self.requests:
+                if r.method == method and (pred is None or pred(r)):
+                    self.requests.remove(r)
+                    return r
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            resp = self.recv(min(left, 0.2))
+            if resp is not None:
+                self.responses.append(resp)
+
+    def reply(self, req, status, reason=None, body="", headers=(), to_tag=None, contact=True):
+        """Answer a request the server sent us."""
+        reasons = {100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK",
+                   202: "Accepted", 302: "Moved Temporarily", 401: "Unauthorized",
+                   403: "Forbidden", 404: "Not Found", 407: "Proxy Authentication Required",
+                   480: "Temporarily Unavailable", 486: "Busy Here", 487: "Request Terminated",
+                   488: "Not Acceptable Here", 603: "Decline"}
+        to = req.get("to")
+        if to_tag and ";tag=" not in to:
+            to += ";tag=" + to_tag
+        lines = ["SIP/2.0 %d %s" % (status, reason or reasons.get(status, "Unknown"))]
+        lines += ["Via: " + v for v in req.all("via")]
+        lines += ["From: " + req.get("from"), "To: " + to, "Call-ID: " + req.get("call-id"),
+                  "CSeq: " + req.get("cseq")]
+        if contact and req.method in ("INVITE", "SUBSCRIBE", "REFER", "UPDATE") and status < 300:
+            t = "" if self.transport == "udp" else ";transport=" + self.transport
+            lines.append("Contact: <sip:peer@%s:%d%s>" % (self.local[0], self.local[1], t))
+        lines += list(headers)
+        if body and not any(h.lower().startswith("content-type") for h in headers):
+            lines.append("Content-Type: application/sdp")
+        lines.append("Content-Length: %d" % len(body.encode()))
+        self.send_raw(CRLF.join(lines) + CRLF + CRLF + body)
 
     def final(self, timeout=5.0, cseq=None, method=None):
         """The final response to a request of ours (default: the last one
@@ -164,12 +258,15 @@ class Client:
         want = "%d %s" % (cseq or self.last_cseq, method or self.last_method)
         deadline = time.time() + timeout
         while True:
-            left = deadline - time.time()
-            if left <= 0:
-                return None
-            r = self.recv(left)
-            if r is None:
-                return None
+            if self.responses:
+                r = self.responses.pop(0)
+            else:
+                left = deadline - time.time()
+                if left <= 0:
+                    return None
+                r = self.recv(left)
+                if r is None:
+                    return None
             got = " ".join((r.get("cseq") or "").split())
             if got != want:
                 if r.status >= 300 and got.endswith("INVITE"):
@@ -178,10 +275,28 @@ class Client:
             if r.status >= 200:
                 return r
 
+    def provisional(self, status, timeout=5.0):
+        """Wait for a provisional response with this status to our last request."""
+        want = "%d %s" % (self.last_cseq, self.last_method)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.responses.pop(0) if self.responses else self.recv(deadline - time.time())
+            if r is None:
+                return None
+            if " ".join((r.get("cseq") or "").split()) == want and r.status == status:
+                return r
+            if r.status >= 200:
+                self.responses.append(r)
+                return None
+        return None
+
     def ack(self, resp, request_uri=None):
-        """ACK a final response to our INVITE (same branch for non-2xx)."""
+        """ACK a final response to our INVITE (same branch for non-2xx; to the
+        Contact of a 2xx)."""
         num = int((resp.get("cseq") or "0").split()[0])
         via = resp.get("via") if resp.status >= 300 else self.via()
+        if request_uri is None and resp.status < 300 and resp.get("contact"):
+            request_uri = resp.uri_of("contact")
         lines = [
             "ACK %s SIP/2.0" % (request_uri or self.last_uri),
             "Via: " + via,
@@ -195,7 +310,7 @@ class Client:
         self.send_raw(CRLF.join(lines) + CRLF + CRLF)
 
     def via(self):
-        t = "UDP" if self.transport == "udp" else "TCP"
+        t = self.transport.upper()
         return "SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (t, self.local[0], self.local[1],
                                                            os.urandom(6).hex())
 
@@ -207,7 +322,7 @@ class Client:
             cseq = self.cseq
         self.last_cseq, self.last_method, self.last_uri = cseq, method, uri
         if contact is None:
-            t = "" if self.transport == "udp" else ";transport=tcp"
+            t = "" if self.transport == "udp" else ";transport=" + self.transport
             contact = "<sip:%s@%s:%d%s>" % (frm.split("@")[0].replace("sip:", ""),
                                             self.local[0], self.local[1], t)
         lines = [
@@ -247,3 +362,62 @@ class Client:
         self.request("REGISTER", uri, aor, aor, hdrs + ["Authorization: " + auth],
                      contact=contact)
         return self.final(timeout)
+
+
+class Dialog:
+    """An established dialog, for in-dialog requests (re-INVITE, BYE, REFER,
+    INFO, NOTIFY answers) from either side."""
+
+    def __init__(self, client, call_id, local, remote, target, cseq):
+        self.client = client
+        self.call_id = call_id
+        self.local = local    # our From header value, with tag
+        self.remote = remote  # their To header value, with tag
+        self.target = target  # their Contact URI
+        self.cseq = cseq
+
+    @classmethod
+    def from_uac(cls, client, resp):
+        """We sent the INVITE; resp is its 2xx."""
+        return cls(client, resp.get("call-id"), resp.get("from"), resp.get("to"),
+                   resp.uri_of("contact"), int(resp.get("cseq").split()[0]))
+
+    @classmethod
+    def from_uas(cls, client, req, our_tag):
+        """They sent the INVITE; we answered with our_tag."""
+        return cls(client, req.get("call-id"), req.get("to") + ";tag=" + our_tag,
+                   req.get("from"), req.uri_of("contact"), 100)
+
+    def request(self, method, headers=(), body=""):
+        self.cseq += 1
+        c = self.client
+        c.last_cseq, c.last_method, c.last_uri = self.cseq, method, self.target
+        t = "" if c.transport == "udp" else ";transport=" + c.transport
+        lines = ["%s %s SIP/2.0" % (method, self.target), "Via: " + c.via(), "Max-Forwards: 70",
+                 "From: " + self.local, "To: " + self.remote, "Call-ID: " + self.call_id,
+                 "CSeq: %d %s" % (self.cseq, method)]
+        if method in ("INVITE", "UPDATE", "REFER", "SUBSCRIBE"):
+            lines.append("Contact: <sip:peer@%s:%d%s>" % (c.local[0], c.local[1], t))
+        lines += list(headers)
+        if body and not any(h.lower().startswith("content-type") for h in headers):
+            lines.append("Content-Type: application/sdp")
+        lines.append("Content-Length: %d" % len(body.encode()))
+        c.send_raw(CRLF.join(lines) + CRLF + CRLF + body)
+        return self.cseq
+
+
+def sdp(port=4000, direction="sendrecv", codecs=(0, 8), dtmf=101, addr="127.0.0.1", version=1):
+    names = {0: "PCMU", 8: "PCMA", 9: "G722", 18: "G729", 3: "GSM"}
+    fmts = " ".join(str(c) for c in codecs) + (" %d" % dtmf if dtmf else "")
+    lines = ["v=0", "o=- 1000 %d IN IP4 %s" % (version, addr), "s=-", "c=IN IP4 " + addr, "t=0 0",
+             "m=audio %d RTP/AVP %s" % (port, fmts)]
+    lines += ["a=rtpmap:%d %s/8000" % (c, names.get(c, "X")) for c in codecs]
+    if dtmf:
+        lines.append("a=rtpmap:%d telephone-event/8000" % dtmf)
+    lines.append("a=" + direction)
+    return CRLF.join(lines) + CRLF
+
+
+def sdp_dir(text):
+    m = re.search(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\s*$", text or "")
+    return m.group(1) if m else "sendrecv"

@@ -133,7 +133,8 @@ class SmtpSink:
 
 if __name__ == "__main__":
     s = SmtpSink(sys.argv[1] if len(sys.argv) > 1 else None)
-    print(s.port, flush=True)
+    sys.stdout.write("%d\n" % s.port)  # one write: the reader may close the pipe after it
+    sys.stdout.flush()
     try:
         sys.stdin.read()  # until the parent closes our stdin (or kills us)
     finally:

@@ -51,10 +51,15 @@ static int start_sink(void **state)
     close(out[1]);
     sink_stdin = in[1];
     char line[32] = "";
-    ssize_t n = read(out[0], line, sizeof line - 1); /* the port, on the first line */
+    size_t n = 0; /* the port, on the first line */
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t got = read(out[0], line + n, sizeof line - 1 - n);
+        if (got <= 0) break;
+        n += (size_t)got;
+        line[n] = '\0';
+    }
     close(out[0]);
-    if (n <= 0) return -1;
-    line[n] = '\0';
+    if (!strchr(line, '\n')) return -1;
     int port = atoi(line);
     char url[64], err[128];
     snprintf(url, sizeof url, "smtp://127.0.0.1:%d", port);

@@ -98,6 +98,12 @@ static void bridge_carries_audio_both_ways_across_workers(void **st)
     h_drive(30, talk, NULL);
     assert_true(peer_power(&P[0].p, P[0].p.ncap - 3200, 3200) < -60);
     assert_true(peer_power(&P[1].p, P[1].p.ncap - 3200, 3200) < -60);
+    /* a session opened near another starts on its worker (no move needed later) */
+    media_id near;
+    int port;
+    assert_int_equal(media_session_open(P[1].id, &near, &port), 0);
+    assert_int_equal(media_worker_of(near), media_worker_of(P[1].id));
+    media_session_close(near);
     parties_close();
 }
 
@@ -130,6 +136,37 @@ static void conference_three_parties_hear_the_other_two(void **st)
     expect(2, 0, true);
     expect(0, 1, false);
     assert_true(peer_power(&P[1].p, P[1].p.ncap - 3200, 3200) < -60);
+    parties_close();
+}
+
+static void conference_join_and_leave_cues(void **st)
+{
+    parties(3);
+    for (int i = 0; i < 3; i++)
+        P[i].quiet = true;
+    assert_int_equal(media_conf_join(P[0].id, 9, 0), 0);
+    h_drive(10, talk, NULL);
+    int from = P[0].p.ncap;
+    assert_int_equal(media_conf_join(P[1].id, 9, 0), 0); /* 0 hears the join cue */
+    h_drive(20, talk, NULL);
+    struct peer *p0 = &P[0].p;
+    assert_true(p0->ncap - from >= 2400);
+    double lo = 0, hi = 0;
+    for (int k = from; k + 400 <= p0->ncap; k += 80) {
+        lo = fmax(lo, dsp_goertzel_ratio(p0->cap + k, 400, 660, 8000));
+        hi = fmax(hi, dsp_goertzel_ratio(p0->cap + k, 400, 880, 8000));
+    }
+    assert_true(lo > 0.5 && hi > 0.5);
+    /* a member joining with NO_TONES is silent */
+    from = p0->ncap;
+    assert_int_equal(media_conf_join(P[2].id, 9, MEDIA_CONF_NO_TONES), 0);
+    h_drive(20, talk, NULL);
+    assert_true(peer_power(p0, from, p0->ncap - from) < -60);
+    /* 1 leaves: the others hear the leave cue */
+    from = P[2].p.ncap;
+    assert_int_equal(media_conf_leave(P[1].id), 0);
+    h_drive(20, talk, NULL);
+    assert_true(peer_power(&P[2].p, from, P[2].p.ncap - from) > -40);
     parties_close();
 }
 
@@ -333,6 +370,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(bridge_carries_audio_both_ways_across_workers, h_reset),
         cmocka_unit_test_setup(conference_three_parties_hear_the_other_two, h_reset),
+        cmocka_unit_test_setup(conference_join_and_leave_cues, h_reset),
         cmocka_unit_test_setup(conference_of_sixteen, h_reset),
         cmocka_unit_test_setup(supervisor_listen_whisper_barge, h_reset),
         cmocka_unit_test_setup(stereo_recording_channels_match_each_party, h_reset),
