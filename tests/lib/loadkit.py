@@ -60,28 +60,28 @@ def login_admin(d):
     return d.login("admin", "Demo-admin-1", DOMAIN)
 
 
-def make_users(api, prefix, first, count, password="Load-pw-%d", groups="Load"):
+def make_users(api, prefix, first, count, password="Load-pw-%d", groups="Load", chunk=500):
     """Users <prefix><n> (extension n, password with %d = n), n = first..first+count-1.
 
-    Created through POST /users/import in files of at most 5,000 rows; every
+    Created through POST /users/import in files of `chunk` rows; every
     user joins the call-processing groups named in `groups` (created when
     missing). Returns {login: id}.
     """
     ids = {}
     n = first
     while n < first + count:
-        chunk = min(5000, first + count - n)
+        size = min(chunk, first + count - n)
         rows = ["login,password,display_name,extension,groups"]
-        for k in range(n, n + chunk):
+        for k in range(n, n + size):
             rows.append("%s%d,%s,Load %d,%d,%s" % (prefix, k, password.replace("%d", str(k)), k, k,
                                                  groups))
         r = api.post("/api/v1/domains/%s/users/import?mode=commit" % DOMAIN,
                      "\n".join(rows) + "\n", headers={"Content-Type": "text/csv"})
         if r.status != 201:
-            raise TestFailure("import of %d users: %r" % (chunk, r))
+            raise TestFailure("import of %d users: %r" % (size, r))
         for u in r.json["users"]:
             ids[u["login"]] = u["id"]
-        n += chunk
+        n += size
     return ids
 
 

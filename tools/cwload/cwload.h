@@ -65,6 +65,7 @@ struct load_opts {
     int min_audio_ms; /* received audio needed to count as "heard" */
     int late_ms;      /* a packet this much later than its predecessor's pace is late */
     int rtp_threads;
+    bool realtime;     /* RTP threads SCHED_FIFO */
     double max_time_s; /* hard limit on the whole run; 0 = derived */
     bool json;
     bool verbose;
@@ -87,7 +88,9 @@ struct rtp_sess;
 
 enum rtp_role { ROLE_CALLER = 0, ROLE_CALLEE = 1 };
 
-int rtp_engine_start(int threads, int late_ms);
+/* realtime: run the threads SCHED_FIFO (as the platform's media workers do). */
+int rtp_engine_start(int threads, int late_ms, bool realtime);
+bool rtp_engine_realtime_refused(void);
 /* Stop the threads (every session is finished first) and fold their totals. */
 void rtp_engine_stop(void);
 

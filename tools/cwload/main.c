@@ -59,6 +59,8 @@ static void usage(FILE *f)
                "      --min-audio-ms MS     audio needed to count as heard (500)\n"
                "      --late-ms MS          |D| over this counts a packet late (40)\n"
                "      --rtp-threads N       RTP engine threads (1)\n"
+               "      --realtime            RTP threads at SCHED_FIFO, like the platform's\n"
+               "                            media workers (needs the privilege)\n"
                "      --max-time S          hard limit on the whole run (derived)\n"
                "      --json                print the figures as JSON\n"
                "  -v, --verbose             progress and SIP stack messages on stderr\n");
@@ -306,6 +308,7 @@ int main(int argc, char **argv)
         OPT_MIN_AUDIO,
         OPT_LATE,
         OPT_THREADS,
+        OPT_REALTIME,
         OPT_MAX_TIME,
         OPT_JSON
     };
@@ -338,6 +341,7 @@ int main(int argc, char **argv)
         {"min-audio-ms", required_argument, NULL, OPT_MIN_AUDIO},
         {"late-ms", required_argument, NULL, OPT_LATE},
         {"rtp-threads", required_argument, NULL, OPT_THREADS},
+        {"realtime", no_argument, NULL, OPT_REALTIME},
         {"max-time", required_argument, NULL, OPT_MAX_TIME},
         {"json", no_argument, NULL, OPT_JSON},
         {"verbose", no_argument, NULL, 'v'},
@@ -458,6 +462,9 @@ int main(int argc, char **argv)
         case OPT_THREADS:
             if (!parse_int(optarg, 1, 64, &O.rtp_threads)) return fail("--rtp-threads: %s", optarg);
             break;
+        case OPT_REALTIME:
+            O.realtime = true;
+            break;
         case OPT_MAX_TIME:
             if (!parse_num(optarg, 1, 86400, &O.max_time_s)) return fail("--max-time: %s", optarg);
             break;
@@ -512,7 +519,7 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max; /* one socket a call */
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (rtp_engine_start(O.rtp_threads, O.late_ms)) {
+    if (rtp_engine_start(O.rtp_threads, O.late_ms, O.realtime)) {
         fprintf(stderr, "cwload: cannot start the RTP threads\n");
         return 2;
     }
@@ -534,6 +541,8 @@ int main(int argc, char **argv)
             cause_add_n(RT.role[i].no_tone, "%s: did not hear the far end's tone", who[i]);
         ST.failed += RT.role[i].no_audio + RT.role[i].no_tone;
     }
+    if (O.realtime && rtp_engine_realtime_refused())
+        fprintf(stderr, "cwload: SCHED_FIFO refused; the RTP threads ran at normal priority\n");
     report_print(O.json);
     bool ok = ST.failed == 0 && ST.reg_failed == 0 && ST.refresh_failed == 0 && ST.ncauses == 0;
     if (O.sc != SC_REGISTER && ST.completed == 0) ok = false;

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ struct stream { /* one SSRC as received (RFC 3550 A.1) */
 struct rtp_sess {
     int fd;
     _Atomic uint64_t remote; /* ip << 16 | port, network order values */
+    uint64_t connected;      /* the remote the socket is connect()ed to, 0 = none */
     _Atomic int stop;
     struct rtp_sess *next; /* in a thread's inbox or run list */
     enum rtp_role role;
@@ -98,6 +100,8 @@ static int nthreads;
 static int late_units; /* late_ms in timestamp units */
 static _Atomic bool stopping;
 static _Atomic unsigned next_thread;
+static bool realtime;
+static _Atomic bool realtime_refused;
 
 int64_t now_us(void)
 {
@@ -404,13 +408,22 @@ static int dtmf_packets(struct rtp_thread *t, struct rtp_sess *s, uint8_t pkt[3]
     return n;
 }
 
+/* Connect the socket to the far end (again after a re-offer moved it): the
+ * kernel keeps the route, and only the far end's packets are received. */
+static void follow_remote(struct rtp_sess *s)
+{
+    uint64_t r = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    if (r == s->connected) return;
+    struct sockaddr_in to;
+    unpack_addr(r, &to);
+    if (connect(s->fd, (struct sockaddr *)&to, sizeof to) == 0) s->connected = r;
+}
+
 static void send_tick(struct rtp_thread *t, struct rtp_sess *s)
 {
     uint8_t pkt[3][12 + FRAME];
     struct iovec iov[3];
     struct mmsghdr mm[3];
-    struct sockaddr_in to;
-    unpack_addr(atomic_load_explicit(&s->remote, memory_order_relaxed), &to);
     int n = dtmf_packets(t, s, pkt);
     size_t len = 16;
     if (n == 0) {
@@ -427,8 +440,6 @@ static void send_tick(struct rtp_thread *t, struct rtp_sess *s)
         iov[i].iov_base = pkt[i];
         iov[i].iov_len = len;
         memset(&mm[i], 0, sizeof mm[i]);
-        mm[i].msg_hdr.msg_name = &to;
-        mm[i].msg_hdr.msg_namelen = sizeof to;
         mm[i].msg_hdr.msg_iov = &iov[i];
         mm[i].msg_hdr.msg_iovlen = 1;
     }
@@ -486,6 +497,12 @@ static void add_running(struct rtp_thread *t, struct rtp_sess *s)
 static void *thread_main(void *arg)
 {
     struct rtp_thread *t = arg;
+    if (realtime) {
+        /* the platform's media workers run SCHED_FIFO too: an equal footing */
+        struct sched_param sp = {.sched_priority = 10};
+        if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0)
+            atomic_store(&realtime_refused, true);
+    }
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
@@ -504,8 +521,9 @@ static void *thread_main(void *arg)
                 t->nsessions--;
                 continue;
             }
+            follow_remote(s);
             drain(t, s);
-            send_tick(t, s);
+            if (s->connected) send_tick(t, s);
             i++;
         }
         if (quit) break;
@@ -531,8 +549,14 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-int rtp_engine_start(int threads, int late_ms)
+bool rtp_engine_realtime_refused(void)
 {
+    return atomic_load(&realtime_refused);
+}
+
+int rtp_engine_start(int threads, int late_ms, bool rt)
+{
+    realtime = rt;
     nthreads = threads > 0 ? threads : 1;
     late_units = late_ms * 8;
     T = calloc((size_t)nthreads, sizeof *T);
