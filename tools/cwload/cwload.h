@@ -121,6 +121,7 @@ struct rtp_totals {
     uint64_t rx_packets, rx_expected, rx_lost, rx_late, rx_dup, rx_bad;
     uint64_t tx_packets, tx_errors, dtmf_digits;
     uint64_t ticks, ticks_late, ticks_skipped;
+    uint64_t ts_jumps;                  /* RTP timestamp jumps of more than 10 s within one SSRC */
     uint64_t pdv_hist[PDV_BUCKETS + 1]; /* |D(i-1,i)| per packet */
     double *jitter_ms;                  /* RFC 3550 J per session at its end */
     size_t njitter, capjitter;

@@ -168,24 +168,31 @@ static bool loopback(const char *ip)
     return inet_pton(AF_INET, ip, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
+static bool copy_field(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size) return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
 static bool parse_users(const char *s, struct user_set *u)
 {
     char buf[200];
-    snprintf(buf, sizeof buf, "%s", s);
+    if (strlen(s) >= sizeof buf) return false;
+    memcpy(buf, s, strlen(s) + 1);
     char *pass = strchr(buf, ':');
     if (!pass) return false;
     *pass++ = '\0';
     char *ext = strchr(pass, ':');
     if (ext) *ext++ = '\0';
-    if (!*buf || !*pass || strlen(buf) >= sizeof u->login || strlen(pass) >= sizeof u->pass)
-        return false;
+    if (!*buf || !*pass) return false;
     for (const char *p = buf; *p; p++)
         if (*p == '%' && p[1] != 'd') return false;
-    snprintf(u->login, sizeof u->login, "%s", buf);
-    snprintf(u->pass, sizeof u->pass, "%s", pass);
-    /* without an extension pattern: the login's digits pattern, e.g. op%d -> %d */
-    snprintf(u->ext, sizeof u->ext, "%s", ext && *ext ? ext : strstr(buf, "%d") ? "%d" : buf);
-    return true;
+    /* without an extension pattern: the number itself when the login has one */
+    const char *e = ext && *ext ? ext : strstr(buf, "%d") ? "%d" : buf;
+    return copy_field(u->login, sizeof u->login, buf) &&
+           copy_field(u->pass, sizeof u->pass, pass) && copy_field(u->ext, sizeof u->ext, e);
 }
 
 static bool parse_range(const char *s, struct user_set *u)

@@ -174,14 +174,15 @@ void report_print(bool json)
                 "\"loss_pct\": %.4f, \"late\": %llu, \"late_pct\": %.4f, \"late_ms\": %d, "
                 "\"duplicates\": %llu, \"malformed\": %llu, \"tx_packets\": %llu, "
                 "\"tx_errors\": %llu, \"dtmf_digits\": %llu, \"ticks\": %llu, "
-                "\"ticks_late\": %llu, \"ticks_skipped\": %llu},\n",
+                "\"ticks_late\": %llu, \"ticks_skipped\": %llu, \"ts_jumps\": %llu},\n",
                 (unsigned long long)ST.callee_calls, (unsigned long long)ST.callee_answered,
                 (unsigned long long)RT.rx_packets, (unsigned long long)RT.rx_expected,
                 (unsigned long long)RT.rx_lost, loss, (unsigned long long)RT.rx_late, late,
                 O.late_ms, (unsigned long long)RT.rx_dup, (unsigned long long)RT.rx_bad,
                 (unsigned long long)RT.tx_packets, (unsigned long long)RT.tx_errors,
                 (unsigned long long)RT.dtmf_digits, (unsigned long long)RT.ticks,
-                (unsigned long long)RT.ticks_late, (unsigned long long)RT.ticks_skipped);
+                (unsigned long long)RT.ticks_late, (unsigned long long)RT.ticks_skipped,
+                (unsigned long long)RT.ts_jumps);
         json_pcts(f, "jitter_ms", jitter);
         fprintf(f, "  \"pdv_ms\": {");
         json_num(f, "p50", d50, true);
@@ -254,6 +255,9 @@ void report_print(bool json)
                "rtp received", (unsigned long long)RT.rx_packets, (unsigned long long)RT.rx_lost,
                loss, (unsigned long long)RT.rx_late, late, O.late_ms,
                (unsigned long long)RT.rx_dup);
+        if (RT.ts_jumps)
+            printf("  %-14s %llu timestamp jumps of more than 10 s within one SSRC (not timed)\n",
+                   "", (unsigned long long)RT.ts_jumps);
         fmt(a, sizeof a, jitter.p50, ""), fmt(b, sizeof b, jitter.p99, ""),
             fmt(c, sizeof c, jitter.max, "");
         printf("  %-14s p50 %s  p99 %s  max %s  (RFC 3550 J of each call at its end; %zu)\n",

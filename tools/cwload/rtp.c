@@ -43,9 +43,10 @@
 #define MAX_CATCHUP  5 /* ticks run back to back after a stall before skipping ahead */
 #define ACTIVE_MS    (184.0 * 184.0) /* about -45 dBFS mean square */
 #define TONE_SHARE   0.5
-#define DTMF_PACKETS 5  /* 100 ms digits */
-#define DTMF_GAP     3  /* 60 ms of audio between digits */
-#define JUDGE_TICKS  50 /* a session shorter than 1 s is not judged */
+#define DTMF_PACKETS 5       /* 100 ms digits */
+#define DTMF_GAP     3       /* 60 ms of audio between digits */
+#define JUDGE_TICKS  50      /* a session shorter than 1 s is not judged */
+#define TS_JUMP      80000.0 /* 10 s in timestamp units */
 
 struct stream { /* one SSRC as received (RFC 3550 A.1) */
     bool init;
@@ -288,11 +289,15 @@ static void on_packet(struct rtp_thread *t, struct rtp_sess *s, const uint8_t *b
     double arrival = (double)arrival_ns * 8000.0 / 1e9;
     double transit = arrival - (double)ts;
     if (pt == 0) { /* telephone-events repeat their timestamp: audio only */
-        if (st->have_transit) {
-            double d = fabs(transit - st->transit);
+        double d = st->have_transit ? fabs(transit - st->transit) : 0;
+        if (d > TS_JUMP) {
+            /* the sender's clock jumped (a new source behind the same SSRC, without a
+             * marker): counted apart, and the timing starts again from this packet */
+            t->tot.ts_jumps++;
+        } else if (st->have_transit) {
             st->jitter += (d - st->jitter) / 16.0;
-            int bucket = (int)(d / 0.8); /* 0.1 ms */
-            t->tot.pdv_hist[bucket > PDV_BUCKETS ? PDV_BUCKETS : bucket]++;
+            double bucket = d / 0.8; /* 0.1 ms */
+            t->tot.pdv_hist[bucket >= PDV_BUCKETS ? PDV_BUCKETS : (int)bucket]++;
             if (transit - st->transit > late_units) t->tot.rx_late++;
         }
         st->transit = transit;
@@ -585,6 +590,7 @@ static void merge(struct rtp_totals *a, const struct rtp_totals *b)
     a->ticks += b->ticks;
     a->ticks_late += b->ticks_late;
     a->ticks_skipped += b->ticks_skipped;
+    a->ts_jumps += b->ts_jumps;
     for (int i = 0; i <= PDV_BUCKETS; i++)
         a->pdv_hist[i] += b->pdv_hist[i];
     for (int r = 0; r < 2; r++) {

@@ -81,6 +81,7 @@ struct call {
     struct ep *ep;     /* K_IN: who answers; K_LOGIN: who dials */
     struct ep *target; /* K_OUT bridge: who is dialled */
     char caller_ext[32];
+    int caller_num;            /* K_OUT: number in the callers' set */
     struct sockaddr_in remote; /* K_IN: where the offer asked for media */
     int64_t t_invite, t_answer, t_hangup_at, t_answer_due, t_done;
     bool waiting_offer, offer_free; /* queue: answered, no agent INVITE matched yet */
@@ -351,10 +352,10 @@ static void call_finish(struct call *c, const char *cause)
     }
 }
 
-static bool place_call(struct call *c, const char *login, const char *pass, const char *to_user,
+/* INVITE to_user as login; the password is given when challenged. */
+static bool place_call(struct call *c, const char *login, const char *to_user,
                        const char *from_display)
 {
-    (void)pass;
     c->rtp = rtp_open(O.local_ip, &c->rtp_port);
     if (!c->rtp) {
         call_finish(c, "no local RTP socket");
@@ -402,10 +403,10 @@ static void launch_call(void)
     int n = users_count(&O.callers);
     int num = O.callers.first + S.caller_next;
     S.caller_next = (S.caller_next + 1) % n;
-    char login[64], pass[64];
+    char login[64];
     user_field(O.callers.login, num, login, sizeof login);
-    user_field(O.callers.pass, num, pass, sizeof pass);
     struct call *c = call_new(K_OUT);
+    c->caller_num = num;
     user_field(O.callers.ext, num, c->caller_ext, sizeof c->caller_ext);
     S.launched++;
     ST.attempted++;
@@ -413,34 +414,17 @@ static void launch_call(void)
         target->reserved = true;
         c->target = target;
     }
-    /* the password is looked up again when challenged */
-    c->ep = NULL;
-    place_call(c, login, pass, target ? target->ext : O.to, NULL);
-}
-
-static void caller_credentials(const struct call *c, char *login, char *pass, size_t n)
-{
-    /* find the caller's number back from its extension pattern: the calls
-     * keep their extension, the numbers are few; search the set */
-    for (int i = O.callers.first; i <= O.callers.last; i++) {
-        char ext[32];
-        user_field(O.callers.ext, i, ext, sizeof ext);
-        if (!strcmp(ext, c->caller_ext)) {
-            user_field(O.callers.login, i, login, n);
-            user_field(O.callers.pass, i, pass, n);
-            return;
-        }
-    }
-    login[0] = pass[0] = '\0';
+    place_call(c, login, target ? target->ext : O.to, NULL);
 }
 
 static void on_out_answered(struct call *c, const sip_t *sip)
 {
     int64_t now = now_us();
     if (c->state == CS_BYE_SENT || c->finished) { /* answered after we gave up: end it */
-        nua_bye(c->nh, TAG_END());
+        if (c->state != CS_BYE_SENT && c->state != CS_ANSWERED) nua_bye(c->nh, TAG_END());
         return;
     }
+    if (c->state != CS_INVITING) return; /* a repeated 2xx: the call is set up already */
     c->state = CS_ANSWERED;
     c->t_answer = now;
     struct sdp_info m;
@@ -499,7 +483,8 @@ static void on_out_response(struct call *c, int status, const char *phrase, cons
             snprintf(login, sizeof login, "%s", c->ep->login);
             snprintf(pass, sizeof pass, "%s", c->ep->pass);
         } else {
-            caller_credentials(c, login, pass, sizeof login);
+            user_field(O.callers.login, c->caller_num, login, sizeof login);
+            user_field(O.callers.pass, c->caller_num, pass, sizeof pass);
         }
         authenticate(c->nh, sip, login, pass);
         return;
@@ -846,7 +831,7 @@ static void login_calls(int64_t now)
         }
         struct call *c = call_new(K_LOGIN);
         c->ep = e;
-        place_call(c, e->login, e->pass, O.login_code, NULL);
+        place_call(c, e->login, O.login_code, NULL);
     }
 }
 
