@@ -622,9 +622,10 @@ static int l_resolve(lua_State *L)
                     "SELECT u.id, u.display_name, u.extension, u.voicemail_enabled, u.language, "
                     "(SELECT path FROM sound_files f WHERE f.id = u.greeting_sound_id "
                     "AND f.domain_id = u.domain_id), u.login "
-                    "FROM users u WHERE u.domain_id = ? AND u.status = 'active' "
-                    "AND (u.extension = ? OR u.login = ?)",
-                    SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
+                    "FROM users u WHERE u.status = 'active' AND ((u.domain_id = ? AND "
+                    "u.extension = ?) OR (u.domain_id = ? AND u.login = ?))",
+                    /* the domain in each branch: both use an index, no scan of the domain */
+                    SA_INT(dom), SA_STR(num), SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
         store_next(r)) {
         lua_createtable(L, 0, 8);
         lua_pushstring(L, "user"), lua_setfield(L, -2, "kind");
