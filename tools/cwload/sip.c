@@ -39,6 +39,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 
 #define TICK_MS       5
 #define DONE_GRACE_US 5000000 /* a finished call's handle must terminate within this */
@@ -1062,11 +1063,13 @@ int sip_run(void)
     else
         snprintf(url, sizeof url, "sip:%s:*;transport=udp", O.local_ip);
     snprintf(S.proxy, sizeof S.proxy, "sip:%s:%d;transport=udp", O.server_ip, O.server_port);
-    S.nua = nua_create(
-        S.root, on_event, NULL, NUTAG_URL(url), NUTAG_PROXY(S.proxy), NUTAG_MEDIA_ENABLE(0),
-        NUTAG_AUTOALERT(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1), NUTAG_ENABLEINVITE(1),
-        NUTAG_SESSION_TIMER(0), NUTAG_OUTBOUND("no-options-keepalive no-validate"),
-        SIPTAG_USER_AGENT_STR("cwload"), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0), TAG_END());
+    S.nua = nua_create(S.root, on_event, NULL, NUTAG_URL(url), NUTAG_PROXY(S.proxy),
+                       NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOALERT(0), NUTAG_AUTOANSWER(0),
+                       NUTAG_AUTOACK(1), NUTAG_ENABLEINVITE(1), NUTAG_SESSION_TIMER(0),
+                       NUTAG_OUTBOUND("no-options-keepalive no-validate"),
+                       SIPTAG_USER_AGENT_STR("cwload"), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0),
+                       /* bursts of hundreds of calls a second (capped by net.core.rmem_max) */
+                       TPTAG_UDP_RMEM(4 << 20), TPTAG_UDP_WMEM(4 << 20), TAG_END());
     if (!S.nua) {
         fprintf(stderr, "cwload: cannot listen for SIP on %s\n", url);
         su_root_destroy(S.root);
