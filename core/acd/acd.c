@@ -112,14 +112,24 @@ struct queue {
     int64_t answered, abandoned, talk_total_ms;
     struct queue *next_active, *prev_active;
     bool active;
-    bool dirty; /* wants a dispatch on the next kick */
+    bool dirty; /* wants a dispatch on the next kick (and is on A.dirty) */
+    struct queue *next_dirty;
+};
+
+/* The loaded queues a user is a member of, so an agent becoming free looks
+ * at its own queues only, not at every queue with callers. */
+struct membership {
+    struct queue **q;
+    int n, cap;
 };
 
 static struct {
     cw_map queues;        /* id -> queue */
     cw_map agents;        /* user_id -> agent */
     cw_map entries;       /* hash(call uuid) -> entry */
+    cw_map memberships;   /* user_id -> struct membership */
     struct queue *active; /* queues with callers */
+    struct queue *dirty;  /* queues waiting for the kick to dispatch them */
     struct event *kick;   /* runs the dispatches asked for, outside any callback */
     uint64_t seq;
     uint64_t rng;
@@ -307,6 +317,33 @@ static void queue_activate(struct queue *q, bool on)
     }
 }
 
+static void membership_add(int64_t user_id, struct queue *q)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (!m) {
+        m = cw_calloc(1, sizeof *m);
+        cw_map_put(&A.memberships, (uint64_t)user_id, m);
+    }
+    for (int i = 0; i < m->n; i++)
+        if (m->q[i] == q) return;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 4;
+        m->q = cw_realloc(m->q, (size_t)m->cap * sizeof *m->q);
+    }
+    m->q[m->n++] = q;
+}
+
+static void membership_remove(int64_t user_id, struct queue *q)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (!m) return;
+    for (int i = 0; i < m->n; i++)
+        if (m->q[i] == q) {
+            m->q[i] = m->q[--m->n];
+            break;
+        }
+}
+
 /* (Re)load a queue's settings and members from the store. */
 static struct queue *queue_load(int64_t id)
 {
@@ -364,6 +401,8 @@ static struct queue *queue_load(int64_t id)
         store_res_free(r);
         return q;
     }
+    for (int i = 0; i < q->nmembers; i++)
+        membership_remove(q->members[i].user_id, q);
     free(q->members);
     cw_map_free(&q->member_idx);
     cw_map_init(&q->member_idx);
@@ -377,6 +416,7 @@ static struct queue *queue_load(int64_t id)
         m->is_operator = store_int(r, 3) != 0;
         m->order = i;
         cw_map_put(&q->member_idx, (uint64_t)m->user_id, (void *)(intptr_t)(i + 1));
+        membership_add(m->user_id, q);
     }
     store_res_free(r);
     return q;
@@ -823,24 +863,31 @@ static void dispatch_now(struct queue *q)
     }
 }
 
-/* Dispatches run from the kick event, never inside a leg or agent callback. */
+/* Dispatches run from the kick event, never inside a leg or agent callback.
+ * Only the queues marked dirty are visited, so the cost of a kick does not
+ * grow with the number of queues that have callers. */
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
-    for (int round = 0; round < 8; round++) {
-        bool any = false;
-        for (struct queue *q = A.active; q; q = q->next_active) {
-            if (!q->dirty) continue;
+    for (int round = 0; round < 8 && A.dirty; round++) {
+        struct queue *list = A.dirty;
+        A.dirty = NULL;
+        for (struct queue *q = list, *next; q; q = next) {
+            next = q->next_dirty;
+            q->next_dirty = NULL;
             q->dirty = false;
-            any = true;
-            dispatch_now(q);
+            if (q->active) dispatch_now(q);
         }
-        if (!any) break;
     }
+    if (A.dirty) event_active(A.kick, 0, 0); /* a long chain: go on at the next turn */
 }
 
 static void dispatch(struct queue *q)
 {
-    q->dirty = true;
+    if (!q->dirty) {
+        q->dirty = true;
+        q->next_dirty = A.dirty;
+        A.dirty = q;
+    }
     event_active(A.kick, 0, 0);
 }
 
@@ -860,8 +907,9 @@ static void leave_if_empty(struct agent *gone)
 
 static void dispatch_for_agent(struct agent *a)
 {
-    for (struct queue *q = A.active; q; q = q->next_active)
-        if (cw_map_get(&q->member_idx, (uint64_t)a->user_id)) dispatch(q);
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)a->user_id);
+    for (int i = 0; m && i < m->n; i++)
+        if (m->q[i]->active) dispatch(m->q[i]);
 }
 
 /* ---- announcements ---- */
@@ -1190,6 +1238,7 @@ int acd_init(void)
     cw_map_init(&A.queues);
     cw_map_init(&A.agents);
     cw_map_init(&A.entries);
+    cw_map_init(&A.memberships);
     cw_random_bytes(&A.rng, sizeof A.rng);
     A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
     if (!A.rng) A.rng = 88172645463325252ULL;
@@ -1223,9 +1272,17 @@ void acd_shutdown(void)
         cw_map_free(&q->member_idx);
         free(q);
     }
+    for (size_t i = 0; i < A.memberships.cap; i++) {
+        struct membership *m = A.memberships.vals[i];
+        if (!A.memberships.keys[i] || A.memberships.keys[i] == UINT64_MAX || !m) continue;
+        free(m->q);
+        free(m);
+    }
+    cw_map_free(&A.memberships);
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
     A.active = NULL;
+    A.dirty = NULL;
     cw_map_free(&A.agents);
     cw_map_free(&A.queues);
     cw_map_free(&A.entries);

@@ -22,8 +22,10 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CALL_MT      "cw.call"
 #define MAX_TARGETS  16
@@ -599,9 +601,10 @@ static int l_resolve(lua_State *L)
                     "AND f.domain_id = u.domain_id), u.login, u.personal_ivr, "
                     "(SELECT path FROM sound_files f WHERE f.id = u.ringback_sound_id "
                     "AND f.domain_id = u.domain_id) "
-                    "FROM users u WHERE u.domain_id = ? AND u.status = 'active' "
-                    "AND (u.extension = ? OR u.login = ?)",
-                    SA_INT(dom), SA_STR(num), SA_STR(num), SA_END) >= 0 &&
+                    "FROM users u WHERE u.status = 'active' AND ((u.domain_id = ? AND "
+                    "u.extension = ?) OR (u.domain_id = ? AND u.login = ?))",
+                    /* the domain in each branch: both use an index, no scan of the domain */
+                    SA_INT(dom), SA_STR(num), SA_INT(dom), SA_STR(num), SA_END) >= 0 &&
         store_next(r)) {
         lua_createtable(L, 0, 8);
         lua_pushstring(L, "user"), lua_setfield(L, -2, "kind");
@@ -1218,16 +1221,61 @@ static int l_on_hangup(lua_State *L)
 }
 
 /* callapi.flow(name) -> the function an IVR flow file returns */
+/*
+ * The compiled chunk of a flow file, kept in the VM's registry by path with
+ * the file's mtime and size: every call runs the chunk afresh (so a flow's
+ * top-level locals are per call, as before), but the file is read and
+ * compiled again only when it changed. Pushes the chunk or raises the
+ * loader's error.
+ */
+#define FLOW_CACHE "cw.flow_chunks"
+
+static void flow_chunk(lua_State *L, const char *path)
+{
+    struct stat sb;
+    bool have_stat = stat(path, &sb) == 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, FLOW_CACHE) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, FLOW_CACHE);
+    }
+    int cache = lua_gettop(L);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%lld.%09ld:%lld", have_stat ? (long long)sb.st_mtim.tv_sec : 0,
+             have_stat ? (long)sb.st_mtim.tv_nsec : 0L, have_stat ? (long long)sb.st_size : -1);
+    if (have_stat && lua_getfield(L, cache, path) == LUA_TTABLE) {
+        lua_getfield(L, -1, "stamp");
+        bool same = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), stamp);
+        lua_pop(L, 1);
+        if (same) {
+            lua_getfield(L, -1, "chunk");
+            lua_replace(L, cache);
+            lua_settop(L, cache);
+            return;
+        }
+    }
+    lua_settop(L, cache);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK) lua_error(L);
+    if (have_stat) {
+        lua_createtable(L, 0, 2);
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "chunk");
+        lua_pushstring(L, stamp);
+        lua_setfield(L, -2, "stamp");
+        lua_setfield(L, cache, path);
+    }
+    lua_replace(L, cache);
+}
+
 static int l_flow(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
             return luaL_error(L, "flow name '%s': only a-z 0-9 _ -", name);
-    char *path = cw_sprintf("%s/%s.lua", config_str("flows_dir"), name);
-    int rc = luaL_loadfilex(L, path, "t");
-    free(path);
-    if (rc) return lua_error(L);
+    lua_pushfstring(L, "%s/%s.lua", config_str("flows_dir"), name);
+    flow_chunk(L, lua_tostring(L, -1));
     lua_call(L, 0, 1);
     if (!lua_isfunction(L, -1)) return luaL_error(L, "flow '%s' must return a function", name);
     return 1;

@@ -92,9 +92,12 @@ static int user_query(store *st, int64_t domain_id, const char *name, bool aor, 
     store_res *res;
     int rc = aor ? store_query(st, &res,
                                "SELECT id, login, extension, display_name, sip_ha1_md5,"
-                               " sip_ha1_sha256, status FROM users WHERE domain_id = ?"
-                               " AND (login = ? OR extension = ?) ORDER BY login = ? DESC",
-                               SA_INT(domain_id), SA_STR(name), SA_STR(name), SA_STR(name), SA_END)
+                               " sip_ha1_sha256, status FROM users WHERE (domain_id = ? AND"
+                               " login = ?) OR (domain_id = ? AND extension = ?)"
+                               " ORDER BY login = ? DESC",
+                               /* the domain in each branch: both use an index */
+                               SA_INT(domain_id), SA_STR(name), SA_INT(domain_id), SA_STR(name),
+                               SA_STR(name), SA_END)
                  : store_query(st, &res,
                                "SELECT id, login, extension, display_name, sip_ha1_md5,"
                                " sip_ha1_sha256, status FROM users WHERE domain_id = ?"

@@ -199,9 +199,10 @@ void blf_on_subscribe(struct edge_request *r)
     int64_t target = 0;
     char ext[16] = "", login[64] = "";
     if (store_query(store_main(), &res,
-                    "SELECT id, extension, login FROM users WHERE domain_id = ?"
-                    " AND (login = ? OR extension = ?) AND status = 'active'",
-                    SA_INT(u.domain_id), SA_STR(who), SA_STR(who), SA_END) >= 0 &&
+                    "SELECT id, extension, login FROM users WHERE status = 'active' AND"
+                    " ((domain_id = ? AND login = ?) OR (domain_id = ? AND extension = ?))",
+                    SA_INT(u.domain_id), SA_STR(who), SA_INT(u.domain_id), SA_STR(who),
+                    SA_END) >= 0 &&
         res) {
         if (store_next(res)) {
             target = store_int(res, 0);

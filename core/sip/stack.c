@@ -25,6 +25,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag_io.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include <arpa/inet.h>
@@ -1359,8 +1360,11 @@ static void *thread_main(void *arg)
         NUTAG_SESSION_TIMER(S.p.session_timer), NUTAG_MIN_SE(90),
         NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
         SIPTAG_USER_AGENT_STR(cfg->user_agent), SIPTAG_SERVER_STR(cfg->user_agent),
-        NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1), NTATAG_UDP_MTU(65000), NTATAG_USE_NAPTR(0),
-        NTATAG_USE_SRV(0), TAG_END());
+        /* room for bursts: the kernel default (208 KiB) overflows at a few hundred calls a
+         * second while this thread is busy; the kernel caps it at net.core.rmem_max */
+        TPTAG_UDP_RMEM(4 << 20), TPTAG_UDP_WMEM(4 << 20), NTATAG_SERVER_RPORT(1),
+        NTATAG_CLIENT_RPORT(1), NTATAG_UDP_MTU(65000), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0),
+        TAG_END());
     if (!S.nua) {
         log_error("sip", "cannot listen on %s%s%s", url, sips[0] ? " and " : "", sips);
         su_root_destroy(S.root);
