@@ -45,6 +45,8 @@ struct agent {
     struct entry *talking; /* in conversation with this caller */
     cw_timer *wrap_timer;
     char name[128], ext[16];
+    bool unsaved;              /* its state waits for the next store write (on A.unsaved) */
+    struct agent *next_unsaved;
 };
 
 struct offer {
@@ -131,6 +133,7 @@ static struct {
     struct queue *active; /* queues with callers */
     struct queue *dirty;  /* queues waiting for the kick to dispatch them */
     struct event *kick;   /* runs the dispatches asked for, outside any callback */
+    struct agent *unsaved; /* agents whose state the kick writes to the store */
     uint64_t seq;
     uint64_t rng;
 } A;
@@ -175,16 +178,39 @@ static uint64_t rnd(void *arg)
 
 /* ---- agents ---- */
 
+/* Agents' states reach the store in one transaction at the end of the kick
+ * (the same loop turn), not one write per change on the decision path. Only
+ * a restart reads them back. */
+static void agents_save(void)
+{
+    if (!A.unsaved) return;
+    store *st = store_main();
+    bool tx = store_begin(st) == 0;
+    for (struct agent *a = A.unsaved, *next; a; a = next) {
+        next = a->next_unsaved;
+        a->next_unsaved = NULL;
+        a->unsaved = false;
+        const char *state = agent_state_name(a->state), *reason = a->reason[0] ? a->reason : NULL;
+        int rc = store_exec(st, "UPDATE agents SET state = ?, reason = ?, since = ? WHERE user_id = ?",
+                            SA_STR(state), SA_STR(reason), SA_INT(a->since_ms / 1000),
+                            SA_INT(a->user_id), SA_END);
+        if (rc == 0)
+            store_exec(st, "INSERT INTO agents(user_id, state, reason, since) VALUES (?, ?, ?, ?)",
+                       SA_INT(a->user_id), SA_STR(state), SA_STR(reason),
+                       SA_INT(a->since_ms / 1000), SA_END);
+    }
+    A.unsaved = NULL;
+    if (tx && store_commit(st) != 0) log_error("acd", "agent states were not saved");
+}
+
 static void agent_persist(struct agent *a)
 {
-    store *st = store_main();
-    int rc = store_exec(st, "UPDATE agents SET state = ?, reason = ?, since = ? WHERE user_id = ?",
-                        SA_STR(agent_state_name(a->state)), SA_STR(a->reason[0] ? a->reason : NULL),
-                        SA_INT(a->since_ms / 1000), SA_INT(a->user_id), SA_END);
-    if (rc == 0)
-        store_exec(st, "INSERT INTO agents(user_id, state, reason, since) VALUES (?, ?, ?, ?)",
-                   SA_INT(a->user_id), SA_STR(agent_state_name(a->state)),
-                   SA_STR(a->reason[0] ? a->reason : NULL), SA_INT(a->since_ms / 1000), SA_END);
+    if (!a->unsaved) {
+        a->unsaved = true;
+        a->next_unsaved = A.unsaved;
+        A.unsaved = a;
+    }
+    if (A.kick) event_active(A.kick, 0, 0);
 }
 
 static struct agent *agent_get(int64_t user_id)
@@ -879,6 +905,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (A.dirty) event_active(A.kick, 0, 0); /* a long chain: go on at the next turn */
+    agents_save();
 }
 
 static void dispatch(struct queue *q)
@@ -1248,6 +1275,7 @@ int acd_init(void)
 
 void acd_shutdown(void)
 {
+    agents_save();
     for (size_t i = 0; i < A.agents.cap; i++) {
         struct agent *a = A.agents.vals[i];
         if (!A.agents.keys[i] || A.agents.keys[i] == UINT64_MAX || !a) continue;
