@@ -114,6 +114,9 @@ struct queue {
     bool active;
     bool dirty; /* wants a dispatch on the next kick (and is on A.dirty) */
     struct queue *next_dirty;
+    bool stats_dirty; /* its counts may have changed (and is on A.stats_dirty) */
+    struct queue *next_stats;
+    json_t *stats_sent; /* the counts last sent as queue.stats */
 };
 
 /* The loaded queues a user is a member of, so an agent becoming free looks
@@ -124,13 +127,15 @@ struct membership {
 };
 
 static struct {
-    cw_map queues;        /* id -> queue */
-    cw_map agents;        /* user_id -> agent */
-    cw_map entries;       /* hash(call uuid) -> entry */
-    cw_map memberships;   /* user_id -> struct membership */
-    struct queue *active; /* queues with callers */
-    struct queue *dirty;  /* queues waiting for the kick to dispatch them */
-    struct event *kick;   /* runs the dispatches asked for, outside any callback */
+    cw_map queues;             /* id -> queue */
+    cw_map agents;             /* user_id -> agent */
+    cw_map entries;            /* hash(call uuid) -> entry */
+    cw_map memberships;        /* user_id -> struct membership */
+    struct queue *active;      /* queues with callers */
+    struct queue *dirty;       /* queues waiting for the kick to dispatch them */
+    struct event *kick;        /* runs the dispatches asked for, outside any callback */
+    struct queue *stats_dirty; /* queues whose counts to compare and announce */
+    struct event *stats_kick;
     uint64_t seq;
     uint64_t rng;
 } A;
@@ -224,6 +229,8 @@ static struct agent *agent_get(int64_t user_id)
 
 static void dispatch_for_agent(struct agent *a);
 static void leave_if_empty(struct agent *a);
+static void stats_touch(struct queue *q);
+static void stats_touch_agent(const struct agent *a);
 
 static void agent_set(struct agent *a, enum agent_state st, const char *reason)
 {
@@ -246,6 +253,7 @@ static void agent_set(struct agent *a, enum agent_state st, const char *reason)
                           agent_state_name(old), "reason", a->reason));
     log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
               agent_state_name(st));
+    stats_touch_agent(a);
     if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
     if (st == AGENT_LOGGED_OUT) leave_if_empty(a);
 }
@@ -484,6 +492,7 @@ static void queue_log(struct entry *e, int64_t agent_id, const char *event, json
     char type[48];
     snprintf(type, sizeof type, "queue.%s", event);
     events_emit(type, e->q->domain_id, ev);
+    stats_touch(e->q);
 }
 
 static void offer_remove(struct entry *e, struct offer *o)
@@ -1152,6 +1161,28 @@ json_t *acd_agents_json(int64_t domain_id)
     return arr;
 }
 
+/* A group's counts at this moment (seed 001 §8.5.2), without the callers' list. */
+static json_t *queue_counts_json(struct queue *q)
+{
+    int counts[AGENT_STATE_COUNT] = {0}, online = 0, nwait = 0;
+    for (int i = 0; i < q->nmembers; i++) {
+        struct agent *a = agent_get(q->members[i].user_id);
+        if (!a) continue;
+        counts[a->state]++;
+        if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
+    }
+    for (struct entry *e = q->entries; e; e = e->next)
+        if (!e->talking) nwait++;
+    return json_pack(
+        "{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I}", "id", (json_int_t)q->id,
+        "name", q->name, "extension", q->ext, "strategy", acd_strategy_name(q->strategy), "queue",
+        nwait, "logged_in", online, "available", counts[AGENT_AVAILABLE], "inbound",
+        counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound", counts[AGENT_ON_CALL_OUT],
+        "wrap_up", counts[AGENT_WRAP_UP], "break", counts[AGENT_BREAK], "away", counts[AGENT_AWAY],
+        "campaign", counts[AGENT_CAMPAIGN], "answered", (json_int_t)q->answered, "abandoned",
+        (json_int_t)q->abandoned);
+}
+
 json_t *acd_queues_json(int64_t domain_id)
 {
     json_t *arr = json_array();
@@ -1165,35 +1196,59 @@ json_t *acd_queues_json(int64_t domain_id)
     while (store_next(r)) {
         struct queue *q = queue_load(store_int(r, 0));
         if (!q) continue;
-        int counts[AGENT_STATE_COUNT] = {0}, online = 0;
-        for (int i = 0; i < q->nmembers; i++) {
-            struct agent *a = agent_get(q->members[i].user_id);
-            if (!a) continue;
-            counts[a->state]++;
-            if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
-        }
         json_t *waiting = json_array();
-        int nwait = 0;
         for (struct entry *e = q->entries; e; e = e->next) {
             if (e->talking) continue;
-            nwait++;
             json_array_append_new(waiting, json_pack("{s:s,s:I,s:i}", "call", e->uuid, "wait_s",
                                                      (json_int_t)((now - e->join_ms) / 1000),
                                                      "priority", e->priority));
         }
-        json_array_append_new(
-            arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
-                           "id", (json_int_t)q->id, "name", q->name, "extension", q->ext,
-                           "strategy", acd_strategy_name(q->strategy), "queue", nwait, "logged_in",
-                           online, "available", counts[AGENT_AVAILABLE], "inbound",
-                           counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
-                           counts[AGENT_ON_CALL_OUT], "wrap_up", counts[AGENT_WRAP_UP], "break",
-                           counts[AGENT_BREAK], "away", counts[AGENT_AWAY], "campaign",
-                           counts[AGENT_CAMPAIGN], "waiting", waiting, "answered",
-                           (json_int_t)q->answered, "abandoned", (json_int_t)q->abandoned));
+        json_t *j = queue_counts_json(q);
+        json_object_set_new(j, "waiting", waiting);
+        json_array_append_new(arr, j);
     }
     store_res_free(r);
     return arr;
+}
+
+/*
+ * queue.stats: a group's counts, sent to its tenant whenever they differ
+ * from the last ones sent. Changes only mark the queue; the comparison runs
+ * once per loop turn, so a burst of changes costs one look per queue.
+ */
+static void stats_touch(struct queue *q)
+{
+    if (q->stats_dirty || !A.stats_kick) return;
+    q->stats_dirty = true;
+    q->next_stats = A.stats_dirty;
+    A.stats_dirty = q;
+    event_active(A.stats_kick, 0, 0);
+}
+
+static void stats_touch_agent(const struct agent *a)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)a->user_id);
+    for (int i = 0; m && i < m->n; i++)
+        stats_touch(m->q[i]);
+}
+
+static void on_stats_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct queue *list = A.stats_dirty;
+    A.stats_dirty = NULL;
+    for (struct queue *q = list, *next; q; q = next) {
+        next = q->next_stats;
+        q->next_stats = NULL;
+        q->stats_dirty = false;
+        json_t *now = queue_counts_json(q);
+        if (q->stats_sent && json_equal(now, q->stats_sent)) {
+            json_decref(now);
+            continue;
+        }
+        json_decref(q->stats_sent);
+        q->stats_sent = json_incref(now);
+        events_emit("queue.stats", q->domain_id, now);
+    }
 }
 
 /* ---- start and stop ---- */
@@ -1241,6 +1296,7 @@ int acd_init(void)
     cw_map_init(&A.memberships);
     cw_random_bytes(&A.rng, sizeof A.rng);
     A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
+    A.stats_kick = event_new(loop_base(), -1, 0, on_stats_kick, NULL);
     if (!A.rng) A.rng = 88172645463325252ULL;
     acd_api_init();
     return CW_OK;
@@ -1270,6 +1326,7 @@ void acd_shutdown(void)
         }
         free(q->members);
         cw_map_free(&q->member_idx);
+        json_decref(q->stats_sent);
         free(q);
     }
     for (size_t i = 0; i < A.memberships.cap; i++) {
@@ -1281,6 +1338,9 @@ void acd_shutdown(void)
     cw_map_free(&A.memberships);
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
+    if (A.stats_kick) event_free(A.stats_kick);
+    A.stats_kick = NULL;
+    A.stats_dirty = NULL;
     A.active = NULL;
     A.dirty = NULL;
     cw_map_free(&A.agents);
