@@ -1225,9 +1225,29 @@ static void stats_touch(struct queue *q)
     event_active(A.stats_kick, 0, 0);
 }
 
+/* An agent's first change loads the groups it belongs to, so their counts are followed
+ * from then on even if no caller has joined them since the start. */
+static struct membership *stats_memberships(int64_t user_id)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (m) return m;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT group_id FROM call_group_members WHERE user_id = ?",
+                    SA_INT(user_id), SA_END) >= 0)
+        while (store_next(r))
+            queue_load(store_int(r, 0));
+    store_res_free(r);
+    m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (!m) { /* in no group: remember that, not to ask again */
+        m = cw_calloc(1, sizeof *m);
+        cw_map_put(&A.memberships, (uint64_t)user_id, m);
+    }
+    return m;
+}
+
 static void stats_touch_agent(const struct agent *a)
 {
-    struct membership *m = cw_map_get(&A.memberships, (uint64_t)a->user_id);
+    struct membership *m = stats_memberships(a->user_id);
     for (int i = 0; m && i < m->n; i++)
         stats_touch(m->q[i]);
 }
