@@ -34,17 +34,6 @@ def share(phone, base, start, end, hz, index=0):
     return audio.tone_share(s, rate, hz)
 
 
-def other_tenant_supervisor(d):
-    sa = d.login("sysadmin", DEMO["sysadmin"])
-    pool = int(d.sql("SELECT id FROM pools WHERE name = 'Demo pool'")[0][0])
-    dom = sa.ok("POST", "/api/v1/domains", {"name": "other.example", "pool_id": pool},
-                status=201)
-    sa.ok("POST", "/api/v1/domains/%d/users" % dom["id"],
-          {"login": "osup", "display_name": "Other supervisor", "password": PW,
-           "role": "supervisor"}, status=201)
-    return d.login("osup", PW, "other.example")
-
-
 def spy_audit_rows(d, uuid):
     return d.sql("SELECT actor_id, object_type, object_name, details FROM audit_log "
                  "WHERE object_name = ? AND details LIKE '%supervisor%' ORDER BY id", (uuid,))
@@ -59,7 +48,7 @@ def test_spy_on_a_queue_call(d):
     sup_api = d.login("supervisor", DEMO["supervisor"], "demo.local")
     op_api = d.login("op101", DEMO["op101"], "demo.local")
     sub_api = d.login("sub1", PW, "demo.local")
-    other = other_tenant_supervisor(d)
+    other = d.tenant_login("other.example", "osup", "supervisor", PW)
 
     phones = []
     try:
