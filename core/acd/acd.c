@@ -27,6 +27,7 @@
 #define MAX_OFFERS 32
 #define MAX_MISSED 32
 #define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
+#define STATS_MS   50   /* queue.stats: changes gathered this long, then announced */
 
 struct queue;
 struct entry;
@@ -135,7 +136,7 @@ static struct {
     struct queue *dirty;       /* queues waiting for the kick to dispatch them */
     struct event *kick;        /* runs the dispatches asked for, outside any callback */
     struct queue *stats_dirty; /* queues whose counts to compare and announce */
-    struct event *stats_kick;
+    cw_timer *stats_timer;     /* runs while stats_dirty is not empty */
     uint64_t seq;
     uint64_t rng;
 } A;
@@ -1214,15 +1215,16 @@ json_t *acd_queues_json(int64_t domain_id)
 /*
  * queue.stats: a group's counts, sent to its tenant whenever they differ
  * from the last ones sent. Changes only mark the queue; the comparison runs
- * once per loop turn, so a burst of changes costs one look per queue.
+ * STATS_MS later, so a burst of changes costs one look per queue and the
+ * routing decisions never wait for it.
  */
 static void stats_touch(struct queue *q)
 {
-    if (q->stats_dirty || !A.stats_kick) return;
+    if (q->stats_dirty || !A.stats_timer) return;
+    if (!A.stats_dirty) cw_timer_start(A.stats_timer, STATS_MS);
     q->stats_dirty = true;
     q->next_stats = A.stats_dirty;
     A.stats_dirty = q;
-    event_active(A.stats_kick, 0, 0);
 }
 
 /* An agent's first change loads the groups it belongs to, so their counts are followed
@@ -1252,7 +1254,7 @@ static void stats_touch_agent(const struct agent *a)
         stats_touch(m->q[i]);
 }
 
-static void on_stats_kick(evutil_socket_t fd, short what, void *arg)
+static void on_stats_due(void *arg)
 {
     struct queue *list = A.stats_dirty;
     A.stats_dirty = NULL;
@@ -1316,7 +1318,7 @@ int acd_init(void)
     cw_map_init(&A.memberships);
     cw_random_bytes(&A.rng, sizeof A.rng);
     A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
-    A.stats_kick = event_new(loop_base(), -1, 0, on_stats_kick, NULL);
+    A.stats_timer = cw_timer_new(on_stats_due, NULL);
     if (!A.rng) A.rng = 88172645463325252ULL;
     acd_api_init();
     return CW_OK;
@@ -1358,8 +1360,8 @@ void acd_shutdown(void)
     cw_map_free(&A.memberships);
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
-    if (A.stats_kick) event_free(A.stats_kick);
-    A.stats_kick = NULL;
+    cw_timer_free(A.stats_timer);
+    A.stats_timer = NULL;
     A.stats_dirty = NULL;
     A.active = NULL;
     A.dirty = NULL;
