@@ -239,5 +239,6 @@ void call_api_init(void)
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/transfer", transfer_call,
                ROLE_SUPERVISOR, 0, "Blind transfer of the caller to an extension or number (to)");
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/spy", spy_call, ROLE_SUPERVISOR, 0,
-               "Supervisor listen, whisper or barge: rings the supervisor's phone (mode, user_id)");
+               "Supervisor listen, whisper or barge: rings the supervisor's own phone (mode; "
+               "user_id: a domain admin may choose a supervisor of the domain)");
 }
