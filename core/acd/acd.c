@@ -27,6 +27,7 @@
 #define MAX_OFFERS 32
 #define MAX_MISSED 32
 #define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
+#define STATS_MS   50   /* queue.stats: changes gathered this long, then announced */
 
 struct queue;
 struct entry;
@@ -116,6 +117,9 @@ struct queue {
     bool active;
     bool dirty; /* wants a dispatch on the next kick (and is on A.dirty) */
     struct queue *next_dirty;
+    bool stats_dirty; /* its counts may have changed (and is on A.stats_dirty) */
+    struct queue *next_stats;
+    json_t *stats_sent; /* the counts last sent as queue.stats */
 };
 
 /* The loaded queues a user is a member of, so an agent becoming free looks
@@ -126,14 +130,16 @@ struct membership {
 };
 
 static struct {
-    cw_map queues;        /* id -> queue */
-    cw_map agents;        /* user_id -> agent */
-    cw_map entries;       /* hash(call uuid) -> entry */
-    cw_map memberships;   /* user_id -> struct membership */
-    struct queue *active; /* queues with callers */
-    struct queue *dirty;  /* queues waiting for the kick to dispatch them */
-    struct event *kick;   /* runs the dispatches asked for, outside any callback */
-    struct agent *unsaved; /* agents whose state the kick writes to the store */
+    cw_map queues;             /* id -> queue */
+    cw_map agents;             /* user_id -> agent */
+    cw_map entries;            /* hash(call uuid) -> entry */
+    cw_map memberships;        /* user_id -> struct membership */
+    struct queue *active;      /* queues with callers */
+    struct queue *dirty;       /* queues waiting for the kick to dispatch them */
+    struct event *kick;        /* runs the dispatches asked for, outside any callback */
+    struct queue *stats_dirty; /* queues whose counts to compare and announce */
+    cw_timer *stats_timer;     /* runs while stats_dirty is not empty */
+    struct agent *unsaved;     /* agents whose state the kick writes to the store */
     uint64_t seq;
     uint64_t rng;
 } A;
@@ -250,6 +256,8 @@ static struct agent *agent_get(int64_t user_id)
 
 static void dispatch_for_agent(struct agent *a);
 static void leave_if_empty(struct agent *a);
+static void stats_touch(struct queue *q);
+static void stats_touch_agent(const struct agent *a);
 
 static void agent_set(struct agent *a, enum agent_state st, const char *reason)
 {
@@ -272,6 +280,7 @@ static void agent_set(struct agent *a, enum agent_state st, const char *reason)
                           agent_state_name(old), "reason", a->reason));
     log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
               agent_state_name(st));
+    stats_touch_agent(a);
     if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
     if (st == AGENT_LOGGED_OUT) leave_if_empty(a);
 }
@@ -510,6 +519,7 @@ static void queue_log(struct entry *e, int64_t agent_id, const char *event, json
     char type[48];
     snprintf(type, sizeof type, "queue.%s", event);
     events_emit(type, e->q->domain_id, ev);
+    stats_touch(e->q);
 }
 
 static void offer_remove(struct entry *e, struct offer *o)
@@ -1179,6 +1189,28 @@ json_t *acd_agents_json(int64_t domain_id)
     return arr;
 }
 
+/* A group's counts at this moment (seed 001 §8.5.2), without the callers' list. */
+static json_t *queue_counts_json(struct queue *q)
+{
+    int counts[AGENT_STATE_COUNT] = {0}, online = 0, nwait = 0;
+    for (int i = 0; i < q->nmembers; i++) {
+        struct agent *a = agent_get(q->members[i].user_id);
+        if (!a) continue;
+        counts[a->state]++;
+        if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
+    }
+    for (struct entry *e = q->entries; e; e = e->next)
+        if (!e->talking) nwait++;
+    return json_pack(
+        "{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I}", "id", (json_int_t)q->id,
+        "name", q->name, "extension", q->ext, "strategy", acd_strategy_name(q->strategy), "queue",
+        nwait, "logged_in", online, "available", counts[AGENT_AVAILABLE], "inbound",
+        counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound", counts[AGENT_ON_CALL_OUT],
+        "wrap_up", counts[AGENT_WRAP_UP], "break", counts[AGENT_BREAK], "away", counts[AGENT_AWAY],
+        "campaign", counts[AGENT_CAMPAIGN], "answered", (json_int_t)q->answered, "abandoned",
+        (json_int_t)q->abandoned);
+}
+
 json_t *acd_queues_json(int64_t domain_id)
 {
     json_t *arr = json_array();
@@ -1192,35 +1224,80 @@ json_t *acd_queues_json(int64_t domain_id)
     while (store_next(r)) {
         struct queue *q = queue_load(store_int(r, 0));
         if (!q) continue;
-        int counts[AGENT_STATE_COUNT] = {0}, online = 0;
-        for (int i = 0; i < q->nmembers; i++) {
-            struct agent *a = agent_get(q->members[i].user_id);
-            if (!a) continue;
-            counts[a->state]++;
-            if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
-        }
         json_t *waiting = json_array();
-        int nwait = 0;
         for (struct entry *e = q->entries; e; e = e->next) {
             if (e->talking) continue;
-            nwait++;
             json_array_append_new(waiting, json_pack("{s:s,s:I,s:i}", "call", e->uuid, "wait_s",
                                                      (json_int_t)((now - e->join_ms) / 1000),
                                                      "priority", e->priority));
         }
-        json_array_append_new(
-            arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
-                           "id", (json_int_t)q->id, "name", q->name, "extension", q->ext,
-                           "strategy", acd_strategy_name(q->strategy), "queue", nwait, "logged_in",
-                           online, "available", counts[AGENT_AVAILABLE], "inbound",
-                           counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
-                           counts[AGENT_ON_CALL_OUT], "wrap_up", counts[AGENT_WRAP_UP], "break",
-                           counts[AGENT_BREAK], "away", counts[AGENT_AWAY], "campaign",
-                           counts[AGENT_CAMPAIGN], "waiting", waiting, "answered",
-                           (json_int_t)q->answered, "abandoned", (json_int_t)q->abandoned));
+        json_t *j = queue_counts_json(q);
+        json_object_set_new(j, "waiting", waiting);
+        json_array_append_new(arr, j);
     }
     store_res_free(r);
     return arr;
+}
+
+/*
+ * queue.stats: a group's counts, sent to its tenant whenever they differ
+ * from the last ones sent. Changes only mark the queue; the comparison runs
+ * STATS_MS later, so a burst of changes costs one look per queue and the
+ * routing decisions never wait for it.
+ */
+static void stats_touch(struct queue *q)
+{
+    if (q->stats_dirty || !A.stats_timer) return;
+    if (!A.stats_dirty) cw_timer_start(A.stats_timer, STATS_MS);
+    q->stats_dirty = true;
+    q->next_stats = A.stats_dirty;
+    A.stats_dirty = q;
+}
+
+/* An agent's first change loads the groups it belongs to, so their counts are followed
+ * from then on even if no caller has joined them since the start. */
+static struct membership *stats_memberships(int64_t user_id)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (m) return m;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT group_id FROM call_group_members WHERE user_id = ?",
+                    SA_INT(user_id), SA_END) >= 0)
+        while (store_next(r))
+            queue_load(store_int(r, 0));
+    store_res_free(r);
+    m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (!m) { /* in no group: remember that, not to ask again */
+        m = cw_calloc(1, sizeof *m);
+        cw_map_put(&A.memberships, (uint64_t)user_id, m);
+    }
+    return m;
+}
+
+static void stats_touch_agent(const struct agent *a)
+{
+    struct membership *m = stats_memberships(a->user_id);
+    for (int i = 0; m && i < m->n; i++)
+        stats_touch(m->q[i]);
+}
+
+static void on_stats_due(void *arg)
+{
+    struct queue *list = A.stats_dirty;
+    A.stats_dirty = NULL;
+    for (struct queue *q = list, *next; q; q = next) {
+        next = q->next_stats;
+        q->next_stats = NULL;
+        q->stats_dirty = false;
+        json_t *now = queue_counts_json(q);
+        if (q->stats_sent && json_equal(now, q->stats_sent)) {
+            json_decref(now);
+            continue;
+        }
+        json_decref(q->stats_sent);
+        q->stats_sent = json_incref(now);
+        events_emit("queue.stats", q->domain_id, now);
+    }
 }
 
 /* ---- start and stop ---- */
@@ -1268,6 +1345,7 @@ int acd_init(void)
     cw_map_init(&A.memberships);
     cw_random_bytes(&A.rng, sizeof A.rng);
     A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
+    A.stats_timer = cw_timer_new(on_stats_due, NULL);
     if (!A.rng) A.rng = 88172645463325252ULL;
     acd_api_init();
     return CW_OK;
@@ -1298,6 +1376,7 @@ void acd_shutdown(void)
         }
         free(q->members);
         cw_map_free(&q->member_idx);
+        json_decref(q->stats_sent);
         free(q);
     }
     for (size_t i = 0; i < A.memberships.cap; i++) {
@@ -1309,6 +1388,9 @@ void acd_shutdown(void)
     cw_map_free(&A.memberships);
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
+    cw_timer_free(A.stats_timer);
+    A.stats_timer = NULL;
+    A.stats_dirty = NULL;
     A.active = NULL;
     A.dirty = NULL;
     cw_map_free(&A.agents);

@@ -590,6 +590,22 @@ class Daemon:
         return int(self.sql("SELECT id FROM users WHERE domain_id = ? AND login = ?",
                             (domain_id, login))[0][0])
 
+    def tenant_login(self, domain, login, role, password):
+        """A logged-in API client of a web user of another tenant (domain created in the demo
+        pool when missing), for checks that one tenant cannot see or touch another's."""
+        sa = self.login("sysadmin", DEMO["sysadmin"])
+        found = self.sql("SELECT id FROM domains WHERE name = ?", (domain,))
+        if found:
+            dom_id = int(found[0][0])
+        else:
+            pool = int(self.sql("SELECT id FROM pools WHERE name = 'Demo pool'")[0][0])
+            dom_id = sa.ok("POST", "/api/v1/domains", {"name": domain, "pool_id": pool},
+                           status=201)["id"]
+        sa.ok("POST", "/api/v1/domains/%d/users" % dom_id,
+              {"login": login, "display_name": login, "password": password, "role": role},
+              status=201)
+        return self.login(login, password, domain)
+
     def registrations(self, login=None):
         """[login, contact, expires_at, user_agent, source, transport] rows, by login."""
         q = ("SELECT u.login, r.contact, r.expires_at, r.user_agent, r.source, r.transport"
