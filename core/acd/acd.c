@@ -2,8 +2,9 @@
  * acd.c - queues, agents and offers.
  *
  * Owns every queue entry (a caller waiting), every agent record and every
- * outstanding offer, all on the core thread. A caller waits with music on
- * hold; whenever something changes (a join, an agent becoming free, an
+ * outstanding offer, all on the core thread. A caller hears the group's
+ * greeting once, then waits with music on hold or ringing; whenever
+ * something changes (a join, an agent becoming free, an
  * offer failing) the queue dispatches at once, choosing agents with the
  * strategies of strategy.c and ringing them as B legs of the caller's call.
  * The first agent to answer is bridged; an unanswered offer returns the
@@ -28,6 +29,11 @@
 #define MAX_MISSED 32
 #define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
 #define STATS_MS   50   /* queue.stats: changes gathered this long, then announced */
+
+/* Tags of what the queue plays to a waiting caller, to tell their ends apart. */
+#define TAG_HOLD     0x51480001u /* music on hold or ringback */
+#define TAG_GREETING 0x51480002u
+#define TAG_ANNOUNCE 0x51480003u
 
 struct queue;
 struct entry;
@@ -87,9 +93,12 @@ struct entry {
     cw_timer *progress_timer;
     cw_timer *retry_timer; /* after everyone free missed this caller */
     cw_timer *announce_timer;
+    cw_timer *tier_timer; /* the next priority tier becomes eligible */
     bool announcing;
+    bool greeting; /* the queue's greeting is playing: nobody is rung yet */
     struct agent *agent;
     char moh[64];
+    bool moh_chosen; /* the script named a music stream: it overrides ringback */
     bool finishing;
     struct entry *next;
 };
@@ -99,12 +108,15 @@ struct queue {
     char name[128], ext[16];
     enum acd_strategy strategy;
     int ring_timeout, wrapup, max_wait, max_len, max_misses, avg_talk, tier_escalation;
+    int progressive_step; /* ring_progressive: seconds before the next member is added */
     int announce_interval;
     bool announce_position;
     char lang[8];
     bool join_empty, leave_empty;
     char callback_key; /* DTMF that turns waiting into a callback; 0 = none */
     char moh[64];
+    bool ringback;      /* the caller hears ringing while waiting, not music */
+    char greeting[512]; /* sound file played once on entering; "" = none */
     char greeting_text[256], info_url[512];
     struct member *members;
     int nmembers;
@@ -112,7 +124,7 @@ struct queue {
     struct entry *entries;
     int nentries;
     int rr_last;
-    int64_t answered, abandoned, talk_total_ms;
+    int64_t answered, abandoned;
     struct queue *next_active, *prev_active;
     bool active;
     bool dirty; /* wants a dispatch on the next kick (and is on A.dirty) */
@@ -389,7 +401,9 @@ static struct queue *queue_load(int64_t id)
                     "max_wait, max_length, max_misses, avg_talk_time, tier_escalation, "
                     "join_empty, leave_empty, moh, greeting_text, info_url, announce_interval, "
                     "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id), "
-                    "callback_key FROM call_groups WHERE id = ?",
+                    "callback_key, progressive_step, (SELECT path FROM sound_files f WHERE "
+                    "f.id = greeting_sound_id AND f.domain_id = call_groups.domain_id), "
+                    "waiting_audio FROM call_groups WHERE id = ?",
                     SA_INT(id), SA_END) < 0 ||
         !store_next(r)) {
         store_res_free(r);
@@ -424,8 +438,12 @@ static struct queue *queue_load(int64_t id)
     cw_strlcpy(q->lang, store_str(r, 18) && !strcmp(store_str(r, 18), "ru") ? "ru" : "en",
                sizeof q->lang);
     q->callback_key = store_str(r, 19) && strlen(store_str(r, 19)) == 1 ? store_str(r, 19)[0] : 0;
+    q->progressive_step = (int)store_int(r, 20);
+    cw_strlcpy(q->greeting, store_str(r, 21) ? store_str(r, 21) : "", sizeof q->greeting);
+    q->ringback = store_str(r, 22) && !strcmp(store_str(r, 22), "ringback");
     store_res_free(r);
     if (q->ring_timeout <= 0) q->ring_timeout = 20;
+    if (q->progressive_step <= 0) q->progressive_step = 5;
 
     if (store_query(
             st, &r,
@@ -484,6 +502,14 @@ static int logged_in_members(const struct queue *q)
     return n;
 }
 
+/* Tiers: how long a caller waits before a member of this priority may be offered the call,
+ * (priority - best priority of the group) x tier_escalation seconds; 0 without escalation. */
+static int64_t tier_open_ms(const struct queue *q, const struct member *m)
+{
+    if (q->tier_escalation <= 0 || q->nmembers == 0) return 0;
+    return (int64_t)(m->priority - q->members[0].priority) * q->tier_escalation * 1000;
+}
+
 static bool member_eligible(const struct queue *q, const struct member *m, struct agent *a,
                             const struct entry *e, int64_t now)
 {
@@ -496,13 +522,7 @@ static bool member_eligible(const struct queue *q, const struct member *m, struc
     if (!sip_user_online(a->user_id)) return false;
     for (int i = 0; i < e->nmissed; i++)
         if (e->missed[i] == a->user_id) return false;
-    /* tiers: priority p becomes eligible after (p - top) * escalation seconds of waiting */
-    if (q->tier_escalation > 0 && q->nmembers > 0) {
-        int top = q->members[0].priority;
-        int64_t waited = (now - e->join_ms) / 1000;
-        if ((int64_t)(m->priority - top) * q->tier_escalation > waited) return false;
-    }
-    return true;
+    return tier_open_ms(q, m) <= now - e->join_ms;
 }
 
 /* ---- offers ---- */
@@ -599,7 +619,6 @@ static void talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, v
     struct agent *a = e->agent;
     int64_t talk = cw_wall_ms() - a->talk_start_ms;
     a->talk_ms += talk;
-    e->q->talk_total_ms += talk;
     a->talking = NULL;
     queue_log(e, a->user_id, "complete", json_pack("{s:I}", "talk_ms", (json_int_t)talk));
     if (!acd_strategy_is_acd(e->q->strategy)) {
@@ -671,6 +690,8 @@ static void offer(struct entry *e, struct agent *a)
         if (a->state == AGENT_RINGING) agent_free_again(a);
         return;
     }
+    intptr_t idx = (intptr_t)cw_map_get(&e->q->member_idx, (uint64_t)a->user_id);
+    if (idx) e->q->rr_last = e->q->members[idx - 1].order; /* round robin goes on after it */
     queue_log(e, a->user_id, "offer", NULL);
     events_emit("agent.offer", e->q->domain_id,
                 json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id,
@@ -848,10 +869,22 @@ static int gather(struct queue *q, struct entry *e, int64_t now, struct acd_cand
 
 static void on_progress(void *arg);
 
+/* With tier escalation, wake the entry when the next priority tier opens for it. */
+static void arm_tier_timer(struct queue *q, struct entry *e, int64_t now)
+{
+    int64_t waited = now - e->join_ms, next = -1;
+    for (int i = 0; i < q->nmembers; i++) {
+        int64_t open = tier_open_ms(q, &q->members[i]);
+        if (open > waited && (next < 0 || open < next)) next = open;
+    }
+    if (next >= 0) cw_timer_start(e->tier_timer, next - waited);
+}
+
 static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
 {
     struct acd_candidate cand[256];
     struct agent *agents[256];
+    if (q->tier_escalation > 0) arm_tier_timer(q, e, now);
     int n = gather(q, e, now, cand, agents, 256);
     if (n == 0 && e->nmissed > 0 && e->noffers == 0) {
         /* everyone free has missed this caller: a new round after a pause */
@@ -862,8 +895,8 @@ static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
     int picks[256];
     int k = acd_pick(q->strategy, cand, n, q->rr_last, rnd, NULL, picks, 256);
     if (q->strategy == ACD_RING_PROGRESSIVE && k > 0) {
-        k = 1; /* one now, one more every few seconds while nobody answers */
-        cw_timer_start(e->progress_timer, 5000);
+        k = 1; /* one now, one more every progressive_step seconds while nobody answers */
+        cw_timer_start(e->progress_timer, (int64_t)q->progressive_step * 1000);
     }
     if (e->callback) {
         offer_callback(e, agents[picks[0]]);
@@ -888,11 +921,18 @@ static void on_progress(void *arg)
     dispatch_entry(e->q, e, cw_wall_ms());
 }
 
+static void on_tier_open(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking || e->finishing || e->noffers > 0) return; /* a failed offer dispatches */
+    dispatch(e->q);
+}
+
 static void dispatch_now(struct queue *q)
 {
     int64_t now = cw_wall_ms();
     for (struct entry *e = q->entries; e; e = e->next) {
-        if (e->talking || e->noffers > 0 || e->finishing) continue;
+        if (e->talking || e->noffers > 0 || e->finishing || e->greeting) continue;
         if (e->callback && now < e->not_before_ms) continue;
         dispatch_entry(q, e, now);
         if (e->noffers == 0 && q->tier_escalation == 0) break; /* nobody free for the head */
@@ -962,16 +1002,14 @@ static int entry_position(const struct entry *e)
     return pos;
 }
 
-/* Seconds until an agent is likely free: position x handle time / agents. */
+/* Seconds until an agent is likely free: position x average talk time / agents;
+ * -1 when the group sets no average talk time (seed 001 L2762: 0 = off). */
 static int64_t estimated_wait_s(const struct entry *e)
 {
     const struct queue *q = e->q;
-    int64_t handle = q->avg_talk > 0   ? q->avg_talk
-                     : q->answered > 0 ? q->talk_total_ms / 1000 / q->answered
-                                       : 0;
-    if (handle <= 0) return -1;
+    if (q->avg_talk <= 0) return -1;
     int agents = logged_in_members(q);
-    return (int64_t)entry_position(e) * handle / (agents > 0 ? agents : 1);
+    return (int64_t)entry_position(e) * q->avg_talk / (agents > 0 ? agents : 1);
 }
 
 static int add_prompt(char **files, int n, int max, const char *lang, const char *name)
@@ -985,7 +1023,7 @@ static void on_announce(void *arg)
 {
     struct entry *e = arg;
     struct queue *q = e->q;
-    if (e->talking || e->finishing || e->noffers > 0) goto again;
+    if (e->talking || e->finishing || e->noffers > 0 || e->greeting || e->announcing) goto again;
     char *files[24];
     int n = 0;
     if (q->announce_position) {
@@ -1008,7 +1046,7 @@ static void on_announce(void *arg)
     }
     if (n > 0) {
         e->announcing = true;
-        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, 0);
+        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, TAG_ANNOUNCE);
         for (int i = 0; i < n; i++)
             free(files[i]);
     }
@@ -1041,6 +1079,7 @@ static void entry_finish(struct entry *e, enum acd_result r)
     cw_timer_free(e->progress_timer);
     cw_timer_free(e->retry_timer);
     cw_timer_free(e->announce_timer);
+    cw_timer_free(e->tier_timer);
     if (r != ACD_ANSWERED) {
         int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
         if (e->c) call_set_queue(e->c, e->q->id, 0, wait_s);
@@ -1061,6 +1100,17 @@ static void on_max_wait(void *arg)
     struct entry *e = arg;
     if (e->talking) return;
     entry_finish(e, ACD_TIMEOUT);
+}
+
+/* What a waiting caller hears between greeting and announcements: the queue's music on
+ * hold (or the stream the script chose) or, if the group says so, ringing. */
+static void hold_audio(struct entry *e)
+{
+    media_id m = leg_media(call_a_leg(e->c));
+    if (e->q->ringback && !e->moh_chosen)
+        media_play_tone(m, MEDIA_TONE_RINGBACK, TAG_HOLD);
+    else
+        media_moh(m, e->moh, TAG_HOLD);
 }
 
 /* Seed 001 §8.3: a VIP caller's priority (lower is served first); 100 for everyone else. */
@@ -1090,10 +1140,12 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     e->done = done;
     e->arg = arg;
     cw_strlcpy(e->moh, o && o->moh ? o->moh : q->moh, sizeof e->moh);
+    e->moh_chosen = o && o->moh;
     e->timeout_timer = cw_timer_new(on_max_wait, e);
     e->progress_timer = cw_timer_new(on_progress, e);
     e->retry_timer = cw_timer_new(on_retry, e);
     e->announce_timer = cw_timer_new(on_announce, e);
+    e->tier_timer = cw_timer_new(on_tier_open, e);
     call_ref(c);
     /* ordered by priority (lower first), then arrival */
     struct entry **p = &q->entries;
@@ -1123,8 +1175,13 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     if (max_wait > 0) cw_timer_start(e->timeout_timer, (int64_t)max_wait * 1000);
     call_answer(c);
     call_set_queue(c, q->id, 0, 0);
-    media_moh(leg_media(call_a_leg(c)), e->moh, 0);
     call_mark_state(c, "queued");
+    if (q->greeting[0]) {
+        /* seed 001 §8.1.2: the greeting comes before the call goes to the group */
+        const char *files[] = {q->greeting};
+        e->greeting = media_play(leg_media(call_a_leg(c)), files, 1, false, TAG_GREETING) == CW_OK;
+    }
+    if (!e->greeting) hold_audio(e);
     dispatch(q);
     /* if nobody is free right away, tell the caller where they stand */
     if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0 || q->callback_key)
@@ -1137,13 +1194,18 @@ void acd_caller_media_event(call *c, const struct media_event *ev)
     struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
     if (!e || e->talking) return;
     if (ev->type == MEDIA_EV_DTMF && e->q->callback_key && ev->digit == e->q->callback_key &&
-        e->noffers == 0) {
+        e->noffers == 0 && !e->greeting) {
         entry_to_callback(e);
         return;
     }
-    if (ev->type == MEDIA_EV_PLAY_DONE && e->announcing) {
+    if (ev->type != MEDIA_EV_PLAY_DONE) return;
+    if (ev->tag == TAG_GREETING && e->greeting) {
+        e->greeting = false;
+        hold_audio(e);
+        dispatch(e->q); /* now the caller is in line for an operator */
+    } else if (ev->tag == TAG_ANNOUNCE && e->announcing) {
         e->announcing = false;
-        media_moh(leg_media(call_a_leg(c)), e->moh, 0);
+        hold_audio(e);
     }
 }
 
@@ -1371,6 +1433,7 @@ void acd_shutdown(void)
             cw_timer_free(e->progress_timer);
             cw_timer_free(e->retry_timer);
             cw_timer_free(e->announce_timer);
+            cw_timer_free(e->tier_timer);
             if (e->c) call_unref(e->c);
             free(e);
         }

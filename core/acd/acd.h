@@ -38,7 +38,7 @@ void acd_shutdown(void);
 struct acd_join_opts {
     int max_wait_s;  /* 0 = the queue's setting */
     int priority;    /* lower is served first; 0 = from the VIP list, else normal */
-    const char *moh; /* NULL = the queue's music */
+    const char *moh; /* a music stream; NULL = the queue's waiting audio (music or ringback) */
 };
 
 /* How a caller left the queue. */
