@@ -358,6 +358,35 @@ def test_every_endpoint_refuses_other_tenants(d):
     assert d.sql("SELECT COUNT(*) FROM audit_log") == audit_before, "refused requests audited"
 
 
+def test_own_domain_paths_refuse_other_tenants_objects(d):
+    """A's own domain in the path, B's (and C's) object after it: the object's tenant is
+    checked, not only the path's."""
+    doc = d.client().ok("GET", "/api/v1/openapi.json")
+    before = snapshot(d)
+    audit_before = d.sql("SELECT COUNT(*) FROM audit_log")
+    checked = 0
+    problems = []
+    for objs in (S["b_objects"], S["c_objects"]):
+        for path, ops in doc["paths"].items():
+            if not path.startswith("/api/v1/domains/{domain}/") or path.count("{") < 2:
+                continue
+            url, collection = target_url(path, S["a"], S["p1"], objs)
+            for method in ops:
+                body = {"post": bodies(collection), "patch": patch_bodies(collection),
+                        "put": {"state": "break"}}.get(method)
+                for who in ("a-domainadmin", "a-supervisor", "a-operator", "a-subscriber",
+                            "p1sup", "p1sg"):
+                    r = S["callers"][who].request(method.upper(), url, body=body)
+                    checked += 1
+                    if r.status not in (403, 404):
+                        problems.append("%s %s %s as %s -> %d %s" % (
+                            method.upper(), path, url, who, r.status, r.text[:200]))
+    assert not problems, "\n".join(problems[:40])
+    assert checked > 300, checked
+    assert snapshot(d) == before, "a refused request changed something"
+    assert d.sql("SELECT COUNT(*) FROM audit_log") == audit_before, "refused requests audited"
+
+
 def test_lists_show_only_the_callers_tenants(d):
     cl = S["callers"]
     names = lambda c, url: sorted(x["name"] for x in c.ok("GET", url)["items"])
@@ -430,6 +459,7 @@ if __name__ == "__main__":
     run_tests([test_build_the_world,
                test_live_objects_of_the_other_tenants,
                test_every_endpoint_refuses_other_tenants,
+               test_own_domain_paths_refuse_other_tenants_objects,
                test_live_objects_survive_the_matrix,
                test_lists_show_only_the_callers_tenants,
                test_roles_inside_the_own_domain],
