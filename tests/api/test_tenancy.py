@@ -12,7 +12,8 @@ Every placeholder of a path is filled with a live object of the other
 tenant: a CDR row, an agent, a call in progress into a conference room
 with its member (a phone of B, and one of C, stays in the room all along),
 a fax page and a banned SIP address; a path with a placeholder the test
-cannot fill fails it. Lists without a tenant in the path must not show
+cannot fill fails it. The same objects behind the caller's own domain in
+the path are refused too. Lists without a tenant in the path must not show
 other tenants' rows.
 """
 
