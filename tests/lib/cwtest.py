@@ -382,10 +382,12 @@ class Daemon:
     """One callwright process with its own folder, ports and store."""
 
     def __init__(self, demo=False, sets=None, log_level="info", store=None,
-                 lsan_suppressions=None):
-        """sets: config keys (--set); lsan_suppressions: a file in tests/lib naming known
-        leaks of third-party libraries for LeakSanitizer."""
+                 lsan_suppressions=None, config=None):
+        """sets: config keys (--set; None drops one of the defaults below); config: a
+        --config file; lsan_suppressions: a file in tests/lib naming known leaks of
+        third-party libraries for LeakSanitizer."""
         self.dir = tempfile.mkdtemp(prefix="cwtest-")
+        self.config = config
         self.lsan = lsan_suppressions
         self._pick_ports()
         self.pg = None
@@ -448,11 +450,18 @@ class Daemon:
                 self.sets.update({k: v for k, v in self._port_sets().items()
                                   if k not in self.fixed})
 
-    def _launch(self, timeout):
+    def command(self):
+        """The daemon's command line: --config when given, then every --set."""
         args = [os.path.join(BUILD, "callwright")]
+        if self.config:
+            args += ["--config", self.config]
         for k, v in self.sets.items():
             if v is not None:
                 args += ["--set", "%s=%s" % (k, v)]
+        return args
+
+    def _launch(self, timeout):
+        args = self.command()
         env = dict(os.environ)
         if self.lsan:
             env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % os.path.join(

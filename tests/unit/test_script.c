@@ -491,6 +491,8 @@ static void memory_cap_ends_the_coroutine(void **state)
         run(vm, "local t = {} while true do t[#t + 1] = ('x'):rep(1 << 18) .. #t end", &o, 2000),
         SCRIPT_MEMORY);
     assert_non_null(strstr(o.err, "memory cap of 4194304 bytes"));
+    /* allocating without bound is stopped within 100 ms of core-thread time */
+    assert_true(elapsed_ms(&o) < 100);
     /* each slice stays inside the time budget; the cap ends it */
     assert_int_equal(run(vm,
                          "local t = {} while true do for j = 1, 200 do t[#t + 1] = "
