@@ -198,10 +198,23 @@ class RtpPeer:
         """Queue digits to go as DTMF tones in the audio (no telephone-events)."""
         with self.lock:
             for d in digits:
-                self.digits += dtmf_frames(d)
+                self.digits += [(0, f, False) for f in dtmf_frames(d)]
+
+    def send_events(self, digits, ms=120, gap_ms=120):
+        """Queue digits to go as RFC 4733 telephone-events (one timestamp a digit, the
+        end packet sent three times), each followed by gap_ms of silence."""
+        silence = bytes([0xFF]) * 160
+        with self.lock:
+            for d in digits:
+                code, n = EVENT_CHARS.index(d), max(1, ms // 20)
+                for k in range(n):
+                    end = 0x80 if k == n - 1 else 0
+                    ev = struct.pack("!BBH", code, end | 10, 160 * (k + 1))
+                    self.digits += [(self.dtmf_pt, ev, k > 0)] * (3 if end else 1)
+                self.digits += [(0, silence, False)] * max(1, gap_ms // 20)
 
     def _send(self):
-        seq, start = 0, time.monotonic()
+        seq, start, ev_ts = 0, time.monotonic(), 0
         wall0 = time.time() - start
         while not self.closing:
             if not self.sending.is_set():
@@ -211,12 +224,15 @@ class RtpPeer:
             due = start + seq * 0.02 + self.delay(seq)
             time.sleep(max(0.0, due - time.monotonic()))
             with self.lock:
-                payload = self.digits.pop(0) if self.digits else self.tone[seq % 50]
-            ts = seq * 160
+                pt, payload, same_ts = self.digits.pop(0) if self.digits else \
+                    (0, self.tone[seq % 50], False)
+            ts = ev_ts if same_ts else seq * 160  # an event's packets share its timestamp
+            ev_ts = ts
             if self.drop(seq):
                 self.dropped.append(seq)
             else:
-                head = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts, self.ssrc)
+                mark = 0x80 if pt == self.dtmf_pt and not same_ts else 0
+                head = struct.pack("!BBHII", 0x80, mark | pt, seq & 0xFFFF, ts, self.ssrc)
                 self.rtp.sendto(head + payload, self.remote)
                 self.sent.append((seq, ts, time.monotonic() + wall0))
             seq += 1
