@@ -12,14 +12,10 @@ raw RTP peer, so the test sees every packet:
   in the audio; the 274 it keys as tones is not taken for digits (round 1
   hears nothing), the 274 it then sends as events is (round 2).
 """
-import atexit
-import os
-import shutil
-import tempfile
 import time
 
 import audio
-from cwtest import DEMO, TestFailure, run_tests, wait_until
+from cwtest import DEMO, TestFailure, call_records, flows_dir, new_call_record, run_tests
 from rtppeer import RtpPeer
 
 FLOW = """
@@ -44,14 +40,6 @@ def check(cond, what):
         raise TestFailure(what)
 
 
-def flows_dir():
-    path = tempfile.mkdtemp(prefix="cwtest-flows-")
-    atexit.register(shutil.rmtree, path, True)
-    with open(os.path.join(path, "dtmf_echo.lua"), "w") as f:
-        f.write(FLOW)
-    return path
-
-
 def setup(d, mode):
     admin = d.login("admin", DEMO["admin"], "demo.local")
     flows = admin.get("/api/v1/domains/demo.local/ivr-flows").json["items"]
@@ -69,8 +57,7 @@ def setup(d, mode):
 def run_call(d, admin, keys):
     """Call 560 as 100; keys(peer) runs while the flow listens. The peer and the
     flow's protocol lines ("round N: [...]")."""
-    known = {x["uuid"] for x in admin.get("/api/v1/domains/demo.local/cdrs",
-                                          query={"number": "100"}).json["items"]}
+    known = {x["uuid"] for x in call_records(admin, "100")}
     peer = RtpPeer(d.sip_port, "admin", DEMO["admin"], hz=440, amplitude=3000)
     try:
         peer.call("sip:560@demo.local")
@@ -79,11 +66,7 @@ def run_call(d, admin, keys):
     finally:
         peer.close()
 
-    def cdr():
-        items = admin.get("/api/v1/domains/demo.local/cdrs", query={"number": "100"}).json
-        rows = [x for x in items["items"] if x["uuid"] not in known]
-        return rows[0] if rows else None
-    row = wait_until(cdr, 8, 0.2, "the call record")
+    row = new_call_record(admin, known, "100")
     rounds = [e["text"] for e in row["events"] if e["what"] == "script"]
     return peer, rounds
 
@@ -128,4 +111,4 @@ def test_rfc4733_phone_gets_events_and_its_tones_are_not_digits(d):
 if __name__ == "__main__":
     run_tests([test_inband_phone_gets_tones_and_its_tones_reach_the_flow,
                test_rfc4733_phone_gets_events_and_its_tones_are_not_digits],
-              demo=True, sets={"flows_dir": flows_dir()})
+              demo=True, sets={"flows_dir": flows_dir({"dtmf_echo": FLOW})})

@@ -17,7 +17,7 @@ import os
 import time
 
 import audio
-from cwtest import DEMO, TestFailure, run_tests, wait_until
+from cwtest import DEMO, TestFailure, call_records, new_call_record, run_tests
 from rtppeer import RtpPeer, rfc3550_jitter_ms
 from sipua import Phone
 
@@ -38,24 +38,9 @@ def callee(d, name):
     return p
 
 
-def new_cdr(d, admin, known):
-    """The call record that is not in known, once written (list API), and its cdrs row."""
-    def find():
-        items = admin.get("/api/v1/domains/demo.local/cdrs", query={"number": "100"}).json
-        rows = [x for x in items["items"] if x["uuid"] not in known]
-        return rows[0] if rows else None
-    row = wait_until(find, 8, 0.2, "the call record")
-    return row
-
-
-def cdr_uuids(admin):
-    items = admin.get("/api/v1/domains/demo.local/cdrs", query={"number": "100"}).json["items"]
-    return {x["uuid"] for x in items}
-
-
 def test_silent_caller_ends_the_call_with_rtp_timeout(d):
     admin = d.login("admin", DEMO["admin"], "demo.local")
-    known = cdr_uuids(admin)
+    known = {x["uuid"] for x in call_records(admin, "100")}
     b = callee(d, "b1")
     peer = RtpPeer(d.sip_port, "admin", DEMO["admin"], hz=440)
     try:
@@ -75,7 +60,7 @@ def test_silent_caller_ends_the_call_with_rtp_timeout(d):
         b.stop()
     heard = peer.heard
     check(audio.tone_share(heard[8000:], 8000, 1700) > 0.5, "100 did not hear 102 before")
-    row = new_cdr(d, admin, known)
+    row = new_call_record(admin, known, "100")
     check(row["cause"] == "rtp_timeout", "call history cause: %r" % row["cause"])
     check(row["a_number"] == "100" and row["b_number"] == "102", "parties: %r" % row)
     db = d.sql("SELECT cause, talk_s FROM cdrs WHERE uuid = ?", (row["uuid"],))
@@ -87,7 +72,7 @@ def test_silent_caller_ends_the_call_with_rtp_timeout(d):
 
 def test_lossy_caller_quality_in_the_call_record(d):
     admin = d.login("admin", DEMO["admin"], "demo.local")
-    known = cdr_uuids(admin)
+    known = {x["uuid"] for x in call_records(admin, "100")}
     b = callee(d, "b2")
     peer = RtpPeer(d.sip_port, "admin", DEMO["admin"], hz=440,
                    drop=lambda seq: seq % 10 == 5,
@@ -110,7 +95,7 @@ def test_lossy_caller_quality_in_the_call_record(d):
     sent, lost = len(peer.sent), len(peer.dropped)
     check(sent > 350 and lost > 35, "the peer sent %d packets, lost %d" % (sent, lost))
     check(len(peer.reports) >= 5, "the peer sent %d receiver reports" % len(peer.reports))
-    row = new_cdr(d, admin, known)
+    row = new_call_record(admin, known, "100")
     q = row["quality"]
     a, bq = q["a"], q["b"]
     # loss: every packet that never left, and only those (the last one sent is not lost)
