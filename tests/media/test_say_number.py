@@ -88,6 +88,7 @@ def test_flow_says_a_number_in_english_and_russian(d):
     en, ru = spans
     check(1.2 <= ru[0] - en[1] <= 2.5, "the pause between the two was %.2f s" % (ru[0] - en[1]))
 
+
 if __name__ == "__main__":
     run_tests([test_flow_says_a_number_in_english_and_russian],
               demo=True, sets={"flows_dir": flows_dir({"say_number": FLOW})})
