@@ -116,11 +116,12 @@ class RtpPeer:
 
     hz: the tone it talks (PCMU); drop(seq) -> True loses that packet on the way
     out; delay(seq) -> seconds added to its departure; ignore(seq) -> True
-    treats an incoming packet as lost on the way in (counted so in the RTCP
+    treats an incoming packet as lost on the way in, rx_delay(seq) -> seconds it
+    is taken to have been held up on the way in (both counted so in the RTCP
     reports); rtcp_s: seconds between receiver reports (0 = none)."""
 
     def __init__(self, sip_port, user, password, domain="demo.local", hz=440, amplitude=9000,
-                 drop=None, delay=None, ignore=None, rtcp_s=0, dtmf_pt=101):
+                 drop=None, delay=None, ignore=None, rx_delay=None, rtcp_s=0, dtmf_pt=101):
         self.c = sipraw.Client(sip_port)
         self.user, self.password, self.domain = user, password, domain
         self.rtp, self.rtcp = _port_pair()
@@ -129,6 +130,7 @@ class RtpPeer:
         self.drop = drop or (lambda seq: False)
         self.delay = delay or (lambda seq: 0.0)
         self.ignore = ignore or (lambda seq: False)
+        self.rx_delay = rx_delay or (lambda seq: 0.0)
         self.rtcp_s = rtcp_s
         self.dtmf_pt = dtmf_pt
         self.ssrc = 0x5EE7A001
@@ -250,7 +252,7 @@ class RtpPeer:
                 seq, ts, ssrc = struct.unpack("!HII", data[2:12])
                 self.arrivals.append((now, pt))
                 if not self.ignore(seq):
-                    self.rx.update(ssrc, seq, ts, time.time())
+                    self.rx.update(ssrc, seq, ts, time.time() + self.rx_delay(seq))
                     if pt == 0:
                         self.heard += [audio._ULAW[b] for b in data[12:]]
                     elif pt == self.dtmf_pt and len(data) >= 16:

@@ -7,8 +7,9 @@
    so does 100, and the call record says cause rtp_timeout, in the API's
    call history and in the cdrs row.
 2. 100 calls 102 again over a bad network: 10 % of its packets never leave
-   (every tenth), every other one leaves 8 ms late, and it counts 5 % of what
-   comes back as lost (and says so in RTCP receiver reports every second).
+   (every tenth), every other one leaves 8 ms late, and of what comes back it
+   counts 5 % as lost and every third packet as 6 ms late (and says so in RTCP
+   receiver reports every second).
    The call record's quality for 100's leg has exactly the packets lost, the
    RFC 3550 jitter its send times imply, and the loss and jitter 100
    reported; 102's clean leg shows neither.
@@ -77,7 +78,8 @@ def test_lossy_caller_quality_in_the_call_record(d):
     peer = RtpPeer(d.sip_port, "admin", DEMO["admin"], hz=440,
                    drop=lambda seq: seq % 10 == 5,
                    delay=lambda seq: 0.008 if seq % 2 else 0.0,
-                   ignore=lambda seq: seq % 20 == 7, rtcp_s=1.0)
+                   ignore=lambda seq: seq % 20 == 7,
+                   rx_delay=lambda seq: 0.006 if seq % 3 == 0 else 0.0, rtcp_s=1.0)
     try:
         peer.call("sip:102@demo.local")
         check(b.wait_event("CALL_ESTABLISHED", 5), "102 did not answer")
@@ -111,6 +113,7 @@ def test_lossy_caller_quality_in_the_call_record(d):
     # what 100 reported of the platform's stream (5 % lost) in its last RTCP report
     fraction, _cum, jit = peer.reports[-1]
     check(0.03 <= fraction / 256.0 <= 0.08, "the peer reported %d/256 lost" % fraction)
+    check(jit / 8.0 > 2.0, "the peer reported %.2f ms of jitter" % (jit / 8.0))
     check(abs(a["remote_loss"] - fraction / 256.0) < 0.005,
           "remote_loss %r, the peer reported %.3f" % (a["remote_loss"], fraction / 256.0))
     check(abs(a["remote_jitter_ms"] - jit / 8.0) < 0.2,
