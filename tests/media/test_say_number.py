@@ -73,7 +73,8 @@ def test_flow_says_a_number_in_english_and_russian(d):
         peer.close()
     heard = peer.heard
     spans = utterances(heard)
-    check(len(spans) == 2, "the caller heard %d stretches of sound, not 2: %r" % (len(spans), spans))
+    check(len(spans) == 2, "the caller heard %d stretches of sound, not 2: %r"
+          % (len(spans), spans))
     for lang, (start, end) in zip(("en", "ru"), spans):
         ref = reference(lang)
         want = utterances(ref)
