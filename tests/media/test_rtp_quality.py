@@ -1,3 +1,4 @@
+# cw-test: both-stores (the call record is read back from either store)
 """RTP timeout and per-leg call quality, with a caller whose RTP the test controls.
 
 1. 100 (a raw RTP peer, 440 Hz) calls 102 (a softphone that answers, 1700 Hz)
