@@ -9,6 +9,7 @@ sends RTCP receiver reports about it from the port after its RTP port.
 
     peer = RtpPeer(d.sip_port, "admin", DEMO["admin"], hz=440)
     peer.call("sip:102@demo.local")   # INVITE with digest auth, ACK, RTP starts
+    (or peer.register(); peer.answer() to be the one called)
     ...
     peer.hangup()                     # BYE
     peer.close()
@@ -17,6 +18,7 @@ SIP goes through sipraw.Client; RTP runs on two threads of its own. Every
 wait has a timeout.
 """
 import math
+import os
 import re
 import socket
 import struct
@@ -172,14 +174,36 @@ class RtpPeer:
             raise TestFailure("%s calling %s: %r" % (self.user, uri, r))
         self.c.ack(r)
         self.dialog = sipraw.Dialog.from_uac(self.c, r)
-        addr = re.search(r"(?m)^c=IN IP4 (\S+)", r.body).group(1)
-        port = int(re.search(r"(?m)^m=audio (\d+)", r.body).group(1))
+        self._start(r.body)
+        return r
+
+    def _start(self, sdp):
+        """RTP to the address the other side's SDP names, from now on."""
+        addr = re.search(r"(?m)^c=IN IP4 (\S+)", sdp).group(1)
+        port = int(re.search(r"(?m)^m=audio (\d+)", sdp).group(1))
         self.remote = (addr, port)
-        self.answer_sdp = r.body
         self.sending.set()
         for t in self.threads:
             t.start()
+
+    def register(self, timeout=5):
+        """REGISTER this peer's SIP socket as the user's phone; the final response."""
+        r = self.c.register(self.user, self.domain, self.password, timeout=timeout)
+        if r is None or r.status != 200:
+            raise TestFailure("%s did not register: %r" % (self.user, r))
         return r
+
+    def answer(self, timeout=10):
+        """Wait for an INVITE, answer it 200 with our SDP, start RTP; the INVITE."""
+        inv = self.c.wait_request("INVITE", timeout)
+        if inv is None:
+            raise TestFailure("%s: no INVITE came" % self.user)
+        tag = os.urandom(4).hex()
+        self.c.reply(inv, 200, body=sipraw.sdp(self.port, codecs=(0,), dtmf=self.dtmf_pt),
+                     to_tag=tag)
+        self.dialog = sipraw.Dialog.from_uas(self.c, inv, tag)
+        self._start(inv.body)
+        return inv
 
     def hangup(self, timeout=5):
         """BYE; the final response (None when none came)."""

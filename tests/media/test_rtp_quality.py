@@ -7,6 +7,9 @@
    its dialog stays. About 2 s later the platform ends the call: 102 gets BYE,
    so does 100, and the call record says cause rtp_timeout, in the API's
    call history and in the cdrs row.
+   The same with the roles turned: 102 (a raw RTP peer this time) answers
+   100's softphone and goes silent; the call ends the same way and the
+   record names 102's leg.
 2. 100 calls 102 again over a bad network: 10 % of its packets never leave
    (every tenth), every other one leaves 8 ms late, and of what comes back it
    counts 5 % as lost and every third packet as 6 ms late (and says so in RTCP
@@ -63,13 +66,48 @@ def test_silent_caller_ends_the_call_with_rtp_timeout(d):
     heard = peer.heard
     check(audio.tone_share(heard[8000:], 8000, 1700) > 0.5, "100 did not hear 102 before")
     row = new_call_record(admin, known, "100")
-    check(row["cause"] == "rtp_timeout", "call history cause: %r" % row["cause"])
+    check(row["cause"] == "rtp_timeout" and row["released_by"] == "system",
+          "call history: cause %r, released by %r" % (row["cause"], row["released_by"]))
     check(row["a_number"] == "100" and row["b_number"] == "102", "parties: %r" % row)
     db = d.sql("SELECT cause, talk_s FROM cdrs WHERE uuid = ?", (row["uuid"],))
     check(db and db[0][0] == "rtp_timeout", "cdrs row: %r" % db)
     check(TIMEOUT_S + 2 <= int(db[0][1]) <= 2 * TIMEOUT_S + 5, "talk time %r s" % db[0][1])
-    check("rtp-timeout" in [e["what"] for e in row["events"]],
-          "no rtp-timeout in the call's protocol: %r" % row["events"])
+    timeouts = [e["text"] for e in row["events"] if e["what"] == "rtp-timeout"]
+    check(timeouts == ["100"], "the protocol does not name 100's leg as silent: %r" % timeouts)
+
+
+def test_silent_callee_ends_the_call_with_rtp_timeout(d):
+    admin = d.login("admin", DEMO["admin"], "demo.local")
+    known = {x["uuid"] for x in call_records(admin, "100")}
+    mic = audio.write_tone_wav(os.path.join(d.dir, "a3.wav"), 440, 60, amplitude=9000)
+    a = Phone("a3", "admin", DEMO["admin"], d.sip_port, mic_wav=mic, seconds=60)
+    peer = RtpPeer(d.sip_port, "op102", DEMO["op102"], hz=1700)
+    try:
+        a.start()
+        check(a.wait_registered(15), "100 did not register")
+        peer.register()
+        a.dial("sip:102@demo.local")
+        peer.answer()
+        check(a.wait_event("CALL_ESTABLISHED", 5), "the call was not connected")
+        time.sleep(TIMEOUT_S + 1.0)
+        check(not a.seen("CALL_CLOSED"), "the call ended while both phones were sending")
+        peer.stop_sending()
+        t_stop = time.monotonic()
+        check(a.wait_event("CALL_CLOSED", TIMEOUT_S + 6), "100 got no BYE after 102's RTP stopped")
+        after = time.monotonic() - t_stop
+        check(TIMEOUT_S - 0.5 <= after <= TIMEOUT_S + 3,
+              "the call ended %.1f s after the RTP stopped (timeout %d s)" % (after, TIMEOUT_S))
+        check(peer.wait_bye(5) is not None, "the silent callee got no BYE")
+    finally:
+        peer.close()
+        a.stop()
+    row = new_call_record(admin, known, "100")
+    check(row["cause"] == "rtp_timeout" and row["released_by"] == "system",
+          "call history: cause %r, released by %r" % (row["cause"], row["released_by"]))
+    timeouts = [e["text"] for e in row["events"] if e["what"] == "rtp-timeout"]
+    check(timeouts == ["102"], "the protocol does not name 102's leg as silent: %r" % timeouts)
+    check(row["quality"]["b"]["rx_packets"] < row["quality"]["a"]["rx_packets"],
+          "102's leg received as much as 100's: %r" % row["quality"])
 
 
 def test_lossy_caller_quality_in_the_call_record(d):
@@ -127,5 +165,6 @@ def test_lossy_caller_quality_in_the_call_record(d):
 
 if __name__ == "__main__":
     run_tests([test_silent_caller_ends_the_call_with_rtp_timeout,
+               test_silent_callee_ends_the_call_with_rtp_timeout,
                test_lossy_caller_quality_in_the_call_record],
               demo=True, sets={"media.rtp_timeout": str(TIMEOUT_S)})
