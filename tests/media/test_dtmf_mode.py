@@ -11,6 +11,7 @@ raw RTP peer, so the test sees every packet:
 - 100 set to `rfc4733`: the 1590 arrives as RFC 4733 events and no tones are
   in the audio; the 274 it keys as tones is not taken for digits (round 1
   hears nothing), the 274 it then sends as events is (round 2).
+- Any other mode through the API: 400 naming dtmf_mode, and nothing changes.
 """
 import time
 
@@ -49,7 +50,15 @@ def setup(d, mode):
         check(r.status == 201, "flow saved: %r" % r)
     users = admin.get("/api/v1/domains/demo.local/users", query={"q": "admin"}).json["items"]
     uid = [u["id"] for u in users if u["login"] == "admin"][0]
-    r = admin.patch("/api/v1/domains/demo.local/users/%d" % uid, {"dtmf_mode": mode})
+    url = "/api/v1/domains/demo.local/users/%d" % uid
+    before = d.sql("SELECT dtmf_mode FROM users WHERE id = ?", (uid,))
+    for bad in ("sipinfo", "", "INBAND", 2, None):
+        r = admin.patch(url, {"dtmf_mode": bad})
+        check(r.status == 400 and r.error().get("field") == "dtmf_mode",
+              "dtmf_mode %r: %r" % (bad, r))
+    check(d.sql("SELECT dtmf_mode FROM users WHERE id = ?", (uid,)) == before,
+          "a refused dtmf_mode changed the user")
+    r = admin.patch(url, {"dtmf_mode": mode})
     check(r.status == 200 and r.json["dtmf_mode"] == mode, "dtmf_mode %s: %r" % (mode, r))
     return admin
 
