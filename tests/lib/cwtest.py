@@ -107,6 +107,31 @@ def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def flows_dir(flows):
+    """A flows_dir (config key) in a temp folder holding the Lua flows {name: code},
+    removed when the test process exits."""
+    import atexit
+    path = tempfile.mkdtemp(prefix="cwtest-flows-")
+    atexit.register(shutil.rmtree, path, True)
+    for name, code in flows.items():
+        with open(os.path.join(path, name + ".lua"), "w") as f:
+            f.write(code)
+    return path
+
+
+def call_records(api, number, domain="demo.local"):
+    """The call history (CDRs, newest first) of calls from or to number, through the API."""
+    return api.get("/api/v1/domains/%s/cdrs" % domain, query={"number": number}).json["items"]
+
+
+def new_call_record(api, known, number, domain="demo.local", timeout=8):
+    """The first call record of number whose uuid is not in known, once it is written."""
+    def find():
+        rows = [x for x in call_records(api, number, domain) if x["uuid"] not in known]
+        return rows[0] if rows else None
+    return wait_until(find, timeout, 0.2, "the call record")
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 def _psql():
