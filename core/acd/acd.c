@@ -178,8 +178,8 @@ int agent_state_parse(const char *s, enum agent_state *out)
 
 const char *acd_result_name(enum acd_result r)
 {
-    static const char *n[] = {"answered", "timeout",  "full", "empty",
-                              "hangup",   "callback", "error"};
+    static const char *n[] = {"answered", "timeout",      "full", "empty",
+                              "hangup",   "callback", "no_operators", "error"};
     return r <= ACD_ERROR ? n[r] : "error";
 }
 
@@ -500,6 +500,16 @@ static int logged_in_members(const struct queue *q)
         if (a && a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) n++;
     }
     return n;
+}
+
+/* seed 001 §8.1: ACD algorithms distribute to operators only; a group with
+ * members but not one operator among them ends every call. */
+static bool members_without_operator(const struct queue *q)
+{
+    if (q->nmembers == 0) return false;
+    for (int i = 0; i < q->nmembers; i++)
+        if (q->members[i].is_operator) return false;
+    return true;
 }
 
 /* Tiers: how long a caller waits before a member of this priority may be offered the call,
@@ -1161,6 +1171,11 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
               json_pack("{s:i,s:i}", "priority", e->priority, "position", q->nentries));
     if (q->strategy == ACD_NOT_SET) {
         entry_finish(e, ACD_EMPTY);
+        return CW_OK;
+    }
+    if (acd_strategy_is_acd(q->strategy) && members_without_operator(q)) {
+        log_warn("acd", "queue %s: none of its members is an operator; the call ends", q->name);
+        entry_finish(e, ACD_NO_OPERATORS);
         return CW_OK;
     }
     if (q->max_len > 0 && q->nentries > q->max_len) {

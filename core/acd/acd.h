@@ -49,6 +49,7 @@ enum acd_result {
     ACD_EMPTY,        /* no agent logged in (join-empty / leave-empty policy) */
     ACD_HANGUP,       /* caller hung up while waiting */
     ACD_CALLBACK,     /* caller chose to be called back */
+    ACD_NO_OPERATORS, /* an ACD group whose members include no operator ends the call */
     ACD_ERROR,
 };
 const char *acd_result_name(enum acd_result r);

@@ -143,6 +143,8 @@ function steps.group(call, t)
   call:answer()
   local r = call:queue(g.extension, { max_wait = t.timeout })
   if r == "callback" and call.alive then call:play(prompt(call, "callback_registered")) end
+  -- a group whose members include no operator ends every call (seed 001 §8.1)
+  if r == "no_operators" then call:hangup("unavailable") return "ended" end
   return queue_outcomes[r] or "no_route"
 end
 

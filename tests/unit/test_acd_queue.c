@@ -921,6 +921,24 @@ static void acd_non_operator_members_are_never_offered_acd_calls(void **state)
     assert_false(c->done);
 }
 
+static void acd_group_without_operators_ends_every_call(void **state)
+{
+    /* seed 001 §8.1 (L2650): members, but not one operator: the call is ended */
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t sub = add_user("101", false);
+    add_member(qid, sub, 1);
+    assert_int_equal(acd_agent_set_state(1, sub, AGENT_AVAILABLE, NULL), 0);
+    call *c = join("111", 0);
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_NO_OPERATORS);
+    assert_string_equal(acd_result_name(c->result), "no_operators");
+    assert_int_equal(ringing_count(), 0);
+    /* one operator among the members and callers wait for it again */
+    add_agent("102", 10);
+    call *c2 = join("222", 0);
+    assert_false(c2->done);
+}
+
 static void acd_plain_ring_all_group_rings_every_member(void **state)
 {
     /* seed 001 §8.0: "all at once" is not an ACD algorithm; it rings users too */
@@ -1145,6 +1163,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(acd_agent_in_two_queues_is_offered_one_call_at_a_time,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(acd_non_operator_members_are_never_offered_acd_calls, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_group_without_operators_ends_every_call, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(acd_plain_ring_all_group_rings_every_member, setup,
                                         teardown),
