@@ -121,7 +121,7 @@ def test_personal_ivr(d):
         for p in (caller, op101, owner, other):
             p.stop()
     log = d.log_text()
-    for why in ("budget", "memory", "oops in my script"):
+    for why in ("budget", "memory cap of", "oops in my script"):
         check(why in log, "the script's end (%s) is not logged" % why)
 
 
