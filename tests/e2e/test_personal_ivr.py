@@ -25,7 +25,7 @@ if key == "1" then call:bridge("101") end
 """
 LOOP = "local call = ...\ncall:answer()\nwhile true do end\n"
 # a megabyte more each turn: the memory cap, long before the time budget
-HOG = "local call = ...\nlocal t = {}\nwhile true do t[#t + 1] = string.rep('x', 1 << 20) end\n"
+HOG = "local call = ...\nlocal t = {}\nwhile true do t[#t + 1] = string.rep('x', 1 << 25) end\n"
 RAISE = "local call = ...\nerror('oops in my script')\n"
 
 

@@ -670,13 +670,14 @@ class Daemon:
         return False
 
 
-def run_tests(tests, **daemon_args):
+def run_tests(tests, daemon_class=None, **daemon_args):
     """Run test functions that each take a started Daemon (one daemon for all, in order).
 
-    Prints "ok"/"FAIL" per test; exits 1 when any failed. Daemon args as for Daemon().
+    Prints "ok"/"FAIL" per test; exits 1 when any failed. Daemon args as for Daemon();
+    daemon_class: a subclass of Daemon to start instead.
     """
     failed = 0
-    d = Daemon(**daemon_args)
+    d = (daemon_class or Daemon)(**daemon_args)
     try:
         d.start()
         for t in tests:

@@ -10,7 +10,7 @@ import signal
 import time
 import zoneinfo
 
-from cwtest import Daemon, TestFailure, wait_until
+from cwtest import Daemon, TestFailure, run_tests, wait_until
 from sipua import Phone
 
 PROVIDER_IP = "127.0.0.2"
@@ -108,41 +108,5 @@ class ClockDaemon(Daemon):
 
 
 def run(tests, **daemon_args):
-    """Like cwtest.run_tests, on a ClockDaemon."""
-    import sys
-    import traceback
-    from cwtest import free_udp_range
-    failed = 0
-    # a wider RTP range than the default 64 ports: these tests place many calls
-    base = free_udp_range(256)
-    sets = dict(daemon_args.pop("sets", {}) or {})
-    sets.setdefault("media.rtp_min", str(base))
-    sets.setdefault("media.rtp_max", str(base + 255))
-    d = ClockDaemon(sets=sets, **daemon_args)
-    try:
-        d.start()
-        for t in tests:
-            t0 = time.monotonic()
-            try:
-                t(d)
-                print("ok   %-50s %6.2f s" % (t.__name__, time.monotonic() - t0), flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL %s" % t.__name__, flush=True)
-                traceback.print_exc()
-            if not d.alive():
-                print("FAIL daemon died during %s" % t.__name__)
-                failed += 1
-                break
-        if d.alive():
-            d.stop()
-    except Exception:
-        failed += 1
-        traceback.print_exc()
-    finally:
-        if failed:
-            sys.stderr.write("---- daemon log (%s) ----\n%s\n" % (d.dir, d.log_text()[-15000:]))
-        d.cleanup()
-    print("%d of %d tests failed (store: %s)" % (failed, len(tests), d.store) if failed else
-          "all %d tests passed (store: %s)" % (len(tests), d.store))
-    sys.exit(1 if failed else 0)
+    """cwtest.run_tests on a ClockDaemon."""
+    run_tests(tests, daemon_class=ClockDaemon, **daemon_args)

@@ -254,7 +254,7 @@ def test_tenant_script_decides_and_falls_back(d):
     op101 = S["phones"]["op101"]
     for name, code in (("error", "error('no CRM today')"), ("loop", "while true do end"),
                        ("memory", "local t = {}\n"
-                                  "while true do t[#t + 1] = string.rep('x', 1 << 20) end")):
+                                  "while true do t[#t + 1] = string.rep('x', 1 << 25) end")):
         rules(num, {"target": {"type": "script", "code": code, "fallback": user("op103")}})
         bystander.events.clear()
         op101.events.clear()
