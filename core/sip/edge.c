@@ -27,6 +27,8 @@ struct core_leg {
     bool final_sent;
     int64_t trunk_id;
     char call_id[128];
+    char local_tag[64]; /* known once answered */
+    char remote_tag[64];
 };
 
 static struct {
@@ -234,7 +236,11 @@ static void on_leg(struct edge_leg *m)
     struct core_leg *l = idmap_get(&E.legs, m->ev.leg);
     if (!l) return; /* the core ended it already */
     if (!l->call_id[0] && m->call_id[0]) cw_strlcpy(l->call_id, m->call_id, sizeof l->call_id);
-    if (m->ev.type == SIP_EV_ANSWERED) l->answered = true;
+    if (m->ev.type == SIP_EV_ANSWERED) {
+        l->answered = true;
+        cw_strlcpy(l->local_tag, m->local_tag, sizeof l->local_tag);
+        cw_strlcpy(l->remote_tag, m->remote_tag, sizeof l->remote_tag);
+    }
     log_debug("sip", "leg %llu: event %d status %d cause %s", (unsigned long long)m->ev.leg,
               m->ev.type, m->ev.status, sip_cause_name(m->ev.cause));
     bool final = m->ev.type == SIP_EV_FAILED || m->ev.type == SIP_EV_ENDED;
@@ -672,14 +678,17 @@ int sip_leg_call_id(sip_leg_id leg, char *out, size_t len)
     return CW_OK;
 }
 
-sip_leg_id sip_leg_by_call_id(const char *call_id)
+sip_leg_id sip_leg_by_dialog(const char *call_id, const char *local_tag, const char *remote_tag)
 {
+    if (!call_id[0] || !local_tag[0] || !remote_tag[0]) return 0;
     uint64_t *keys;
     size_t n = idmap_keys(&E.legs, &keys);
     sip_leg_id found = 0;
     for (size_t i = 0; i < n && !found; i++) {
         struct core_leg *l = idmap_get(&E.legs, keys[i]);
-        if (l && !strcmp(l->call_id, call_id)) found = l->id;
+        if (l && l->answered && !strcmp(l->call_id, call_id) && !strcmp(l->local_tag, local_tag) &&
+            !strcmp(l->remote_tag, remote_tag))
+            found = l->id;
     }
     free(keys);
     return found;
