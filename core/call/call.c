@@ -108,6 +108,7 @@ enum call_outcome call_outcome_from_cause(enum sip_cause c)
     case SIP_CAUSE_NO_ANSWER:
         return OUT_NO_ANSWER;
     case SIP_CAUSE_NO_ROUTE:
+    case SIP_CAUSE_UNAVAILABLE: /* 503: nobody to reach there now, as scripts see it */
         return OUT_NO_ROUTE;
     case SIP_CAUSE_REJECTED:
         return OUT_REJECTED;
