@@ -204,7 +204,7 @@ int sip_registrations(int64_t domain_id, struct sip_registration *out, int max);
 /* --- trunks and outbound lines (SIP trunk, SIP phone, GSM gateway, private route) --- */
 
 enum sip_trunk_state {
-    SIP_TRUNK_UNREGISTERED = 0,
+    SIP_TRUNK_UNREGISTERED = 0, /* its registration was withdrawn (un-REGISTER sent) */
     SIP_TRUNK_REGISTERING,
     SIP_TRUNK_REGISTERED,
     SIP_TRUNK_FAILED,          /* reason says why; retried with back-off */
