@@ -326,6 +326,18 @@ static void invite_incoming(struct edge_request *r)
             return;
         }
         if (auth_request(r, "INVITE", r->from_host, NULL, true, &u) != AUTH_OK) return;
+        int host_status = auth_target_host(r->ruri_host, u.domain);
+        if (host_status) {
+            /* not an open proxy: a device calls within its own domain (other domains of
+               the pool by routing number) */
+            log_info("sip", "call %s from %s@%s to %s@%s: %s", r->call_id, u.login, u.domain,
+                     r->ruri_user, r->ruri_host,
+                     host_status == 403 ? "another tenant's domain" : "a domain not served");
+            edge_respond(r->id, host_status,
+                         host_status == 403 ? "Forbidden (Another Domain)" : "Domain Not Served",
+                         NULL, NULL, NULL);
+            return;
+        }
         in.from.domain_id = u.domain_id;
         in.from.user_id = u.user_id;
         if (!r->from_display[0]) cw_strlcpy(r->from_display, u.display, sizeof r->from_display);

@@ -244,6 +244,13 @@ struct auth_user {
 enum auth_result auth_request(const struct edge_request *r, const char *method, const char *realm,
                               const char *aor_user, bool proxy, struct auth_user *out);
 void auth_init(void);
+/*
+ * May a user of own_domain address a request to this Request-URI host? 0
+ * when it is their own domain, an address literal or a name of this server
+ * (localhost, sip.public_ip); 403 when it names another tenant's domain;
+ * 404 when it names a domain this platform does not serve.
+ */
+int auth_target_host(const char *host, const char *own_domain);
 
 /* bans.c */
 void bans_init(void);

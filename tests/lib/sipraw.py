@@ -364,10 +364,11 @@ class Client:
         return self.final(timeout)
 
 
-    def watch_dialog(self, target, domain, user, password):
-        """SUBSCRIBE (Event: dialog, BLF) as user to target@domain with digest auth;
-        the final response (None = no answer). The first NOTIFY follows a 202."""
-        uri = "sip:%s@%s" % (target, domain)
+    def watch_dialog(self, target, domain, user, password, target_domain=None):
+        """SUBSCRIBE (Event: dialog, BLF) as user@domain to target@domain (or
+        target@target_domain) with digest auth; the final response (None = no
+        answer). The first NOTIFY follows a 202."""
+        uri = "sip:%s@%s" % (target, target_domain or domain)
         frm = "sip:%s@%s" % (user, domain)
         hdrs = ["Event: dialog", "Accept: application/dialog-info+xml", "Expires: 300"]
         self.request("SUBSCRIBE", uri, frm, uri, hdrs)
