@@ -465,6 +465,7 @@ int sip_start(const struct sip_config *cfg, const struct sip_handlers *h)
     E.qev = loop_attach_queue(E.to_core, on_edge_msg, NULL);
     struct stack_params p = {.cfg = *cfg,
                              .session_timer = (int)config_int("sip.session_timer"),
+                             .session_min_se = (int)config_int("sip.session_min_se"),
                              .to_core = E.to_core,
                              .commands = E.commands};
     int rc = stack_start(&p);

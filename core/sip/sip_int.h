@@ -196,6 +196,7 @@ void stack_cmd_free(cw_msg *m);
 struct stack_params {
     struct sip_config cfg;
     int session_timer;
+    int session_min_se; /* shortest session interval accepted (Min-SE) */
     cw_queue *to_core;  /* the stack pushes edge messages here */
     cw_queue *commands; /* and takes commands from here */
 };

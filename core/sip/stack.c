@@ -684,8 +684,12 @@ static nua_handle_t *branch_handle(struct st_obj *o, const char *uri, const char
 {
     sip_to_t *to = sip_to_make(S.home, o->to);
     sip_from_t *from = sip_from_make(S.home, o->from);
-    nua_handle_t *nh = nua_handle(S.nua, NULL, NUTAG_URL(uri), TAG_IF(to, SIPTAG_TO(to)),
-                                  TAG_IF(from, SIPTAG_FROM(from)), TAG_END());
+    /* no session timer asked of the far end: a peer that does not support one makes us
+       the refresher, and sofia refreshes with UPDATE, which phones without UPDATE (baresip
+       among them) answer by ending the call; a dead peer is found by the RTP timeout */
+    nua_handle_t *nh =
+        nua_handle(S.nua, NULL, NUTAG_URL(uri), TAG_IF(to, SIPTAG_TO(to)),
+                   TAG_IF(from, SIPTAG_FROM(from)), NUTAG_SESSION_TIMER(0), TAG_END());
     su_free(S.home, to);
     su_free(S.home, from);
     (void)route;
@@ -1356,7 +1360,7 @@ static void *thread_main(void *arg)
         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, "
                     "UPDATE, INFO"),
         NUTAG_ALLOW_EVENTS("dialog"), NUTAG_ALLOW_EVENTS("refer"),
-        NUTAG_SESSION_TIMER(S.p.session_timer), NUTAG_MIN_SE(90),
+        NUTAG_SESSION_TIMER(S.p.session_timer), NUTAG_MIN_SE(S.p.session_min_se),
         NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
         SIPTAG_USER_AGENT_STR(cfg->user_agent), SIPTAG_SERVER_STR(cfg->user_agent),
         /* room for bursts: the kernel default (208 KiB) overflows at a few hundred calls a
