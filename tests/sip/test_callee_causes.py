@@ -3,14 +3,14 @@
 
 B is a raw SIP client registered as op102; A (baresip, op101) calls 102
 and B answers 180 then a final error. For each: the status A is told, the
-cause of B's leg in the call record's protocol and the call's cause.
-  603 Decline              -> A 603, leg rejected,    call rejected
-  404 Not Found            -> A 503, leg no_route,    call unavailable
-  503 Service Unavailable  -> A 503, leg unavailable, call unavailable
-  408 Request Timeout      -> A 480, leg no_answer,   call no_answer
-  486 Busy Here            -> A 486, leg busy,        call busy
-(The routing script sees rejected / no_route / no_route / no_answer / busy:
-unit_sip_causes checks that table.)
+cause of B's leg in the call record's protocol, the outcome the routing
+script saw (its "forwarding 102: ..." line in the protocol) and the call's
+cause:
+  603 Decline              -> A 603, leg rejected,    script rejected,  call rejected
+  404 Not Found            -> A 503, leg no_route,    script no_route,  call unavailable
+  503 Service Unavailable  -> A 503, leg unavailable, script no_route,  call unavailable
+  408 Request Timeout      -> A 480, leg no_answer,   script no_answer, call no_answer
+  486 Busy Here            -> A 486, leg busy,        script busy,      call busy
 """
 import os
 import sys
@@ -22,11 +22,11 @@ from cwtest import DEMO, DEMO_DOMAIN, check, run_tests, wait_until  # noqa: E402
 from sipua import demo_phone  # noqa: E402
 
 CASES = [
-    (603, "Decline", "603", "rejected", "rejected"),
-    (404, "Not Found", "503", "no_route", "unavailable"),
-    (503, "Service Unavailable", "503", "unavailable", "unavailable"),
-    (408, "Request Timeout", "480", "no_answer", "no_answer"),
-    (486, "Busy Here", "486", "busy", "busy"),
+    (603, "Decline", "603", "rejected", "rejected", "rejected"),
+    (404, "Not Found", "503", "no_route", "no_route", "unavailable"),
+    (503, "Service Unavailable", "503", "unavailable", "no_route", "unavailable"),
+    (408, "Request Timeout", "480", "no_answer", "no_answer", "no_answer"),
+    (486, "Busy Here", "486", "busy", "busy", "busy"),
 ]
 
 
@@ -37,7 +37,7 @@ def test_callee_failures_map_to_causes(d):
     check(r is not None and r.status == 200, "B registered: %s" % r)
     a = demo_phone(d, "a", "op101", 440, seconds=60)
     try:
-        for status, reason, told, leg_cause, call_cause in CASES:
+        for status, reason, told, leg_cause, outcome, call_cause in CASES:
             t0 = int(time.time() * 1000)
             a.dial("sip:102@%s" % DEMO_DOMAIN)
             inv = b.wait_request("INVITE", 10)
@@ -61,6 +61,10 @@ def test_callee_failures_map_to_causes(d):
             ended = [e["text"] for e in full["events"] if e["what"] == "b-ended"]
             check(ended == ["102 %s" % leg_cause], "%d: B's leg ended %r, expected %s" % (
                 status, ended, leg_cause))
+            saw = [e["text"] for e in full["events"] if e["what"] == "script" and
+                   e["text"].startswith("forwarding 102: ") and "number(s)" not in e["text"]]
+            check(saw == ["forwarding 102: " + outcome], "%d: the script saw %r, expected %s" % (
+                status, saw, outcome))
             check(full["cause"] == call_cause, "%d: call cause %r, expected %s" % (
                 status, full["cause"], call_cause))
             time.sleep(0.3)
