@@ -180,6 +180,11 @@ int media_play(media_id id, const char *const *files, int nfiles, bool loop, uin
     return 0;
 }
 
+int media_play_tone(media_id id, enum media_tone tone, uint32_t tag)
+{
+    return 0;
+}
+
 int call_say_words(const char *lang, const char *kind, int64_t value, char **files, int max)
 {
     return 0;

@@ -38,11 +38,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: callwright [--config FILE] [--set key=value]... [--help-config[=markdown]]\n"
+            "usage: callwright [--config FILE] [--set key=value]... [--help-config[=FORMAT]]\n"
             "  --config FILE   configuration file (default etc/callwright.lua)\n"
             "  --set key=value override one configuration key (repeatable)\n"
             "  --help-config   print every configuration key with its default\n"
-            "                  (=markdown: the table of the README)\n"
+            "                  (=markdown: the table of the README; =lua: a\n"
+            "                  configuration file documenting every key)\n"
             "  --version       print the version\n");
 }
 
@@ -195,7 +196,14 @@ int main(int argc, char **argv)
             break;
         case 's': sets[nsets++] = optarg; break;
         case 'H':
-            config_print_reference(stdout, optarg && !strcmp(optarg, "markdown"));
+            if (optarg && strcmp(optarg, "markdown") && strcmp(optarg, "lua")) {
+                usage(stderr);
+                free(sets);
+                return 2;
+            }
+            config_print_reference(stdout, !optarg                       ? CONFIG_REF_TEXT
+                                           : !strcmp(optarg, "markdown") ? CONFIG_REF_MARKDOWN
+                                                                         : CONFIG_REF_LUA);
             free(sets);
             return 0;
         case 'V': printf("callwright %s\n", CW_VERSION); free(sets); return 0;

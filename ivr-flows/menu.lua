@@ -52,12 +52,21 @@ local function forward(call, t, lang)
     end
     return "done"
   end
-  if t.type == "voicemail" and call.voicemail then
-    call:voicemail(tostring(t.id))
-    return "done"
-  end
-  if t.type == "fax" and call.fax_receive then
-    call:fax_receive(tostring(t.id))
+  if t.type == "voicemail" or t.type == "fax" then
+    -- the box is named by a user's extension or login, or a group's extension or name
+    local box = call:resolve(tostring(t.id))
+    if not box or (box.kind ~= "user" and box.kind ~= "group") then
+      local g = cw.group(tostring(t.id), call.domain_id)
+      box = g and { kind = "group", id = g.id }
+    end
+    if not box then return "invalid" end
+    if t.type == "fax" then
+      call:fax_receive(box.kind == "user" and box.id or { group = box.id })
+    elseif box.kind == "user" then
+      call:voicemail(box.id)
+    else
+      call:group_voicemail(box.id, lang)
+    end
     return "done"
   end
   return "invalid"

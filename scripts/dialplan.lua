@@ -41,6 +41,9 @@ local function to_group(call, target)
   local result = call:queue(target.id)
   if result == "callback" then
     call:play({ "en/callback_registered" })
+  elseif result == "no_operators" then
+    -- an ACD group with members but no operator ends every call (seed 001 §8.1)
+    call:hangup("unavailable")
   elseif (result == "empty" or result == "full" or result == "timeout") and call.alive then
     -- the group's overflow target takes the caller: an extension, a group, an IVR or a number
     if target.overflow and target.overflow ~= target.extension then

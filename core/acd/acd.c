@@ -2,8 +2,9 @@
  * acd.c - queues, agents and offers.
  *
  * Owns every queue entry (a caller waiting), every agent record and every
- * outstanding offer, all on the core thread. A caller waits with music on
- * hold; whenever something changes (a join, an agent becoming free, an
+ * outstanding offer, all on the core thread. A caller hears the group's
+ * greeting once, then waits with music on hold or ringing; whenever
+ * something changes (a join, an agent becoming free, an
  * offer failing) the queue dispatches at once, choosing agents with the
  * strategies of strategy.c and ringing them as B legs of the caller's call.
  * The first agent to answer is bridged; an unanswered offer returns the
@@ -27,6 +28,12 @@
 #define MAX_OFFERS 32
 #define MAX_MISSED 32
 #define RETRY_MS   5000 /* before re-offering a caller to agents that already missed it */
+#define STATS_MS   50   /* queue.stats: changes gathered this long, then announced */
+
+/* Tags of what the queue plays to a waiting caller, to tell their ends apart. */
+#define TAG_HOLD     0x51480001u /* music on hold or ringback */
+#define TAG_GREETING 0x51480002u
+#define TAG_ANNOUNCE 0x51480003u
 
 struct queue;
 struct entry;
@@ -45,6 +52,8 @@ struct agent {
     struct entry *talking; /* in conversation with this caller */
     cw_timer *wrap_timer;
     char name[128], ext[16];
+    bool unsaved;              /* its state waits for the next store write (on A.unsaved) */
+    struct agent *next_unsaved;
 };
 
 struct offer {
@@ -84,9 +93,12 @@ struct entry {
     cw_timer *progress_timer;
     cw_timer *retry_timer; /* after everyone free missed this caller */
     cw_timer *announce_timer;
+    cw_timer *tier_timer; /* the next priority tier becomes eligible */
     bool announcing;
+    bool greeting; /* the queue's greeting is playing: nobody is rung yet */
     struct agent *agent;
     char moh[64];
+    bool moh_chosen; /* the script named a music stream: it overrides ringback */
     bool finishing;
     struct entry *next;
 };
@@ -96,12 +108,15 @@ struct queue {
     char name[128], ext[16];
     enum acd_strategy strategy;
     int ring_timeout, wrapup, max_wait, max_len, max_misses, avg_talk, tier_escalation;
+    int progressive_step; /* ring_progressive: seconds before the next member is added */
     int announce_interval;
     bool announce_position;
     char lang[8];
     bool join_empty, leave_empty;
     char callback_key; /* DTMF that turns waiting into a callback; 0 = none */
     char moh[64];
+    bool ringback;      /* the caller hears ringing while waiting, not music */
+    char greeting[512]; /* sound file played once on entering; "" = none */
     char greeting_text[256], info_url[512];
     struct member *members;
     int nmembers;
@@ -109,11 +124,14 @@ struct queue {
     struct entry *entries;
     int nentries;
     int rr_last;
-    int64_t answered, abandoned, talk_total_ms;
+    int64_t answered, abandoned;
     struct queue *next_active, *prev_active;
     bool active;
     bool dirty; /* wants a dispatch on the next kick (and is on A.dirty) */
     struct queue *next_dirty;
+    bool stats_dirty; /* its counts may have changed (and is on A.stats_dirty) */
+    struct queue *next_stats;
+    json_t *stats_sent; /* the counts last sent as queue.stats */
 };
 
 /* The loaded queues a user is a member of, so an agent becoming free looks
@@ -124,13 +142,16 @@ struct membership {
 };
 
 static struct {
-    cw_map queues;        /* id -> queue */
-    cw_map agents;        /* user_id -> agent */
-    cw_map entries;       /* hash(call uuid) -> entry */
-    cw_map memberships;   /* user_id -> struct membership */
-    struct queue *active; /* queues with callers */
-    struct queue *dirty;  /* queues waiting for the kick to dispatch them */
-    struct event *kick;   /* runs the dispatches asked for, outside any callback */
+    cw_map queues;             /* id -> queue */
+    cw_map agents;             /* user_id -> agent */
+    cw_map entries;            /* hash(call uuid) -> entry */
+    cw_map memberships;        /* user_id -> struct membership */
+    struct queue *active;      /* queues with callers */
+    struct queue *dirty;       /* queues waiting for the kick to dispatch them */
+    struct event *kick;        /* runs the dispatches asked for, outside any callback */
+    struct queue *stats_dirty; /* queues whose counts to compare and announce */
+    cw_timer *stats_timer;     /* runs while stats_dirty is not empty */
+    struct agent *unsaved;     /* agents whose state the kick writes to the store */
     uint64_t seq;
     uint64_t rng;
 } A;
@@ -157,8 +178,8 @@ int agent_state_parse(const char *s, enum agent_state *out)
 
 const char *acd_result_name(enum acd_result r)
 {
-    static const char *n[] = {"answered", "timeout",  "full", "empty",
-                              "hangup",   "callback", "error"};
+    static const char *n[] = {"answered", "timeout",      "full", "empty",
+                              "hangup",   "callback", "no_operators", "error"};
     return r <= ACD_ERROR ? n[r] : "error";
 }
 
@@ -175,16 +196,39 @@ static uint64_t rnd(void *arg)
 
 /* ---- agents ---- */
 
+/* Agents' states reach the store in one transaction at the end of the kick
+ * (the same loop turn), not one write per change on the decision path. Only
+ * a restart reads them back. */
+static void agents_save(void)
+{
+    if (!A.unsaved) return;
+    store *st = store_main();
+    bool tx = store_begin(st) == 0;
+    for (struct agent *a = A.unsaved, *next; a; a = next) {
+        next = a->next_unsaved;
+        a->next_unsaved = NULL;
+        a->unsaved = false;
+        const char *state = agent_state_name(a->state), *reason = a->reason[0] ? a->reason : NULL;
+        int rc = store_exec(st, "UPDATE agents SET state = ?, reason = ?, since = ? WHERE user_id = ?",
+                            SA_STR(state), SA_STR(reason), SA_INT(a->since_ms / 1000),
+                            SA_INT(a->user_id), SA_END);
+        if (rc == 0)
+            store_exec(st, "INSERT INTO agents(user_id, state, reason, since) VALUES (?, ?, ?, ?)",
+                       SA_INT(a->user_id), SA_STR(state), SA_STR(reason),
+                       SA_INT(a->since_ms / 1000), SA_END);
+    }
+    A.unsaved = NULL;
+    if (tx && store_commit(st) != 0) log_error("acd", "agent states were not saved");
+}
+
 static void agent_persist(struct agent *a)
 {
-    store *st = store_main();
-    int rc = store_exec(st, "UPDATE agents SET state = ?, reason = ?, since = ? WHERE user_id = ?",
-                        SA_STR(agent_state_name(a->state)), SA_STR(a->reason[0] ? a->reason : NULL),
-                        SA_INT(a->since_ms / 1000), SA_INT(a->user_id), SA_END);
-    if (rc == 0)
-        store_exec(st, "INSERT INTO agents(user_id, state, reason, since) VALUES (?, ?, ?, ?)",
-                   SA_INT(a->user_id), SA_STR(agent_state_name(a->state)),
-                   SA_STR(a->reason[0] ? a->reason : NULL), SA_INT(a->since_ms / 1000), SA_END);
+    if (!a->unsaved) {
+        a->unsaved = true;
+        a->next_unsaved = A.unsaved;
+        A.unsaved = a;
+    }
+    if (A.kick) event_active(A.kick, 0, 0);
 }
 
 static struct agent *agent_get(int64_t user_id)
@@ -224,6 +268,8 @@ static struct agent *agent_get(int64_t user_id)
 
 static void dispatch_for_agent(struct agent *a);
 static void leave_if_empty(struct agent *a);
+static void stats_touch(struct queue *q);
+static void stats_touch_agent(const struct agent *a);
 
 static void agent_set(struct agent *a, enum agent_state st, const char *reason)
 {
@@ -246,6 +292,7 @@ static void agent_set(struct agent *a, enum agent_state st, const char *reason)
                           agent_state_name(old), "reason", a->reason));
     log_debug("acd", "agent %lld: %s -> %s", (long long)a->user_id, agent_state_name(old),
               agent_state_name(st));
+    stats_touch_agent(a);
     if (st == AGENT_AVAILABLE) dispatch_for_agent(a);
     if (st == AGENT_LOGGED_OUT) leave_if_empty(a);
 }
@@ -354,7 +401,9 @@ static struct queue *queue_load(int64_t id)
                     "max_wait, max_length, max_misses, avg_talk_time, tier_escalation, "
                     "join_empty, leave_empty, moh, greeting_text, info_url, announce_interval, "
                     "announce_position, (SELECT language FROM domains d WHERE d.id = domain_id), "
-                    "callback_key FROM call_groups WHERE id = ?",
+                    "callback_key, progressive_step, (SELECT path FROM sound_files f WHERE "
+                    "f.id = greeting_sound_id AND f.domain_id = call_groups.domain_id), "
+                    "waiting_audio FROM call_groups WHERE id = ?",
                     SA_INT(id), SA_END) < 0 ||
         !store_next(r)) {
         store_res_free(r);
@@ -389,8 +438,12 @@ static struct queue *queue_load(int64_t id)
     cw_strlcpy(q->lang, store_str(r, 18) && !strcmp(store_str(r, 18), "ru") ? "ru" : "en",
                sizeof q->lang);
     q->callback_key = store_str(r, 19) && strlen(store_str(r, 19)) == 1 ? store_str(r, 19)[0] : 0;
+    q->progressive_step = (int)store_int(r, 20);
+    cw_strlcpy(q->greeting, store_str(r, 21) ? store_str(r, 21) : "", sizeof q->greeting);
+    q->ringback = store_str(r, 22) && !strcmp(store_str(r, 22), "ringback");
     store_res_free(r);
     if (q->ring_timeout <= 0) q->ring_timeout = 20;
+    if (q->progressive_step <= 0) q->progressive_step = 5;
 
     if (store_query(
             st, &r,
@@ -449,6 +502,24 @@ static int logged_in_members(const struct queue *q)
     return n;
 }
 
+/* seed 001 §8.1: ACD algorithms distribute to operators only; a group with
+ * members but not one operator among them ends every call. */
+static bool members_without_operator(const struct queue *q)
+{
+    if (q->nmembers == 0) return false;
+    for (int i = 0; i < q->nmembers; i++)
+        if (q->members[i].is_operator) return false;
+    return true;
+}
+
+/* Tiers: how long a caller waits before a member of this priority may be offered the call,
+ * (priority - best priority of the group) x tier_escalation seconds; 0 without escalation. */
+static int64_t tier_open_ms(const struct queue *q, const struct member *m)
+{
+    if (q->tier_escalation <= 0 || q->nmembers == 0) return 0;
+    return (int64_t)(m->priority - q->members[0].priority) * q->tier_escalation * 1000;
+}
+
 static bool member_eligible(const struct queue *q, const struct member *m, struct agent *a,
                             const struct entry *e, int64_t now)
 {
@@ -461,13 +532,7 @@ static bool member_eligible(const struct queue *q, const struct member *m, struc
     if (!sip_user_online(a->user_id)) return false;
     for (int i = 0; i < e->nmissed; i++)
         if (e->missed[i] == a->user_id) return false;
-    /* tiers: priority p becomes eligible after (p - top) * escalation seconds of waiting */
-    if (q->tier_escalation > 0 && q->nmembers > 0) {
-        int top = q->members[0].priority;
-        int64_t waited = (now - e->join_ms) / 1000;
-        if ((int64_t)(m->priority - top) * q->tier_escalation > waited) return false;
-    }
-    return true;
+    return tier_open_ms(q, m) <= now - e->join_ms;
 }
 
 /* ---- offers ---- */
@@ -484,6 +549,7 @@ static void queue_log(struct entry *e, int64_t agent_id, const char *event, json
     char type[48];
     snprintf(type, sizeof type, "queue.%s", event);
     events_emit(type, e->q->domain_id, ev);
+    stats_touch(e->q);
 }
 
 static void offer_remove(struct entry *e, struct offer *o)
@@ -563,7 +629,6 @@ static void talk_ended(call_leg *leg, enum sip_cause cause, bool was_answered, v
     struct agent *a = e->agent;
     int64_t talk = cw_wall_ms() - a->talk_start_ms;
     a->talk_ms += talk;
-    e->q->talk_total_ms += talk;
     a->talking = NULL;
     queue_log(e, a->user_id, "complete", json_pack("{s:I}", "talk_ms", (json_int_t)talk));
     if (!acd_strategy_is_acd(e->q->strategy)) {
@@ -635,6 +700,8 @@ static void offer(struct entry *e, struct agent *a)
         if (a->state == AGENT_RINGING) agent_free_again(a);
         return;
     }
+    intptr_t idx = (intptr_t)cw_map_get(&e->q->member_idx, (uint64_t)a->user_id);
+    if (idx) e->q->rr_last = e->q->members[idx - 1].order; /* round robin goes on after it */
     queue_log(e, a->user_id, "offer", NULL);
     events_emit("agent.offer", e->q->domain_id,
                 json_pack("{s:I,s:s,s:I,s:s,s:s,s:s,s:s}", "user_id", (json_int_t)a->user_id,
@@ -812,10 +879,22 @@ static int gather(struct queue *q, struct entry *e, int64_t now, struct acd_cand
 
 static void on_progress(void *arg);
 
+/* With tier escalation, wake the entry when the next priority tier opens for it. */
+static void arm_tier_timer(struct queue *q, struct entry *e, int64_t now)
+{
+    int64_t waited = now - e->join_ms, next = -1;
+    for (int i = 0; i < q->nmembers; i++) {
+        int64_t open = tier_open_ms(q, &q->members[i]);
+        if (open > waited && (next < 0 || open < next)) next = open;
+    }
+    if (next >= 0) cw_timer_start(e->tier_timer, next - waited);
+}
+
 static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
 {
     struct acd_candidate cand[256];
     struct agent *agents[256];
+    if (q->tier_escalation > 0) arm_tier_timer(q, e, now);
     int n = gather(q, e, now, cand, agents, 256);
     if (n == 0 && e->nmissed > 0 && e->noffers == 0) {
         /* everyone free has missed this caller: a new round after a pause */
@@ -826,8 +905,8 @@ static void dispatch_entry(struct queue *q, struct entry *e, int64_t now)
     int picks[256];
     int k = acd_pick(q->strategy, cand, n, q->rr_last, rnd, NULL, picks, 256);
     if (q->strategy == ACD_RING_PROGRESSIVE && k > 0) {
-        k = 1; /* one now, one more every few seconds while nobody answers */
-        cw_timer_start(e->progress_timer, 5000);
+        k = 1; /* one now, one more every progressive_step seconds while nobody answers */
+        cw_timer_start(e->progress_timer, (int64_t)q->progressive_step * 1000);
     }
     if (e->callback) {
         offer_callback(e, agents[picks[0]]);
@@ -852,11 +931,18 @@ static void on_progress(void *arg)
     dispatch_entry(e->q, e, cw_wall_ms());
 }
 
+static void on_tier_open(void *arg)
+{
+    struct entry *e = arg;
+    if (e->talking || e->finishing || e->noffers > 0) return; /* a failed offer dispatches */
+    dispatch(e->q);
+}
+
 static void dispatch_now(struct queue *q)
 {
     int64_t now = cw_wall_ms();
     for (struct entry *e = q->entries; e; e = e->next) {
-        if (e->talking || e->noffers > 0 || e->finishing) continue;
+        if (e->talking || e->noffers > 0 || e->finishing || e->greeting) continue;
         if (e->callback && now < e->not_before_ms) continue;
         dispatch_entry(q, e, now);
         if (e->noffers == 0 && q->tier_escalation == 0) break; /* nobody free for the head */
@@ -879,6 +965,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (A.dirty) event_active(A.kick, 0, 0); /* a long chain: go on at the next turn */
+    agents_save();
 }
 
 static void dispatch(struct queue *q)
@@ -925,16 +1012,14 @@ static int entry_position(const struct entry *e)
     return pos;
 }
 
-/* Seconds until an agent is likely free: position x handle time / agents. */
+/* Seconds until an agent is likely free: position x average talk time / agents;
+ * -1 when the group sets no average talk time (seed 001 L2762: 0 = off). */
 static int64_t estimated_wait_s(const struct entry *e)
 {
     const struct queue *q = e->q;
-    int64_t handle = q->avg_talk > 0   ? q->avg_talk
-                     : q->answered > 0 ? q->talk_total_ms / 1000 / q->answered
-                                       : 0;
-    if (handle <= 0) return -1;
+    if (q->avg_talk <= 0) return -1;
     int agents = logged_in_members(q);
-    return (int64_t)entry_position(e) * handle / (agents > 0 ? agents : 1);
+    return (int64_t)entry_position(e) * q->avg_talk / (agents > 0 ? agents : 1);
 }
 
 static int add_prompt(char **files, int n, int max, const char *lang, const char *name)
@@ -948,7 +1033,7 @@ static void on_announce(void *arg)
 {
     struct entry *e = arg;
     struct queue *q = e->q;
-    if (e->talking || e->finishing || e->noffers > 0) goto again;
+    if (e->talking || e->finishing || e->noffers > 0 || e->greeting || e->announcing) goto again;
     char *files[24];
     int n = 0;
     if (q->announce_position) {
@@ -971,7 +1056,7 @@ static void on_announce(void *arg)
     }
     if (n > 0) {
         e->announcing = true;
-        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, 0);
+        media_play(leg_media(call_a_leg(e->c)), (const char *const *)files, n, false, TAG_ANNOUNCE);
         for (int i = 0; i < n; i++)
             free(files[i]);
     }
@@ -1004,6 +1089,7 @@ static void entry_finish(struct entry *e, enum acd_result r)
     cw_timer_free(e->progress_timer);
     cw_timer_free(e->retry_timer);
     cw_timer_free(e->announce_timer);
+    cw_timer_free(e->tier_timer);
     if (r != ACD_ANSWERED) {
         int wait_s = (int)((cw_wall_ms() - e->join_ms) / 1000);
         if (e->c) call_set_queue(e->c, e->q->id, 0, wait_s);
@@ -1024,6 +1110,17 @@ static void on_max_wait(void *arg)
     struct entry *e = arg;
     if (e->talking) return;
     entry_finish(e, ACD_TIMEOUT);
+}
+
+/* What a waiting caller hears between greeting and announcements: the queue's music on
+ * hold (or the stream the script chose) or, if the group says so, ringing. */
+static void hold_audio(struct entry *e)
+{
+    media_id m = leg_media(call_a_leg(e->c));
+    if (e->q->ringback && !e->moh_chosen)
+        media_play_tone(m, MEDIA_TONE_RINGBACK, TAG_HOLD);
+    else
+        media_moh(m, e->moh, TAG_HOLD);
 }
 
 /* Seed 001 §8.3: a VIP caller's priority (lower is served first); 100 for everyone else. */
@@ -1053,10 +1150,12 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     e->done = done;
     e->arg = arg;
     cw_strlcpy(e->moh, o && o->moh ? o->moh : q->moh, sizeof e->moh);
+    e->moh_chosen = o && o->moh;
     e->timeout_timer = cw_timer_new(on_max_wait, e);
     e->progress_timer = cw_timer_new(on_progress, e);
     e->retry_timer = cw_timer_new(on_retry, e);
     e->announce_timer = cw_timer_new(on_announce, e);
+    e->tier_timer = cw_timer_new(on_tier_open, e);
     call_ref(c);
     /* ordered by priority (lower first), then arrival */
     struct entry **p = &q->entries;
@@ -1074,6 +1173,11 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
         entry_finish(e, ACD_EMPTY);
         return CW_OK;
     }
+    if (acd_strategy_is_acd(q->strategy) && members_without_operator(q)) {
+        log_warn("acd", "queue %s: none of its members is an operator; the call ends", q->name);
+        entry_finish(e, ACD_NO_OPERATORS);
+        return CW_OK;
+    }
     if (q->max_len > 0 && q->nentries > q->max_len) {
         entry_finish(e, ACD_FULL);
         return CW_OK;
@@ -1086,8 +1190,13 @@ int acd_join(call *c, int64_t queue_id, const struct acd_join_opts *o, acd_done_
     if (max_wait > 0) cw_timer_start(e->timeout_timer, (int64_t)max_wait * 1000);
     call_answer(c);
     call_set_queue(c, q->id, 0, 0);
-    media_moh(leg_media(call_a_leg(c)), e->moh, 0);
     call_mark_state(c, "queued");
+    if (q->greeting[0]) {
+        /* seed 001 §8.1.2: the greeting comes before the call goes to the group */
+        const char *files[] = {q->greeting};
+        e->greeting = media_play(leg_media(call_a_leg(c)), files, 1, false, TAG_GREETING) == CW_OK;
+    }
+    if (!e->greeting) hold_audio(e);
     dispatch(q);
     /* if nobody is free right away, tell the caller where they stand */
     if (q->announce_position || q->avg_talk > 0 || q->announce_interval > 0 || q->callback_key)
@@ -1100,13 +1209,18 @@ void acd_caller_media_event(call *c, const struct media_event *ev)
     struct entry *e = cw_map_get(&A.entries, cw_hash_str(call_uuid(c)));
     if (!e || e->talking) return;
     if (ev->type == MEDIA_EV_DTMF && e->q->callback_key && ev->digit == e->q->callback_key &&
-        e->noffers == 0) {
+        e->noffers == 0 && !e->greeting) {
         entry_to_callback(e);
         return;
     }
-    if (ev->type == MEDIA_EV_PLAY_DONE && e->announcing) {
+    if (ev->type != MEDIA_EV_PLAY_DONE) return;
+    if (ev->tag == TAG_GREETING && e->greeting) {
+        e->greeting = false;
+        hold_audio(e);
+        dispatch(e->q); /* now the caller is in line for an operator */
+    } else if (ev->tag == TAG_ANNOUNCE && e->announcing) {
         e->announcing = false;
-        media_moh(leg_media(call_a_leg(c)), e->moh, 0);
+        hold_audio(e);
     }
 }
 
@@ -1152,6 +1266,28 @@ json_t *acd_agents_json(int64_t domain_id)
     return arr;
 }
 
+/* A group's counts at this moment (seed 001 §8.5.2), without the callers' list. */
+static json_t *queue_counts_json(struct queue *q)
+{
+    int counts[AGENT_STATE_COUNT] = {0}, online = 0, nwait = 0;
+    for (int i = 0; i < q->nmembers; i++) {
+        struct agent *a = agent_get(q->members[i].user_id);
+        if (!a) continue;
+        counts[a->state]++;
+        if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
+    }
+    for (struct entry *e = q->entries; e; e = e->next)
+        if (!e->talking) nwait++;
+    return json_pack(
+        "{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I}", "id", (json_int_t)q->id,
+        "name", q->name, "extension", q->ext, "strategy", acd_strategy_name(q->strategy), "queue",
+        nwait, "logged_in", online, "available", counts[AGENT_AVAILABLE], "inbound",
+        counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound", counts[AGENT_ON_CALL_OUT],
+        "wrap_up", counts[AGENT_WRAP_UP], "break", counts[AGENT_BREAK], "away", counts[AGENT_AWAY],
+        "campaign", counts[AGENT_CAMPAIGN], "answered", (json_int_t)q->answered, "abandoned",
+        (json_int_t)q->abandoned);
+}
+
 json_t *acd_queues_json(int64_t domain_id)
 {
     json_t *arr = json_array();
@@ -1165,35 +1301,80 @@ json_t *acd_queues_json(int64_t domain_id)
     while (store_next(r)) {
         struct queue *q = queue_load(store_int(r, 0));
         if (!q) continue;
-        int counts[AGENT_STATE_COUNT] = {0}, online = 0;
-        for (int i = 0; i < q->nmembers; i++) {
-            struct agent *a = agent_get(q->members[i].user_id);
-            if (!a) continue;
-            counts[a->state]++;
-            if (a->state != AGENT_LOGGED_OUT && sip_user_online(a->user_id)) online++;
-        }
         json_t *waiting = json_array();
-        int nwait = 0;
         for (struct entry *e = q->entries; e; e = e->next) {
             if (e->talking) continue;
-            nwait++;
             json_array_append_new(waiting, json_pack("{s:s,s:I,s:i}", "call", e->uuid, "wait_s",
                                                      (json_int_t)((now - e->join_ms) / 1000),
                                                      "priority", e->priority));
         }
-        json_array_append_new(
-            arr, json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:I,s:I}",
-                           "id", (json_int_t)q->id, "name", q->name, "extension", q->ext,
-                           "strategy", acd_strategy_name(q->strategy), "queue", nwait, "logged_in",
-                           online, "available", counts[AGENT_AVAILABLE], "inbound",
-                           counts[AGENT_ON_CALL_IN] + counts[AGENT_RINGING], "outbound",
-                           counts[AGENT_ON_CALL_OUT], "wrap_up", counts[AGENT_WRAP_UP], "break",
-                           counts[AGENT_BREAK], "away", counts[AGENT_AWAY], "campaign",
-                           counts[AGENT_CAMPAIGN], "waiting", waiting, "answered",
-                           (json_int_t)q->answered, "abandoned", (json_int_t)q->abandoned));
+        json_t *j = queue_counts_json(q);
+        json_object_set_new(j, "waiting", waiting);
+        json_array_append_new(arr, j);
     }
     store_res_free(r);
     return arr;
+}
+
+/*
+ * queue.stats: a group's counts, sent to its tenant whenever they differ
+ * from the last ones sent. Changes only mark the queue; the comparison runs
+ * STATS_MS later, so a burst of changes costs one look per queue and the
+ * routing decisions never wait for it.
+ */
+static void stats_touch(struct queue *q)
+{
+    if (q->stats_dirty || !A.stats_timer) return;
+    if (!A.stats_dirty) cw_timer_start(A.stats_timer, STATS_MS);
+    q->stats_dirty = true;
+    q->next_stats = A.stats_dirty;
+    A.stats_dirty = q;
+}
+
+/* An agent's first change loads the groups it belongs to, so their counts are followed
+ * from then on even if no caller has joined them since the start. */
+static struct membership *stats_memberships(int64_t user_id)
+{
+    struct membership *m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (m) return m;
+    store_res *r;
+    if (store_query(store_main(), &r, "SELECT group_id FROM call_group_members WHERE user_id = ?",
+                    SA_INT(user_id), SA_END) >= 0)
+        while (store_next(r))
+            queue_load(store_int(r, 0));
+    store_res_free(r);
+    m = cw_map_get(&A.memberships, (uint64_t)user_id);
+    if (!m) { /* in no group: remember that, not to ask again */
+        m = cw_calloc(1, sizeof *m);
+        cw_map_put(&A.memberships, (uint64_t)user_id, m);
+    }
+    return m;
+}
+
+static void stats_touch_agent(const struct agent *a)
+{
+    struct membership *m = stats_memberships(a->user_id);
+    for (int i = 0; m && i < m->n; i++)
+        stats_touch(m->q[i]);
+}
+
+static void on_stats_due(void *arg)
+{
+    struct queue *list = A.stats_dirty;
+    A.stats_dirty = NULL;
+    for (struct queue *q = list, *next; q; q = next) {
+        next = q->next_stats;
+        q->next_stats = NULL;
+        q->stats_dirty = false;
+        json_t *now = queue_counts_json(q);
+        if (q->stats_sent && json_equal(now, q->stats_sent)) {
+            json_decref(now);
+            continue;
+        }
+        json_decref(q->stats_sent);
+        q->stats_sent = json_incref(now);
+        events_emit("queue.stats", q->domain_id, now);
+    }
 }
 
 /* ---- start and stop ---- */
@@ -1241,6 +1422,7 @@ int acd_init(void)
     cw_map_init(&A.memberships);
     cw_random_bytes(&A.rng, sizeof A.rng);
     A.kick = event_new(loop_base(), -1, 0, on_kick, NULL);
+    A.stats_timer = cw_timer_new(on_stats_due, NULL);
     if (!A.rng) A.rng = 88172645463325252ULL;
     acd_api_init();
     return CW_OK;
@@ -1248,6 +1430,7 @@ int acd_init(void)
 
 void acd_shutdown(void)
 {
+    agents_save();
     for (size_t i = 0; i < A.agents.cap; i++) {
         struct agent *a = A.agents.vals[i];
         if (!A.agents.keys[i] || A.agents.keys[i] == UINT64_MAX || !a) continue;
@@ -1265,11 +1448,13 @@ void acd_shutdown(void)
             cw_timer_free(e->progress_timer);
             cw_timer_free(e->retry_timer);
             cw_timer_free(e->announce_timer);
+            cw_timer_free(e->tier_timer);
             if (e->c) call_unref(e->c);
             free(e);
         }
         free(q->members);
         cw_map_free(&q->member_idx);
+        json_decref(q->stats_sent);
         free(q);
     }
     for (size_t i = 0; i < A.memberships.cap; i++) {
@@ -1281,6 +1466,9 @@ void acd_shutdown(void)
     cw_map_free(&A.memberships);
     if (A.kick) event_free(A.kick);
     A.kick = NULL;
+    cw_timer_free(A.stats_timer);
+    A.stats_timer = NULL;
+    A.stats_dirty = NULL;
     A.active = NULL;
     A.dirty = NULL;
     cw_map_free(&A.agents);

@@ -38,7 +38,7 @@ void acd_shutdown(void);
 struct acd_join_opts {
     int max_wait_s;  /* 0 = the queue's setting */
     int priority;    /* lower is served first; 0 = from the VIP list, else normal */
-    const char *moh; /* NULL = the queue's music */
+    const char *moh; /* a music stream; NULL = the queue's waiting audio (music or ringback) */
 };
 
 /* How a caller left the queue. */
@@ -49,6 +49,7 @@ enum acd_result {
     ACD_EMPTY,        /* no agent logged in (join-empty / leave-empty policy) */
     ACD_HANGUP,       /* caller hung up while waiting */
     ACD_CALLBACK,     /* caller chose to be called back */
+    ACD_NO_OPERATORS, /* an ACD group whose members include no operator ends the call */
     ACD_ERROR,
 };
 const char *acd_result_name(enum acd_result r);

@@ -88,6 +88,30 @@ static void spy_ended(call_leg *leg, enum sip_cause cause, bool was_answered, vo
     free(arg);
 }
 
+/*
+ * Whose phone may be rung into the conversation: a supervisor's own only;
+ * a domain admin (or a pool or system admin) may choose any supervisor or
+ * admin of the call's domain. Replies and returns false when refused.
+ */
+static bool spy_allowed(http_req *req, int64_t dom, int64_t sup)
+{
+    if (sup != req->auth->user_id && !cw_role_at_least(req->auth->role, ROLE_DOMAIN_ADMIN)) {
+        http_reply_error(req, 403, "forbidden", "user_id",
+                         "a supervisor may listen only from their own phone");
+        return false;
+    }
+    int64_t found;
+    if (store_query_int(store_main(), &found,
+                        "SELECT id FROM users WHERE id = ? AND domain_id = ? AND status = 'active' "
+                        "AND role IN ('supervisor', 'domain_admin')",
+                        SA_INT(sup), SA_INT(dom), SA_END)) {
+        http_reply_error(req, 400, "invalid", "user_id",
+                         "the listener must be a supervisor or admin of this domain with a phone");
+        return false;
+    }
+    return true;
+}
+
 static void spy_call(http_req *req)
 {
     int64_t dom;
@@ -115,13 +139,7 @@ static void spy_call(http_req *req)
     json_t *ju = json_object_get(body, "user_id");
     int64_t sup = ju ? json_integer_value(ju) : req->auth->user_id;
     json_decref(body);
-    int64_t found;
-    if (store_query_int(store_main(), &found, "SELECT id FROM users WHERE id = ? AND domain_id = ?",
-                        SA_INT(sup), SA_INT(dom), SA_END)) {
-        http_reply_error(req, 400, "invalid", "user_id",
-                         "the supervisor must be a user of this domain with a phone");
-        return;
-    }
+    if (!spy_allowed(req, dom, sup)) return;
     if (!call_bridged(c)) {
         http_reply_error(req, 409, "not_bridged", NULL,
                          "the call is not in a conversation yet; try when it is answered");
@@ -221,5 +239,6 @@ void call_api_init(void)
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/transfer", transfer_call,
                ROLE_SUPERVISOR, 0, "Blind transfer of the caller to an extension or number (to)");
     http_route("POST", "/api/v1/domains/:domain/calls/:uuid/spy", spy_call, ROLE_SUPERVISOR, 0,
-               "Supervisor listen, whisper or barge: rings the supervisor's phone (mode, user_id)");
+               "Supervisor listen, whisper or barge: rings the supervisor's own phone (mode; "
+               "user_id: a domain admin may choose a supervisor of the domain)");
 }

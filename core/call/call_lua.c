@@ -273,7 +273,8 @@ static int l_index(lua_State *L)
     }
     struct cscript *s = ud->s;
     if (!strcmp(k, "alive")) {
-        lua_pushboolean(L, s && s->c && !s->hungup);
+        /* the caller's leg may end before the script hears of it (a bridge cancelled by it) */
+        lua_pushboolean(L, s && s->c && !s->hungup && leg_state(call_a_leg(s->c)) != LEG_ENDED);
         return 1;
     }
     json_t *j = call_info(s);

@@ -99,7 +99,8 @@ static const struct key keys[] = {
     {"log.levels", C_STR, "", true, "per-subsystem levels, e.g. \"sip=debug,media=warn\""},
     {"log.file", C_STR, "", true, "log file; empty = stderr"},
     {"auth.session_ttl", C_INT, "43200", true, "web session lifetime, seconds"},
-    {"auth.pbkdf2_iterations", C_INT, "210000", true, "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
+    {"auth.pbkdf2_iterations", C_INT, "210000", true,
+     "PBKDF2-SHA256 iterations for new hashes (at least 210000)"},
     {"auth.login_max_failures", C_INT, "5", true, "failed logins of one account before it locks"},
     {"auth.login_max_failures_ip", C_INT, "20", true,
      "failed logins from one IP address (any accounts) before it locks"},
@@ -457,9 +458,98 @@ int config_set(const char *key, const char *value, char *err, size_t errlen)
     return CW_OK;
 }
 
-void config_print_reference(FILE *out, bool markdown)
+/* A default as a Lua literal. */
+static void print_lua_value(FILE *out, const struct key *k)
+{
+    switch (k->type) {
+    case C_STR:
+        fputc('"', out);
+        for (const char *p = k->def; *p; p++) {
+            if (*p == '"' || *p == '\\') fputc('\\', out);
+            fputc(*p, out);
+        }
+        fputc('"', out);
+        break;
+    case C_INT:
+    case C_BOOL:
+        fputs(k->def, out);
+        break;
+    case C_LIST: {
+        fputs("{", out);
+        char *copy = cw_strdup(k->def);
+        const char *sep = " ";
+        for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t;
+             t = strtok_r(NULL, ", ", &save), sep = ", ")
+            fprintf(out, "%s\"%s\"", sep, t);
+        free(copy);
+        fputs(*k->def ? " }" : "}", out);
+        break;
+    }
+    }
+}
+
+/* One key of the Lua reference: its meaning and default, then the assignment. A default
+ * computed at build time (sounds_dir) is shown but left commented out. */
+static void print_lua_key(FILE *out, const struct key *k, const char *name, const char *indent)
+{
+    bool computed = !strcmp(k->name, "sounds_dir");
+    fprintf(out, "%s-- %s; default ", indent, k->doc);
+    if (computed)
+        fputs("the sounds folder of the build", out);
+    else
+        print_lua_value(out, k);
+    fprintf(out, "%s\n%s%s", k->live ? " (live)" : "", indent, computed ? "-- " : "");
+    if (strchr(name, '.'))
+        fprintf(out, "[\"%s\"] = ", name);
+    else
+        fprintf(out, "%s = ", name);
+    if (computed)
+        fputs("\"sounds\"", out);
+    else
+        print_lua_value(out, k);
+    fputs(",\n", out);
+}
+
+/* The configuration file form: keys grouped by their first dotted part. */
+static void print_lua(FILE *out)
+{
+    fputs("-- Callwright configuration: a Lua table, read as data (no libraries).\n"
+          "-- Every key the daemon knows is here with its meaning and default;\n"
+          "-- \"live\" keys change on SIGHUP, the others need a restart. Nested tables\n"
+          "-- are dotted keys ({ http = { port = 8080 } } is http.port), and\n"
+          "-- --set key=value on the command line beats this file.\n"
+          "-- Made by `callwright --help-config=lua`, then values chosen for `make run`.\n"
+          "return {\n",
+          out);
+    bool done[NKEYS] = {0};
+    for (size_t k = 0; k < NKEYS; k++) {
+        if (done[k]) continue;
+        const char *dot = strchr(keys[k].name, '.');
+        if (!dot) {
+            print_lua_key(out, &keys[k], keys[k].name, "  ");
+            done[k] = true;
+            continue;
+        }
+        size_t plen = (size_t)(dot - keys[k].name);
+        fprintf(out, "  %.*s = {\n", (int)plen, keys[k].name);
+        for (size_t j = k; j < NKEYS; j++) {
+            if (strncmp(keys[j].name, keys[k].name, plen + 1)) continue;
+            print_lua_key(out, &keys[j], keys[j].name + plen + 1, "    ");
+            done[j] = true;
+        }
+        fputs("  },\n", out);
+    }
+    fputs("}\n", out);
+}
+
+void config_print_reference(FILE *out, enum config_format format)
 {
     static const char *tn[] = {"string", "integer", "boolean", "list"};
+    if (format == CONFIG_REF_LUA) {
+        print_lua(out);
+        return;
+    }
+    bool markdown = format == CONFIG_REF_MARKDOWN;
     if (markdown) {
         fprintf(out, "| key | type | default | live | meaning |\n|---|---|---|---|---|\n");
     }

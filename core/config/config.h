@@ -27,8 +27,13 @@ bool config_bool(const char *key);
 /* List values: count and items (owned by the config). */
 int config_list(const char *key, const char *const **items);
 
+enum config_format {
+    CONFIG_REF_TEXT,     /* one aligned line a key */
+    CONFIG_REF_MARKDOWN, /* the README's table */
+    CONFIG_REF_LUA,      /* a configuration file with every key documented (etc/callwright.lua) */
+};
 /* Print the reference of every key (name, type, default, live, doc). */
-void config_print_reference(FILE *out, bool markdown);
+void config_print_reference(FILE *out, enum config_format format);
 
 /* Type of a key: 's' string, 'i' integer, 'b' boolean, 'l' list; 0 when there is no such key. */
 char config_kind(const char *key);

@@ -36,6 +36,7 @@ static const char *const strategies[] = {
     "not_set",         "ring_all",         "random",      "longest_idle",
     "least_loaded",    "fewest_calls",     "round_robin", "linear",
     "weighted_random", "ring_progressive", NULL};
+static const char *const waiting_audios[] = {"moh", "ringback", NULL};
 static const char *const phone_types[] = {"home", "work", "mobile", "ip", NULL};
 
 /* ------------------------------------------------------- shared helpers */
@@ -683,14 +684,28 @@ static const struct crud_field call_group_fields[] = {
     {"max_wait", FT_INT, 0, 0, 86400},
     {"max_length", FT_INT, 0, 0, 10000},
     {"max_misses", FT_INT, 0, 0, 100},
-    {"moh", FT_TEXT, 0, 1, 64, NULL, SCRIPT_RE},
+    {"greeting_sound_id", FT_ID, FF_NULLABLE, 0, 0, NULL, NULL, 0, "sound_files",
+     "sound file of the domain the caller hears once on entering the queue, before any "
+     "operator is rung; null = none"},
+    {"waiting_audio", FT_ENUM, 0, 0, 0, waiting_audios, NULL, 0, NULL,
+     "what the caller hears while waiting: moh (the stream named by moh) or ringback"},
+    {"moh", FT_TEXT, 0, 1, 64, NULL, SCRIPT_RE, 0, NULL,
+     "music-on-hold stream played while waiting (waiting_audio moh)"},
     {"announce_interval", FT_INT, 0, 0, 3600},
     {"announce_position", FT_BOOL},
+    {"avg_talk_time", FT_INT, 0, 0, 3600, NULL, NULL, 0, NULL,
+     "seconds an operator talks on average, for the caller's estimated-wait announcement "
+     "(seed 001 L2762); 0 = no estimated wait is announced"},
     {"overflow_target", FT_TEXT, FF_NULLABLE, 1, 32, NULL, DIAL_RE},
     {"join_empty", FT_BOOL},
     {"leave_empty", FT_BOOL},
     {"callback_key", FT_TEXT, FF_NULLABLE, 1, 1, NULL, "[0-9*#]"},
-    {"tier_escalation", FT_BOOL},
+    {"tier_escalation", FT_INT, 0, 0, 3600, NULL, NULL, 0, NULL,
+     "seconds per priority step: a member whose priority is k above the group's best is "
+     "offered a call only after the caller waited k times this; 0 = lower priorities take "
+     "calls as soon as every better one is busy"},
+    {"progressive_step", FT_INT, 0, 1, 300, NULL, NULL, 0, NULL,
+     "ring_progressive: seconds before the next member is rung as well"},
     {"recording_enabled", FT_BOOL, 0, 0, 0, NULL, NULL, 0, NULL,
      "record every call the group's members take through it"},
     {"created_at", FT_INT, FF_READONLY},

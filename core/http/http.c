@@ -840,12 +840,16 @@ static bool body_within_limit(http_req *req, const struct route *r)
 {
     size_t len = req->ev ? evbuffer_get_length(evhttp_request_get_input_buffer(req->ev)) : 0;
     bool upload = r && (r->flags & HTTP_UPLOAD);
-    int64_t limit = config_int(upload ? "http.max_upload" : "http.max_body");
+    const char *key = upload ? "http.max_upload" : "http.max_body";
+    int64_t limit = config_int(key);
     if ((int64_t)len <= limit) return true;
     http_add_header(req, "Connection", "close");
-    http_reply_error(req, 413, "body_too_large", NULL,
-                     "request body of %zu bytes exceeds the limit of %lld bytes (%s)", len,
-                     (long long)limit, upload ? "http.max_upload" : "http.max_body");
+    char msg[160];
+    snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %lld bytes (%s)", len,
+             (long long)limit, key);
+    /* the limit in numbers too, for clients that split or shrink what they send */
+    http_reply_error_with(req, 413, "body_too_large", NULL,
+                          json_pack("{s:I,s:s}", "limit", (json_int_t)limit, "setting", key), msg);
     return false;
 }
 

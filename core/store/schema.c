@@ -338,6 +338,16 @@ static const char m008[] =
     "  schedule TEXT, PRIMARY KEY(list_id, position));\n"
     "ALTER TABLE recordings ADD COLUMN ring_list_id {{bigint}};\n";
 
+/*
+ * Call-processing groups: the ring-progressively step, a greeting the caller hears once on
+ * entering the queue (seed 001 §8.1.2) and what the caller hears while waiting.
+ */
+static const char m009[] =
+    "ALTER TABLE call_groups ADD COLUMN progressive_step INTEGER NOT NULL DEFAULT 5;\n"
+    "ALTER TABLE call_groups ADD COLUMN greeting_sound_id {{bigint}}\n"
+    "  REFERENCES sound_files(id) ON DELETE SET NULL;\n"
+    "ALTER TABLE call_groups ADD COLUMN waiting_audio TEXT NOT NULL DEFAULT 'moh';\n";
+
 const struct store_migration store_migrations[] = {
     {1, "domain model, auth, registrations, cdrs, queue log", m001},
     {2, "SIP trunks and their log", m002},
@@ -347,5 +357,6 @@ const struct store_migration store_migrations[] = {
     {6, "conference rooms, fax boxes", m006},
     {7, "personal IVR scripts", m007},
     {8, "ring lists", m008},
+    {9, "queue greeting, waiting audio, ring-progressively step", m009},
 };
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

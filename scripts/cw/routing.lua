@@ -143,6 +143,8 @@ function steps.group(call, t)
   call:answer()
   local r = call:queue(g.extension, { max_wait = t.timeout })
   if r == "callback" and call.alive then call:play(prompt(call, "callback_registered")) end
+  -- a group whose members include no operator ends every call (seed 001 §8.1)
+  if r == "no_operators" then call:hangup("unavailable") return "ended" end
   return queue_outcomes[r] or "no_route"
 end
 
@@ -191,9 +193,10 @@ function steps.voicemail(call, t)
 end
 
 -- Faxes need the call API's fax receiver (call:fax_receive); without one the step has no route.
+-- A user's box is named by the user's id (box =), a group's by its id (group =).
 function steps.fax(call, t)
   if call.fax_receive then
-    call:fax_receive({ user = t.user, group = t.group })
+    call:fax_receive({ box = t.user, group = t.group })
     return "ended"
   end
   call:log("routing: no fax receiver for " .. tostring(t.user or t.group))

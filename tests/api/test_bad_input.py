@@ -134,6 +134,7 @@ def test_oversized_bodies_get_413_and_store_nothing(d):
     for url in (DOM + "/users", DOM + "/users/import?mode=commit", "/api/v1/auth/login"):
         r = c.post(url, big, headers={"Content-Type": "application/json"})
         assert r.status == 413 and r.error()["code"] == "body_too_large", (url, r)
+        assert r.error()["limit"] == 100000 and r.error()["setting"] == "http.max_body", r
     assert snapshot(d) == before
 
 

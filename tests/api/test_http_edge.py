@@ -105,6 +105,9 @@ def test_body_over_the_limit_is_413_json_and_nothing_changes(d):
     r = c.post("/api/v1/domains/demo.local/contacts", big)
     assert r.status == 413, r
     assert r.error()["code"] == "body_too_large" and "http.max_body" in r.error()["message"], r
+    # the answer names the limit: in words and as members
+    assert "limit of 65536 bytes" in r.error()["message"], r
+    assert r.error()["limit"] == 65536 and r.error()["setting"] == "http.max_body", r
     c = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
     assert c.ok("GET", "/api/v1/domains/demo.local/contacts")["total"] == before
 

@@ -4,17 +4,20 @@
 and reset tokens) never appear in the daemon's log, in any API response or
 in the audit log, whatever path they travel: user and admin creation,
 login (good and bad), password change, admin reset, CSV import, reset by
-e-mailed link. The daemon logs at trace level throughout."""
+e-mailed link, a SIP trunk's password set and changed (and used: the trunk
+registers with a carrier's registrar on loopback, whose digest check proves
+the daemon holds it). The daemon logs at trace level throughout."""
 
 import re
 
-from cwtest import DEMO, DEMO_DOMAIN, Client, SmtpSink, run_tests
+from cwtest import DEMO, DEMO_DOMAIN, Client, SmtpSink, run_tests, wait_until
+from sipraw import Provider
 
 DOM = "/api/v1/domains/" + DEMO_DOMAIN
 SINK = SmtpSink()
 SECRETS = ["Zq9-Pw-Create-1", "Zq9-Pw-Wrong-2", "Zq9-Pw-Change-3", "Zq9-Pw-Admin-4",
            "Zq9-Pw-Import-5", "Zq9-Pw-Pool-6", "Zq9-Pw-Root-7", "Zq9-Pw-Reset-8",
-           "zq9pwweak"]
+           "zq9pwweak", "Zq9-Pw-Trunk-9", "Zq9-Pw-Trunk-10"]
 RESPONSES = []
 TOKENS = []
 
@@ -73,6 +76,33 @@ def test_every_path_a_password_travels(d):
     d.login("secret.user", SECRETS[7], DEMO_DOMAIN)
 
 
+def test_a_trunk_password(d):
+    sa = d.login("sysadmin", DEMO["sysadmin"])
+    admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
+    carrier = Provider(d.sip_port)
+    try:
+        t = sa.ok("POST", DOM + "/trunks",
+                  {"name": "secret trunk", "host": "127.0.0.1", "port": carrier.port,
+                   "login": "acct9", "password": SECRETS[9], "realm": carrier.realm,
+                   "register": True}, status=201)
+        assert t["password_set"] is True and "password" not in t, t
+        assert carrier.serve(SECRETS[9]) is True, "the trunk did not register with it"
+        url = DOM + "/trunks/%d" % t["id"]
+        wait_until(lambda: sa.ok("GET", url + "/status")["state"] == "registered", 8, 0.1,
+                   "the trunk registered")
+        sa.ok("PATCH", url, {"password": SECRETS[10]})
+        assert carrier.serve(SECRETS[10]) is True, "the new password was not used"
+        wait_until(lambda: sa.ok("GET", url + "/status")["state"] == "registered", 8, 0.1,
+                   "the trunk registered again")
+        for c in (sa, admin):
+            c.ok("GET", url)
+            c.ok("GET", DOM + "/trunks")
+            c.ok("GET", url + "/log")
+        assert SECRETS[10] in str(d.sql("SELECT password FROM trunks"))  # held for the digest
+    finally:
+        carrier.c.close()
+
+
 def hashes(d):
     out = []
     for row in d.sql("SELECT password_hash, sip_ha1_md5, sip_ha1_sha256 FROM users"):
@@ -113,6 +143,7 @@ def test_no_secret_in_the_log(d):
 if __name__ == "__main__":
     try:
         run_tests([test_every_path_a_password_travels,
+                   test_a_trunk_password,
                    test_no_secret_in_any_api_response,
                    test_no_secret_in_the_audit_log,
                    test_no_secret_in_the_log],

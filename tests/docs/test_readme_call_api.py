@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """scripts/README.md documents the whole call API, and its examples compile.
 
-Every method the core registers on the call object (the luaL_Reg tables of
-core/call/call_lua.c, call_vm.c, call_media.c and call_ringlist.c) and every
-method the Lua library adds (scripts/cw/*.lua) appears in the README as
+Every method the core registers on the call object (the luaL_Reg tables
+core/call/call_lua.c installs as callapi.methods, wherever in core/ they are
+defined) and every method the Lua library adds (scripts/cw/*.lua) appears in
+the README as
 `call:<name>(` (or `{`); every Lua block of the README's call API part
 compiles (luac5.4 -p)."""
 
@@ -22,12 +23,32 @@ def read(*parts):
         return f.read()
 
 
-def c_methods():
+REG_TABLE = re.compile(r"luaL_Reg\s+(\w+)\[\]\s*=\s*\{(.*?)\n\};", re.S)
+
+
+def c_methods(problems):
+    """The names of every luaL_Reg table call_lua.c puts into callapi.methods (its own
+    `methods` through luaL_newlib, the others through luaL_setfuncs), found in whichever
+    core/ file defines them."""
+    installer = read("core", "call", "call_lua.c")
+    block = installer[installer.index("luaL_newlib(L, methods)"):]
+    block = block[:block.index('lua_setfield(L, -2, "methods")')]
+    wanted = set(re.findall(r"luaL_setfuncs\(L,\s*(\w+),\s*0\)", block))
+    if len(wanted) < 4:
+        problems.append("call_lua.c installs only %r: the parser is broken" % wanted)
+    tables = {name: body for name, body in REG_TABLE.findall(installer) if name == "methods"}
+    for root, _, files in os.walk(os.path.join(SOURCE, "core")):
+        for f in files:
+            if f.endswith(".c"):
+                with open(os.path.join(root, f), encoding="utf-8") as fh:
+                    for name, body in REG_TABLE.findall(fh.read()):
+                        if name in wanted:
+                            tables[name] = body
+    for name in sorted(wanted - set(tables)):
+        problems.append("the table %s is defined in no file of core/" % name)
     names = set()
-    for f in ("call_lua.c", "call_vm.c", "call_media.c", "call_ringlist.c"):
-        text = read("core", "call", f)
-        for table in re.findall(r"luaL_Reg\s+\w+\[\]\s*=\s*\{(.*?)\n\};", text, re.S):
-            names.update(re.findall(r'\{"(\w+)",\s*\w+\}', table))
+    for body in tables.values():
+        names.update(re.findall(r'\{"(\w+)",\s*\w+\}', body))
     return names
 
 
@@ -45,7 +66,7 @@ def main():
     readme = read("scripts", "README.md")
     part = readme[readme.index("## The call API"):]
     problems = []
-    methods = c_methods() | lua_methods()
+    methods = c_methods(problems) | lua_methods()
     if len(methods) < 40:
         problems.append("found only %d methods: the parser is broken" % len(methods))
     for name in sorted(methods):

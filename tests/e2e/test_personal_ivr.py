@@ -3,8 +3,10 @@
 102 saves a script through the API: it greets the caller and sends 1 to
 extension 101. A caller presses 1 and reaches 101. Scripts that loop
 forever, eat memory or raise an error end with the call taking the
-fallback (102's ordinary forwarding: their phone rings), while the daemon
-keeps serving the API; a script that does not compile is refused on save
+fallback (102's ordinary forwarding: their phone rings, and the caller
+hears 102 after each case), while the daemon keeps serving the API and
+another call (103 talking to 101, in progress all along) carries audio both
+ways without a break; a script that does not compile is refused on save
 naming the line, and the running one stays.
 """
 import os
@@ -22,7 +24,8 @@ local key = call:collect{ prompt = { "en/welcome", "en/press_1" }, timeout = 6 }
 if key == "1" then call:bridge("101") end
 """
 LOOP = "local call = ...\ncall:answer()\nwhile true do end\n"
-HOG = "local call = ...\nlocal s = 'x'\nwhile true do s = s .. s end\n"
+# a megabyte more each turn: the memory cap, long before the time budget
+HOG = "local call = ...\nlocal t = {}\nwhile true do t[#t + 1] = string.rep('x', 1 << 20) end\n"
 RAISE = "local call = ...\nerror('oops in my script')\n"
 
 
@@ -39,6 +42,17 @@ def phone(d, name, login, hz, auto=False):
     return p
 
 
+def unbroken(p, hz, what):
+    """p heard hz in every second of its last call (but the first and the last)."""
+    rate, s = audio.read_wav(p.received_wavs()[-1])[:2]
+    seconds = int(len(s) / rate)
+    check(seconds >= 4, "%s: the call lasted %d s" % (what, seconds))
+    for t in range(1, seconds - 1):
+        share = audio.tone_share(audio.segment(s, rate, t, t + 1), rate, hz)
+        check(share > 0.5, "%s: %d Hz missing %d-%d s into the call (%.2f)" %
+              (what, hz, t, t + 1, share))
+
+
 def test_personal_ivr(d):
     me = d.login("op102", DEMO["op102"], "demo.local")
     r = me.request("PUT", "/api/v1/me/personal-ivr", body={"script": "local x = = 1"})
@@ -53,6 +67,7 @@ def test_personal_ivr(d):
     caller = phone(d, "caller", "admin", 440)
     op101 = phone(d, "op101", "op101", 1000, auto=True)
     owner = phone(d, "owner", "op102", 1700, auto=True)
+    other = phone(d, "other", "op103", 600)
     try:
         caller.dial("sip:102@demo.local")
         check(caller.wait_event("CALL_ESTABLISHED", 10), "the personal IVR did not answer")
@@ -68,6 +83,13 @@ def test_personal_ivr(d):
         for name, code in (("loop", LOOP), ("memory", HOG), ("error", RAISE)):
             r = me.request("PUT", "/api/v1/me/personal-ivr", body={"script": code})
             check(r.status == 200, "%s script saved: %r" % (name, r))
+            # another call, talking before the script starts and until after it failed
+            other.events.clear()
+            op101.events.clear()
+            other.dial("sip:101@demo.local")
+            check(op101.wait_event("CALL_ESTABLISHED", 10) and
+                  other.wait_event("CALL_ESTABLISHED", 5), "%s: 103 did not reach 101" % name)
+            time.sleep(1.5)
             answered = []
             health = threading.Thread(target=lambda: answered.append(
                 d.client().get("/health").status))
@@ -84,15 +106,22 @@ def test_personal_ivr(d):
             caller.hangup()
             check(caller.wait_event("CALL_CLOSED", 5), "%s: hang-up not seen" % name)
             owner.wait_event("CALL_CLOSED", 5)
+            time.sleep(1)
+            other.hangup()
+            check(other.wait_event("CALL_CLOSED", 5) and op101.wait_event("CALL_CLOSED", 5),
+                  "%s: 103's call did not end" % name)
+            time.sleep(0.5)
+            rate, s = audio.read_wav(caller.received_wavs()[-1])[:2]
+            tail = audio.segment(s, rate, len(s) / rate - 2.0, len(s) / rate - 0.3)
+            check(audio.tone_share(tail, rate, 1700) > 0.5,
+                  "%s: the caller did not hear 102 after the fallback" % name)
+            unbroken(other, 1000, "%s: 103 hearing 101" % name)
+            unbroken(op101, 600, "%s: 101 hearing 103" % name)
     finally:
-        for p in (caller, op101, owner):
+        for p in (caller, op101, owner, other):
             p.stop()
-    # the caller heard 102 after each fallback
-    rate, s = audio.read_wav(caller.received_wavs()[-1])[:2]
-    tail = audio.segment(s, rate, len(s) / rate - 2.0, len(s) / rate - 0.3)
-    check(audio.tone_share(tail, rate, 1700) > 0.5, "the caller did not hear 102 after fallback")
     log = d.log_text()
-    for why in ("budget", "memory", "oops in my script"):
+    for why in ("budget", "memory cap of", "oops in my script"):
         check(why in log, "the script's end (%s) is not logged" % why)
 
 

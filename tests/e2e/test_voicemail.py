@@ -4,19 +4,24 @@ Operator 102 has voicemail on, mail notices on and a PIN, and no phone
 registered: a call from 100 falls through the forwarding scheme to
 voicemail. The caller hears the greeting, leaves a 440 Hz "message" and
 hangs up. The message is stored, its recording holds the caller's tone,
-a mail with the caller's number and the recording reaches a local SMTP
-server, and 102 hears the message from their own phone with *97 and the
+a mail with the caller's number, the time of the call (in the domain's
+time zone, Asia/Vladivostok, UTC+10, within a minute) and the recording
+reaches a local SMTP server, and 102 hears the message from their own phone with *97 and the
 PIN. Someone else's box by number (*98102) needs the PIN.
 """
+import datetime
 import email
 import os
+import re
 import time
+import zoneinfo
 
 import audio
 from cwtest import BUILD, SmtpSink, TestFailure, run_tests, wait_until
 from sipua import Phone
 
 SMTP = SmtpSink()
+TZ = "Asia/Vladivostok"
 
 
 def check(cond, what):
@@ -47,6 +52,9 @@ def test_voicemail_left_mailed_and_heard(d):
     check("voicemail_pin" not in r.json, "the PIN is shown back: %r" % r.json)
     stored = d.sql("SELECT voicemail_pin FROM users WHERE id = %d" % box)[0][0]
     check(stored.startswith("sha256$") and "4321" not in stored, "PIN stored as typed")
+    dom = admin.get("/api/v1/domains").json["items"][0]
+    r = admin.patch("/api/v1/domains/%d" % dom["id"], {"timezone": TZ})
+    check(r.status == 200, "time zone: %r" % r)
 
     mic = audio.write_tone_wav(os.path.join(d.dir, "caller.wav"), 440, 90, amplitude=9000)
     caller = Phone("caller", "admin", "Demo-admin-1", d.sip_port, mic_wav=mic, seconds=120)
@@ -56,6 +64,7 @@ def test_voicemail_left_mailed_and_heard(d):
         check(caller.wait_registered(15), "caller did not register")
         caller.dial("sip:102@demo.local")
         check(caller.wait_event("CALL_ESTABLISHED", 10), "voicemail did not answer")
+        answered = time.time()
         # "not available, leave a message after the tone", the beep, then 4 s of message
         time.sleep(prompt_seconds("vm_unavailable", "leave_message") + 0.4 + 4.5)
         caller.hangup()
@@ -75,7 +84,15 @@ def test_voicemail_left_mailed_and_heard(d):
         msg = mail["msg"]
         check("100" in msg["Subject"], "subject %r" % msg["Subject"])
         body = SmtpSink.text_of(mail)
-        check("From: 100" in body and "Received:" in body, "mail text: %r" % body)
+        check("From: 100" in body, "mail text: %r" % body)
+        m = re.search(r"^Received: (\d{4}-\d\d-\d\d \d\d:\d\d) \(([\w/]+)\)$", body, re.M)
+        check(m and m.group(2) == TZ, "no time in %s in the mail: %r" % (TZ, body))
+        said = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M").replace(
+            tzinfo=zoneinfo.ZoneInfo(TZ)).timestamp()
+        # the mail shows minutes: the minute the message came in, within a minute of the answer
+        check(answered - 60 <= said <= time.time(),
+              "the mail says %s %s, the call was at %s UTC" %
+              (m.group(1), m.group(2), time.strftime("%H:%M:%S", time.gmtime(answered))))
         wavs = [p for p in msg.iter_attachments() if p.get_content_type() == "audio/wav"]
         check(len(wavs) == 1 and len(wavs[0].get_content()) == os.path.getsize(path),
               "the recording is not attached whole")

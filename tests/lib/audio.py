@@ -60,6 +60,44 @@ def goertzel_power(samples, rate, freq):
     return power / energy if energy > 0 else 0.0
 
 
+def tone_power(samples, rate, freq):
+    """Share of the block's energy at exactly freq (Goertzel at a fractional bin)."""
+    n = len(samples)
+    energy = sum(x * x for x in samples) * n / 2.0
+    if energy <= 0:
+        return 0.0
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / energy
+
+
+DTMF_LOW, DTMF_HIGH = (697, 770, 852, 941), (1209, 1336, 1477, 1633)
+DTMF_KEYS = ("123A", "456B", "789C", "*0#D")
+
+
+def dtmf_digits(samples, rate=8000, threshold_dbfs=-40.0):
+    """The DTMF digits in a signal: 20 ms frames where one low and one high DTMF
+    frequency together hold most of the energy, 40 ms of the same pair making a
+    digit, any other frame ending it."""
+    out, run, cur = [], 0, None
+    for w in windows(samples, rate, 20):
+        digit = None
+        if dbfs(w) > threshold_dbfs:
+            lo = max(DTMF_LOW, key=lambda f: tone_power(w, rate, f))
+            hi = max(DTMF_HIGH, key=lambda f: tone_power(w, rate, f))
+            if tone_power(w, rate, lo) > 0.2 and tone_power(w, rate, hi) > 0.2:
+                digit = DTMF_KEYS[DTMF_LOW.index(lo)][DTMF_HIGH.index(hi)]
+        if digit is not None and digit == cur:
+            run += 1
+            if run == 2:
+                out.append(digit)
+        else:
+            cur, run = digit, 1
+    return "".join(out)
+
+
 def dominant_frequency(samples, rate, lo=100, hi=3800, step=10):
     """The strongest frequency between lo and hi (Hz), by a Goertzel sweep."""
     block = samples[: min(len(samples), rate)]  # one second is plenty

@@ -107,6 +107,31 @@ def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def flows_dir(flows):
+    """A flows_dir (config key) in a temp folder holding the Lua flows {name: code},
+    removed when the test process exits."""
+    import atexit
+    path = tempfile.mkdtemp(prefix="cwtest-flows-")
+    atexit.register(shutil.rmtree, path, True)
+    for name, code in flows.items():
+        with open(os.path.join(path, name + ".lua"), "w") as f:
+            f.write(code)
+    return path
+
+
+def call_records(api, number, domain="demo.local"):
+    """The call history (CDRs, newest first) of calls from or to number, through the API."""
+    return api.get("/api/v1/domains/%s/cdrs" % domain, query={"number": number}).json["items"]
+
+
+def new_call_record(api, known, number, domain="demo.local", timeout=8):
+    """The first call record of number whose uuid is not in known, once it is written."""
+    def find():
+        rows = [x for x in call_records(api, number, domain) if x["uuid"] not in known]
+        return rows[0] if rows else None
+    return wait_until(find, timeout, 0.2, "the call record")
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 def _psql():
@@ -382,10 +407,12 @@ class Daemon:
     """One callwright process with its own folder, ports and store."""
 
     def __init__(self, demo=False, sets=None, log_level="info", store=None,
-                 lsan_suppressions=None):
-        """sets: config keys (--set); lsan_suppressions: a file in tests/lib naming known
-        leaks of third-party libraries for LeakSanitizer."""
+                 lsan_suppressions=None, config=None):
+        """sets: config keys (--set; None drops one of the defaults below); config: a
+        --config file; lsan_suppressions: a file in tests/lib naming known leaks of
+        third-party libraries for LeakSanitizer."""
         self.dir = tempfile.mkdtemp(prefix="cwtest-")
+        self.config = config
         self.lsan = lsan_suppressions
         self._pick_ports()
         self.pg = None
@@ -448,11 +475,18 @@ class Daemon:
                 self.sets.update({k: v for k, v in self._port_sets().items()
                                   if k not in self.fixed})
 
-    def _launch(self, timeout):
+    def command(self):
+        """The daemon's command line: --config when given, then every --set."""
         args = [os.path.join(BUILD, "callwright")]
+        if self.config:
+            args += ["--config", self.config]
         for k, v in self.sets.items():
             if v is not None:
                 args += ["--set", "%s=%s" % (k, v)]
+        return args
+
+    def _launch(self, timeout):
+        args = self.command()
         env = dict(os.environ)
         if self.lsan:
             env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % os.path.join(
@@ -589,6 +623,22 @@ class Daemon:
                   sip_ha1(login, domain, password, "sha256"), status, now, now))
         return int(self.sql("SELECT id FROM users WHERE domain_id = ? AND login = ?",
                             (domain_id, login))[0][0])
+
+    def tenant_login(self, domain, login, role, password):
+        """A logged-in API client of a web user of another tenant (domain created in the demo
+        pool when missing), for checks that one tenant cannot see or touch another's."""
+        sa = self.login("sysadmin", DEMO["sysadmin"])
+        found = self.sql("SELECT id FROM domains WHERE name = ?", (domain,))
+        if found:
+            dom_id = int(found[0][0])
+        else:
+            pool = int(self.sql("SELECT id FROM pools WHERE name = 'Demo pool'")[0][0])
+            dom_id = sa.ok("POST", "/api/v1/domains", {"name": domain, "pool_id": pool},
+                           status=201)["id"]
+        sa.ok("POST", "/api/v1/domains/%d/users" % dom_id,
+              {"login": login, "display_name": login, "password": password, "role": role},
+              status=201)
+        return self.login(login, password, domain)
 
     def registrations(self, login=None):
         """[login, contact, expires_at, user_agent, source, transport] rows, by login."""

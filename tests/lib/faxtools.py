@@ -322,6 +322,10 @@ class FaxPeer:
     def receive(self, tiff, calls=1):
         return self.start("--receive", tiff, "--calls", str(calls))
 
+    def fetch(self, tiff, to):
+        """Dial `to` and receive what the answering side sends (fax on demand) into tiff."""
+        return self.start("--receive", tiff, "--to", to)
+
     def reject(self, status=486, calls=1):
         return self.start("--reject", str(status), "--calls", str(calls))
 

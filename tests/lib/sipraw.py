@@ -458,3 +458,43 @@ def sdp(port=4000, direction="sendrecv", codecs=(0, 8), dtmf=101, addr="127.0.0.
 def sdp_dir(text):
     m = re.search(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\s*$", text or "")
     return m.group(1) if m else "sendrecv"
+
+
+class Provider:
+    """A carrier's registrar on loopback that challenges a trunk and checks its digest
+    (the trunk's host is 127.0.0.1, its port .port, its realm .realm)."""
+
+    def __init__(self, sip_port):
+        self.c = Client(sip_port)
+        self.port = self.c.local[1]
+        self.realm = "carrier.example"
+
+    def serve(self, password, timeout=8):
+        """Answer REGISTERs until one carries credentials: True when its digest matches
+        password, False when not, None when none came."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            req = self.c.wait_request("REGISTER", timeout=deadline - time.time())
+            if req is None:
+                return None
+            if req.get("expires") == "0" or "expires=0" in (req.get("contact") or ""):
+                self.c.reply(req, 200, to_tag="r")  # the old registration leaving
+                continue
+            if not req.get("authorization"):
+                self.c.reply(req, 401, to_tag="r", headers=[
+                    'WWW-Authenticate: Digest realm="%s", nonce="%s"'
+                    % (self.realm, os.urandom(6).hex())])
+                continue
+            cred = parse_challenge(req.get("authorization"))
+            ha1 = hashlib.md5(("%s:%s:%s" % (cred["username"], self.realm, password))
+                              .encode()).hexdigest()
+            ha2 = hashlib.md5(("REGISTER:%s" % cred["uri"]).encode()).hexdigest()
+            ok = hashlib.md5(("%s:%s:%s" % (ha1, cred["nonce"], ha2)).encode()).hexdigest() \
+                == cred["response"]
+            if ok:
+                self.c.reply(req, 200, to_tag="r",
+                             headers=["Contact: %s;expires=300" % req.get("contact")])
+            else:
+                self.c.reply(req, 403, to_tag="r")
+            return ok
+        return None

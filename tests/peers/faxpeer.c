@@ -8,6 +8,8 @@
  *   faxpeer --server 127.0.0.1:5060 --domain demo.local --user op101 --password pw
  *           --send doc.tiff --to sip:102@demo.local
  *   faxpeer ... --receive in.tiff [--calls 2]      (in.tiff, in-2.tiff, ...)
+ *   faxpeer ... --receive in.tiff --to sip:510@demo.local   (dials, then receives:
+ *                                                            fax on demand)
  *   faxpeer ... --reject 486 [--calls 4]
  *
  * Everything it sees goes to stdout as one JSON object a line
@@ -354,7 +356,7 @@ static void call_over(void)
 {
     bool was_fax = C.fax != NULL;
     call_reset();
-    if (!O.recv_file[0] && !O.reject) { /* sender: one call */
+    if (O.to[0]) { /* the calling side: one call */
         quit(S.faxes_ok == 1 ? 0 : 1);
         return;
     }
@@ -394,7 +396,7 @@ static void place_call(void)
         quit(2);
         return;
     }
-    snprintf(C.file, sizeof C.file, "%s", O.send_file);
+    snprintf(C.file, sizeof C.file, "%s", O.send_file[0] ? O.send_file : O.recv_file);
     C.ssrc = (uint32_t)rand();
     char from[256], sdp[1024];
     snprintf(from, sizeof from, "<sip:%s@%s>", O.user, O.domain);
@@ -466,7 +468,7 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
             if (!S.registered) {
                 S.registered = true;
                 say("{\"event\": \"registered\"}");
-                if (O.send_file[0]) place_call();
+                if (O.to[0]) place_call();
             }
         } else if (status >= 300) {
             say("{\"event\": \"error\", \"text\": \"registration failed: %d %s\"}", status,
@@ -492,7 +494,7 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
                 return;
             }
             C.answered = true;
-            fax_start(true, true);
+            fax_start(O.send_file[0] != '\0', true);
             say("{\"event\": \"answered\", \"codec\": \"%s\"}", C.pt == 8 ? "PCMA" : "PCMU");
         } else if (status >= 300) {
             say("{\"event\": \"failed\", \"status\": %d}", status);
@@ -553,7 +555,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: faxpeer --server HOST:PORT --domain D --user U --password P\n"
-            "               (--send FILE.tiff --to URI | --receive FILE.tiff | --reject STATUS)\n"
+            "               (--send FILE.tiff --to URI | --receive FILE.tiff [--to URI] |\n"
+            "                --reject STATUS)\n"
             "               [--calls N] [--timeout S] [--ident TEXT] [--no-ecm] [--port N]\n");
     exit(2);
 }
@@ -614,7 +617,8 @@ int main(int argc, char **argv)
     }
     int modes = !!O.send_file[0] + !!O.recv_file[0] + !!O.reject;
     if (!O.server[0] || !O.domain[0] || !O.user[0] || modes != 1 || (O.send_file[0] && !O.to[0]) ||
-        (O.reject && (O.reject < 400 || O.reject > 699)) || O.calls < 1 || O.timeout_s < 1)
+        (O.reject && O.to[0]) || (O.reject && (O.reject < 400 || O.reject > 699)) || O.calls < 1 ||
+        O.timeout_s < 1)
         usage();
     if (O.send_file[0] && access(O.send_file, R_OK)) {
         fprintf(stderr, "faxpeer: %s: %s\n", O.send_file, strerror(errno));

@@ -33,11 +33,12 @@ class ProviderPhone(Phone):
 
 
 def add_trunk(sysadmin, kind="sip_trunk", name="Carrier", domain="demo.local", host=PROVIDER_IP,
-              port=5060, realm=PROVIDER_REALM):
-    """The provider's trunk: calls from PROVIDER_IP whose From names its realm."""
+              port=5060, realm=PROVIDER_REALM, dial_pattern=""):
+    """The provider's trunk: calls from PROVIDER_IP whose From names its realm; calls to
+    numbers matching dial_pattern leave through it."""
     t = sysadmin.ok("POST", "/api/v1/domains/%s/trunks" % domain,
                     {"name": name, "kind": kind, "host": host, "port": port,
-                     "realm": realm, "register": False, "dial_pattern": ""},
+                     "realm": realm, "register": False, "dial_pattern": dial_pattern},
                     status=201)
     return t["id"]
 

@@ -11,13 +11,16 @@ the carrier heard busy.
 - caller prefixes and classifier membership pick their rules;
 - a black list refuses its callers, an empty white list refuses everyone;
 - dialplan steps move on after busy, no answer, no route and completion;
-- a tenant's own Lua decides, and an erroring or looping one falls back.
+- a tenant's own Lua decides, and one that errs, loops or exhausts its
+  memory falls back: the caller hears the fallback's phone each time, and a
+  call in progress meanwhile carries audio both ways without a break.
 """
 
 import datetime
 import os
 import time
 
+import audio
 import routelib
 from cwtest import DEMO, TestFailure, wait_until
 from routelib import DOM, ProviderPhone, check, set_clock
@@ -25,6 +28,11 @@ from sipua import Phone
 
 TZ = "Asia/Yekaterinburg"
 S = {}
+OP101_HZ, OP103_HZ, BYSTANDER_HZ = 900, 1400, 700
+
+
+def tone(d, name, hz):
+    return audio.write_tone_wav(os.path.join(d.dir, name + "-mic.wav"), hz, 600, amplitude=9000)
 
 
 def setup(d):
@@ -59,10 +67,10 @@ def setup(d):
     set_clock(d, datetime.datetime(2026, 12, 3, 12, 0), TZ)
     phones = {
         "op101": Phone("op101", "op101", DEMO["op101"], d.sip_port, auto_answer=True,
-                       seconds=600),
+                       seconds=600, mic_wav=tone(d, "op101", OP101_HZ)),
         "op102": Phone("op102", "op102", DEMO["op102"], d.sip_port, seconds=600),
         "op103": Phone("op103", "op103", DEMO["op103"], d.sip_port, auto_answer=True,
-                       seconds=600),
+                       seconds=600, mic_wav=tone(d, "op103", OP103_HZ)),
     }
     for p in phones.values():
         p.start()
@@ -71,10 +79,10 @@ def setup(d):
     S["callers"] = {}
 
 
-def caller(number):
+def caller(number, mic_wav=None):
     p = S["callers"].get(number)
     if not p:
-        p = ProviderPhone(number, S["d"].sip_port, seconds=600)
+        p = ProviderPhone(number, S["d"].sip_port, seconds=600, mic_wav=mic_wav)
         p.start()
         S["callers"][number] = p
     return p
@@ -239,21 +247,51 @@ def test_tenant_script_decides_and_falls_back(d):
     rules(num, {"target": {"type": "script", "code": code}}, {"target": {"type": "busy"}})
     call("74951117777", num, "op101")
     call("78121117777", num, "busy", why="(priority 2) -> busy")
-    # an error and a loop both end in the rule's fallback; the daemon carries on
-    rules(num, {"target": {"type": "script", "code": "error('no CRM today')",
-                           "fallback": user("op103")}})
-    call("74951117777", num, "op103")
-    rules(num, {"target": {"type": "script", "code": "while true do end",
-                           "fallback": user("op103")}})
-    t0 = time.monotonic()
-    call("74951117777", num, "op103")
-    check(time.monotonic() - t0 < 8, "the looping script held the call too long")
+    # an error, a loop and a memory hog each end in the rule's fallback, which the caller
+    # hears; a call to op101 in progress all the while carries audio both ways unbroken
+    rules("74950000003", {"target": user("op101")})
+    bystander = caller("74951118888", mic_wav=tone(d, "bystander", BYSTANDER_HZ))
+    op101 = S["phones"]["op101"]
+    for name, code in (("error", "error('no CRM today')"), ("loop", "while true do end"),
+                       ("memory", "local t = {}\n"
+                                  "while true do t[#t + 1] = string.rep('x', 1 << 20) end")):
+        rules(num, {"target": {"type": "script", "code": code, "fallback": user("op103")}})
+        bystander.events.clear()
+        op101.events.clear()
+        bystander.call("74950000003", d.sip_port)
+        check(op101.wait_event("CALL_ESTABLISHED", 10) and
+              bystander.wait_event("CALL_ESTABLISHED", 5), "%s: the bystander's call" % name)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        call("74951117777", num, "op103", talk=2.5)
+        check(time.monotonic() - t0 < 10, "%s: the script held the call too long" % name)
+        time.sleep(1)
+        bystander.hangup()
+        check(bystander.wait_event("CALL_CLOSED", 8) and op101.wait_event("CALL_CLOSED", 8),
+              "%s: the bystander's call did not end" % name)
+        time.sleep(0.5)
+        check(caller("74951117777").hears(OP103_HZ, -2.2, -0.3),
+              "%s: the caller did not hear the fallback (op103)" % name)
+        unbroken(bystander, OP101_HZ, "%s: the bystander hearing op101" % name)
+        unbroken(op101, BYSTANDER_HZ, "%s: op101 hearing the bystander" % name)
     # an answer that is not a valid target is refused like a bad rule
     rules(num, {"target": {"type": "script", "code": "return {type = 'group', id = 424242}",
                            "fallback": user("op101")}})
     call("74951117777", num, "op101")
     log = S["d"].log_text()
-    check("budget" in log and "no CRM today" in log, "the failures are logged")
+    check("budget" in log and "no CRM today" in log and "memory cap of" in log,
+          "the failures are logged")
+
+
+def unbroken(p, hz, what):
+    """p heard hz in every second of its last call (but the first and the last)."""
+    rate, s, _ = audio.read_wav(p.received_wavs()[-1])
+    seconds = int(len(s) / rate)
+    check(seconds >= 4, "%s: the call lasted %d s" % (what, seconds))
+    for t in range(1, seconds - 1):
+        share = audio.tone_share(audio.segment(s, rate, t, t + 1), rate, hz)
+        check(share > 0.5, "%s: %d Hz missing %d-%d s into the call (%.2f)" %
+              (what, hz, t, t + 1, share))
 
 
 def test_ivr_flow_and_private_route_targets(d):

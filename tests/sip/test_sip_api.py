@@ -7,10 +7,10 @@ and lifted by an administrator."""
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import sipraw  # noqa: E402
+from sipraw import Provider  # noqa: E402
 from cwtest import DEMO, DEMO_DOMAIN, TestFailure, run_tests, wait_until  # noqa: E402
 
 T = "/api/v1/domains/%s/trunks" % DEMO_DOMAIN
@@ -19,44 +19,6 @@ T = "/api/v1/domains/%s/trunks" % DEMO_DOMAIN
 def expect(cond, what):
     if not cond:
         raise TestFailure(what)
-
-
-class Provider(object):
-    """A registrar on loopback that challenges and checks the trunk's digest."""
-
-    def __init__(self, sip_port):
-        self.c = sipraw.Client(sip_port)
-        self.port = self.c.local[1]
-        self.realm = "carrier.example"
-
-    def serve(self, password, timeout=8):
-        import hashlib
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            req = self.c.wait_request("REGISTER", timeout=deadline - time.time())
-            if req is None:
-                return None
-            if req.get("expires") == "0" or "expires=0" in (req.get("contact") or ""):
-                self.c.reply(req, 200, to_tag="r")  # the old registration leaving
-                continue
-            if not req.get("authorization"):
-                self.c.reply(req, 401, to_tag="r", headers=[
-                    'WWW-Authenticate: Digest realm="%s", nonce="%s"'
-                    % (self.realm, os.urandom(6).hex())])
-                continue
-            cred = sipraw.parse_challenge(req.get("authorization"))
-            ha1 = hashlib.md5(("%s:%s:%s" % (cred["username"], self.realm, password))
-                              .encode()).hexdigest()
-            ha2 = hashlib.md5(("REGISTER:%s" % cred["uri"]).encode()).hexdigest()
-            ok = hashlib.md5(("%s:%s:%s" % (ha1, cred["nonce"], ha2)).encode()).hexdigest() \
-                == cred["response"]
-            if ok:
-                self.c.reply(req, 200, to_tag="r",
-                             headers=["Contact: %s;expires=300" % req.get("contact")])
-            else:
-                self.c.reply(req, 403, to_tag="r")
-            return ok
-        return None
 
 
 def test_trunks(d):

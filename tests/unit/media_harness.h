@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <spandsp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,8 @@ struct peer {
     int dtmf_pt;
     uint8_t last_event[4]; /* the last telephone-event payload received */
     int events_rx;
-    uint32_t rx_ssrc; /* the engine's SSRC towards this peer */
+    uint32_t rx_ssrc;          /* the engine's SSRC towards this peer */
+    g722_decode_state_t *g722; /* a G.722 peer decodes what it gets (at 8 kHz) */
 };
 static struct peer *h_peers[MAX_PEERS];
 static int h_npeers;
@@ -137,6 +139,7 @@ static inline void peer_open(struct peer *p, int pt)
     p->ts = 1000;
     p->seq = 100;
     p->cap = calloc(CAP_MAX, sizeof *p->cap);
+    if (pt == MEDIA_G722) p->g722 = g722_decode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
     assert_true(h_npeers < MAX_PEERS);
     h_peers[h_npeers++] = p;
 }
@@ -145,6 +148,7 @@ static inline void peer_close(struct peer *p)
 {
     close(p->fd);
     free(p->cap);
+    if (p->g722) g722_decode_free(p->g722);
     for (int i = 0; i < h_npeers; i++)
         if (h_peers[i] == p) h_peers[i] = h_peers[--h_npeers];
 }
@@ -211,6 +215,15 @@ static inline void peer_drain(struct peer *p)
         if (p->dtmf_pt && h.pt == p->dtmf_pt && h.len >= 4) {
             memcpy(p->last_event, h.payload, 4);
             p->events_rx++;
+            continue;
+        }
+        if (h.pt == MEDIA_G722 && p->g722) {
+            int16_t pcm[2 * MEDIA_FRAME];
+            if (h.len > MEDIA_FRAME) continue; /* 20 ms of G.722 is 160 bytes */
+            int k = g722_decode(p->g722, pcm, h.payload, h.len);
+            k = CW_MIN(k, CAP_MAX - p->ncap);
+            memcpy(p->cap + p->ncap, pcm, (size_t)k * sizeof *pcm);
+            p->ncap += k;
             continue;
         }
         if (h.pt != MEDIA_PCMU && h.pt != MEDIA_PCMA) continue;

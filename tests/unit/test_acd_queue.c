@@ -108,9 +108,7 @@ int call_target(call *c, const char *t, int timeout_s, struct dial_target *out, 
     return 0;
 }
 
-void call_set_parties(call *c, const char *a_number, const char *a_name)
-{
-}
+void call_set_parties(call *c, const char *a_number, const char *a_name) {}
 
 void call_hangup(call *c, enum sip_cause cause)
 {
@@ -185,17 +183,30 @@ void call_unref(call *c)
     c->refs--;
 }
 
+/* what the waiting caller hears now: "moh:<stream>", "ringback" or "play" */
+static char hearing[80];
+static uint32_t play_tag; /* of the newest play, to report its end */
+
 int media_moh(media_id id, const char *stream, uint32_t tag)
 {
+    snprintf(hearing, sizeof hearing, "moh:%s", stream);
     return 0;
 }
 
-/* announcements the queue played, newest last */
+int media_play_tone(media_id id, enum media_tone tone, uint32_t tag)
+{
+    cw_strlcpy(hearing, tone == MEDIA_TONE_RINGBACK ? "ringback" : "tone", sizeof hearing);
+    return 0;
+}
+
+/* files the queue played, newest last */
 static char played[64][256];
 static int nplayed;
 
 int media_play(media_id id, const char *const *files, int nfiles, bool loop, uint32_t tag)
 {
+    cw_strlcpy(hearing, "play", sizeof hearing);
+    play_tag = tag;
     if (nplayed < 64) {
         played[nplayed][0] = '\0';
         for (int i = 0; i < nfiles; i++) {
@@ -226,16 +237,19 @@ const char *sip_cause_name(enum sip_cause c)
 
 void acd_api_init(void) {}
 
-/* queue log rows, newest last */
+/* queue log rows, newest last, with their data */
 static char qlog[256][64];
+static json_t *qlog_data[256];
 static int nqlog;
 
 void cdr_queue_log(int64_t domain_id, int64_t queue_id, const char *call_uuid, int64_t agent_id,
                    const char *event, json_t *data)
 {
-    if (nqlog < 256)
+    if (nqlog < 256) {
+        qlog_data[nqlog] = data ? json_incref(data) : NULL;
         snprintf(qlog[nqlog++], sizeof qlog[0], "%s %s %lld", call_uuid, event,
                  (long long)agent_id);
+    }
     json_decref(data);
 }
 
@@ -315,17 +329,30 @@ static void on_done(call *c, enum acd_result r, void *arg)
     c->result = r;
 }
 
-static int64_t add_agent(const char *ext, int priority)
+static int64_t add_user(const char *ext, bool is_operator)
 {
     int64_t id;
     store_query_int(
         st, &id,
         "INSERT INTO users(domain_id, login, display_name, extension, role, is_operator, "
-        "password_hash, created_at, updated_at) VALUES (1, ?, ?, ?, 'operator', 1, 'x', "
-        "0, 0) RETURNING id",
-        SA_STR(ext), SA_STR(ext), SA_STR(ext), SA_END);
+        "password_hash, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, 'x', 0, 0) "
+        "RETURNING id",
+        SA_STR(ext), SA_STR(ext), SA_STR(ext), SA_STR(is_operator ? "operator" : "subscriber"),
+        SA_INT(is_operator), SA_END);
+    return id;
+}
+
+static void add_member(int64_t queue, int64_t user, int priority)
+{
     store_exec(st, "INSERT INTO call_group_members(group_id, user_id, priority) VALUES (?, ?, ?)",
-               SA_INT(qid), SA_INT(id), SA_INT(priority), SA_END);
+               SA_INT(queue), SA_INT(user), SA_INT(priority), SA_END);
+}
+
+/* An operator, member of the test's queue. */
+static int64_t add_agent(const char *ext, int priority)
+{
+    int64_t id = add_user(ext, true);
+    add_member(qid, id, priority);
     return id;
 }
 
@@ -393,6 +420,49 @@ static const char *state_of(int64_t user)
     return buf;
 }
 
+/* The media layer reports the end of the newest play to the waiting caller. */
+static void play_done(call *c)
+{
+    struct media_event ev = {.type = MEDIA_EV_PLAY_DONE, .tag = play_tag};
+    acd_caller_media_event(c, &ev);
+    pump();
+}
+
+/* The newest queue-log row of this event for this call, or NULL. */
+static json_t *qlog_row(const call *c, const char *event)
+{
+    char key[80];
+    snprintf(key, sizeof key, "%s %s ", c->uuid, event);
+    for (int i = nqlog - 1; i >= 0; i--)
+        if (!strncmp(qlog[i], key, strlen(key))) return qlog_data[i] ? qlog_data[i] : json_null();
+    return NULL;
+}
+
+static int64_t add_queue(const char *name, const char *ext, const char *strategy)
+{
+    int64_t id;
+    store_query_int(st, &id,
+                    "INSERT INTO call_groups(domain_id, name, extension, strategy, created_at) "
+                    "VALUES (1, ?, ?, ?, 0) RETURNING id",
+                    SA_STR(name), SA_STR(ext), SA_STR(strategy), SA_END);
+    return id;
+}
+
+static void set_int(const char *column, int64_t value)
+{
+    char *sql = cw_sprintf("UPDATE call_groups SET %s = ? WHERE id = ?", column);
+    store_exec(st, sql, SA_INT(value), SA_INT(qid), SA_END);
+    free(sql);
+}
+
+static call *join_queue(int64_t queue, const char *caller)
+{
+    call *c = fake_call(caller);
+    assert_int_equal(acd_join(c, queue, &(struct acd_join_opts){0}, on_done, NULL), 0);
+    pump();
+    return c;
+}
+
 static void login(int64_t user)
 {
     assert_int_equal(acd_agent_set_state(1, user, AGENT_AVAILABLE, NULL), 0);
@@ -412,6 +482,8 @@ static int setup(void **state)
                     "VALUES (1, 'Support', '200', 'longest_idle', 0) RETURNING id",
                     SA_END);
     nlegs = nqlog = ntimers = nplayed = noriginated = 0;
+    hearing[0] = '\0';
+    play_tag = 0;
     offline_user = 0;
     acd_init();
     return 0;
@@ -425,6 +497,8 @@ static int teardown(void **state)
     loop_free();
     for (int i = 0; i < nlegs; i++)
         free(legs[i]);
+    for (int i = 0; i < nqlog; i++)
+        json_decref(qlog_data[i]);
     return 0;
 }
 
@@ -455,7 +529,7 @@ static void acd_longest_idle_offers_the_longest_free_agent(void **state)
 
 static void acd_unanswered_offer_returns_caller_to_head(void **state)
 {
-    set_queue("linear", 0, 0, 2);
+    set_queue("linear", 0, 0, 3);
     int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10);
     login(a1);
     call *first = join("111", 0);
@@ -463,25 +537,18 @@ static void acd_unanswered_offer_returns_caller_to_head(void **state)
     call_leg *l = ringing(a1);
     assert_non_null(l);
     assert_ptr_equal(l->c, first);
-    /* a2 logs in while a1 rings: it takes the next caller in line */
-    login(a2);
-    call_leg *l2 = ringing(a2);
-    assert_non_null(l2);
-    assert_ptr_equal(l2->c, second);
-    /* a1 does not answer: the first caller is back at the head */
+    /* a1 lets it ring out: the first caller is back at the head, ahead of the second */
     no_answer_from(l, SIP_CAUSE_NO_ANSWER);
-    no_answer_from(l2, SIP_CAUSE_NO_ANSWER);
-    /* both agents free again; the first caller is offered first, to the other agent */
-    call_leg *next = NULL;
-    for (int i = nlegs - 1; i >= 0; i--)
-        if (legs[i]->state == LEG_RINGING && legs[i]->c == first) next = legs[i];
-    assert_non_null(next);
-    assert_int_not_equal(next->user_id, a1); /* a1 already missed this caller */
-    bool logged = false;
-    for (int i = 0; i < nqlog; i++)
-        if (strstr(qlog[i], "ring_timeout")) logged = true;
-    assert_true(logged);
-    (void)second;
+    json_t *row = qlog_row(first, "ring_timeout");
+    assert_non_null(row);
+    assert_int_equal(json_integer_value(json_object_get(row, "misses")), 1);
+    /* the next agent to become free is offered the first caller, not the second */
+    int before = nlegs;
+    login(a2);
+    assert_true(nlegs > before);
+    assert_int_equal(legs[before]->user_id, a2);
+    assert_ptr_equal(legs[before]->c, first);
+    assert_false(second->done);
 }
 
 static void acd_misses_in_a_row_set_agent_away(void **state)
@@ -606,13 +673,17 @@ static void acd_busy_agents_mean_position_and_wait_announcements(void **state)
     login(a1);
     call *first = join("111", 0);
     answer(ringing(a1)); /* the only agent is now busy */
-    join("222", 0);
+    call *second = join("222", 0);
+    assert_string_equal(hearing, "moh:default");
     advance(2);
     assert_int_equal(nplayed, 1);
+    assert_string_equal(hearing, "play");
     /* in the domain's language (ru by default); second in line is next once the first
      * is talking; one agent at 120 s a call */
     assert_non_null(strstr(played[0], "ru/you_are_next"));
     assert_non_null(strstr(played[0], "ru/estimated_wait ru/duration_120"));
+    play_done(second);
+    assert_string_equal(hearing, "moh:default"); /* the music comes back */
     advance(30);
     assert_int_equal(nplayed, 2); /* and again every announce_interval */
     (void)first;
@@ -705,6 +776,359 @@ static void acd_leave_empty_sends_callers_away_when_the_last_agent_logs_out(void
     assert_int_equal(c->result, ACD_EMPTY);
 }
 
+static void acd_tier_escalation_opens_lower_priorities_after_the_set_wait(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    set_int("tier_escalation", 10);
+    int64_t a1 = add_agent("101", 1), a2 = add_agent("102", 2), a3 = add_agent("103", 3);
+    login(a1);
+    login(a2);
+    login(a3);
+    call *first = join("111", 0);
+    assert_int_equal(ringing_count(), 1);
+    answer(ringing(a1)); /* the top tier is busy */
+    call *second = join("222", 0);
+    advance(9);
+    assert_int_equal(ringing_count(), 0); /* priority 2 waits 1 x 10 s */
+    advance(1);
+    call_leg *l = ringing(a2);
+    assert_non_null(l);
+    assert_ptr_equal(l->c, second);
+    assert_null(ringing(a3));
+    answer(l);
+    /* priority 3 is two steps down: 20 s of this caller's own wait */
+    call *third = join("333", 0);
+    advance(19);
+    assert_null(ringing(a3));
+    advance(1);
+    l = ringing(a3);
+    assert_non_null(l);
+    assert_ptr_equal(l->c, third);
+    (void)first;
+}
+
+static void
+acd_without_tier_escalation_lower_priorities_take_calls_when_the_top_is_busy(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 1), a2 = add_agent("102", 2);
+    login(a2);
+    login(a1);
+    join("111", 0);
+    assert_non_null(ringing(a1)); /* the better priority first, though a2 waited longer */
+    assert_null(ringing(a2));
+    answer(ringing(a1));
+    call *second = join("222", 0);
+    call_leg *l = ringing(a2);
+    assert_non_null(l); /* at once */
+    assert_ptr_equal(l->c, second);
+}
+
+static void acd_ring_progressive_adds_one_agent_each_step(void **state)
+{
+    set_queue("ring_progressive", 0, 0, 3);
+    set_int("progressive_step", 8);
+    int64_t a1 = add_agent("101", 10), a2 = add_agent("102", 10), a3 = add_agent("103", 10);
+    login(a3);
+    login(a2);
+    login(a1);
+    call *c = join("111", 0);
+    assert_int_equal(ringing_count(), 1);
+    assert_non_null(ringing(a1));
+    advance(7);
+    assert_int_equal(ringing_count(), 1);
+    advance(1);
+    assert_int_equal(ringing_count(), 2);
+    assert_non_null(ringing(a1));
+    assert_non_null(ringing(a2));
+    advance(8);
+    assert_int_equal(ringing_count(), 3);
+    /* in member-list order, one per step */
+    assert_int_equal(legs[0]->user_id, a1);
+    assert_int_equal(legs[1]->user_id, a2);
+    assert_int_equal(legs[2]->user_id, a3);
+    advance(8);
+    assert_int_equal(nlegs, 3); /* nobody is left to add */
+    answer(ringing(a3));
+    assert_int_equal(ringing_count(), 0);
+    assert_int_equal(c->bridged->user_id, a3);
+}
+
+static void acd_round_robin_remembers_the_last_agent_across_calls(void **state)
+{
+    set_queue("round_robin", 0, 0, 3);
+    int64_t a = add_agent("101", 10), b = add_agent("102", 10), c = add_agent("103", 10);
+    login(c);
+    login(b);
+    login(a);
+    const int64_t expect[] = {a, b, c, a, b};
+    for (int i = 0; i < 5; i++) {
+        char caller[16];
+        snprintf(caller, sizeof caller, "7900%d", i);
+        call *x = join(caller, 0);
+        assert_int_equal(ringing_count(), 1);
+        call_leg *l = ringing(expect[i]);
+        assert_non_null(l);
+        answer(l);
+        hang_up_talk(x->bridged);
+        assert_int_equal(x->result, ACD_ANSWERED);
+    }
+}
+
+static void acd_agent_in_two_queues_is_offered_one_call_at_a_time(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t sales = add_queue("Sales", "201", "longest_idle");
+    store_exec(st, "UPDATE call_groups SET wrapup_time = 0 WHERE id = ?", SA_INT(sales), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    add_member(sales, a1, 10);
+    call *c1 = join("111", 0);
+    call *c2 = join_queue(sales, "222");
+    login(a1);
+    assert_int_equal(ringing_count(), 1);
+    call_leg *l = ringing(a1);
+    call *other = l->c == c1 ? c2 : c1;
+    /* a miss frees the agent: the other queue's caller is next, still one offer */
+    no_answer_from(l, SIP_CAUSE_NO_ANSWER);
+    assert_int_equal(ringing_count(), 1);
+    l = ringing(a1);
+    assert_ptr_equal(l->c, other);
+    answer(l);
+    advance(10); /* the missed caller's new round comes while the agent talks */
+    assert_int_equal(ringing_count(), 0);
+    hang_up_talk(other->bridged);
+    assert_int_equal(ringing_count(), 1); /* free again: the caller still waiting */
+    assert_ptr_not_equal(ringing(a1)->c, other);
+}
+
+static void acd_non_operator_members_are_never_offered_acd_calls(void **state)
+{
+    set_queue("linear", 0, 0, 3);
+    int64_t sub = add_user("101", false);
+    add_member(qid, sub, 1); /* first in the list and the best priority */
+    int64_t op = add_agent("102", 10);
+    assert_int_equal(acd_agent_set_state(1, sub, AGENT_AVAILABLE, NULL), 0);
+    login(op);
+    call *c = join("111", 0);
+    assert_null(ringing(sub));
+    call_leg *l = ringing(op);
+    assert_non_null(l);
+    /* the operator goes on a break: the caller waits rather than ring the non-operator */
+    no_answer_from(l, SIP_CAUSE_NO_ANSWER);
+    assert_int_equal(acd_agent_set_state(1, op, AGENT_BREAK, "lunch"), 0);
+    advance(30);
+    assert_int_equal(ringing_count(), 0);
+    assert_false(c->done);
+}
+
+static void acd_group_without_operators_ends_every_call(void **state)
+{
+    /* seed 001 §8.1 (L2650): members, but not one operator: the call is ended */
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t sub = add_user("101", false);
+    add_member(qid, sub, 1);
+    assert_int_equal(acd_agent_set_state(1, sub, AGENT_AVAILABLE, NULL), 0);
+    call *c = join("111", 0);
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_NO_OPERATORS);
+    assert_string_equal(acd_result_name(c->result), "no_operators");
+    assert_int_equal(ringing_count(), 0);
+    /* one operator among the members and callers wait for it again */
+    add_agent("102", 10);
+    call *c2 = join("222", 0);
+    assert_false(c2->done);
+}
+
+static void acd_plain_ring_all_group_rings_every_member(void **state)
+{
+    /* seed 001 §8.0: "all at once" is not an ACD algorithm; it rings users too */
+    set_queue("ring_all", 0, 0, 3);
+    int64_t sub = add_user("101", false);
+    add_member(qid, sub, 10);
+    int64_t op = add_agent("102", 10);
+    join("111", 0);
+    assert_non_null(ringing(sub));
+    assert_non_null(ringing(op));
+}
+
+static void acd_without_join_empty_callers_leave_when_nobody_is_logged_in(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    set_int("join_empty", 0);
+    int64_t a1 = add_agent("101", 10);
+    call *c = join("111", 0);
+    assert_true(c->done);
+    assert_int_equal(c->result, ACD_EMPTY);
+    assert_non_null(qlog_row(c, "empty"));
+    /* a logged-in agent on a break is enough to wait for */
+    login(a1);
+    assert_int_equal(acd_agent_set_state(1, a1, AGENT_BREAK, "coffee"), 0);
+    call *c2 = join("222", 0);
+    assert_false(c2->done);
+    login(a1);
+    assert_ptr_equal(ringing(a1)->c, c2);
+}
+
+static void acd_with_join_empty_callers_wait_for_an_agent(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    int64_t a1 = add_agent("101", 10); /* logged out */
+    call *c = join("111", 0);
+    advance(60);
+    assert_false(c->done);
+    login(a1);
+    assert_ptr_equal(ringing(a1)->c, c);
+}
+
+static void acd_max_length_turns_the_next_caller_away_as_full(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    set_int("max_length", 2);
+    add_agent("101", 10); /* logged out: everyone waits */
+    call *c1 = join("111", 0);
+    call *c2 = join("222", 0);
+    call *c3 = join("333", 0);
+    assert_false(c1->done);
+    assert_false(c2->done);
+    assert_true(c3->done);
+    assert_int_equal(c3->result, ACD_FULL);
+    assert_non_null(qlog_row(c3, "full"));
+    /* a place frees up: the next caller gets in */
+    c1->a->state = LEG_ENDED;
+    acd_caller_gone(c1);
+    pump();
+    call *c4 = join("444", 0);
+    assert_false(c4->done);
+    json_t *q = acd_queues_json(1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(q, 0), "queue")), 2);
+    json_decref(q);
+}
+
+static void acd_number_on_the_domain_vip_list_overtakes(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st, "INSERT INTO domains(id, name, created_at) VALUES (2, 'other.test', 0)", SA_END);
+    store_exec(st,
+               "INSERT INTO vip_numbers(domain_id, number, priority, created_at) VALUES "
+               "(1, '79009990000', 5, 0), (2, '79005550000', 1, 0)",
+               SA_END);
+    int64_t a1 = add_agent("101", 10);
+    call *normal = join("111", 0);
+    call *foreign = join("79005550000", 0); /* a VIP of another domain: not here */
+    call *vip = join("79009990000", 0);
+    login(a1);
+    call_leg *l = ringing(a1);
+    assert_ptr_equal(l->c, vip);
+    assert_int_equal(json_integer_value(json_object_get(qlog_row(vip, "join"), "priority")), 5);
+    answer(l);
+    hang_up_talk(vip->bridged);
+    /* then in arrival order: the other domain's VIP number came second */
+    assert_ptr_equal(ringing(a1)->c, normal);
+    assert_int_equal(json_integer_value(json_object_get(qlog_row(foreign, "join"), "priority")),
+                     100);
+}
+
+static void acd_abandon_is_logged_with_the_time_waited(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    add_agent("101", 10);
+    call *c = join("111", 0);
+    advance(7);
+    c->a->state = LEG_ENDED;
+    acd_caller_gone(c);
+    pump();
+    assert_int_equal(c->result, ACD_HANGUP);
+    json_t *row = qlog_row(c, "abandon");
+    assert_non_null(row);
+    assert_int_equal(json_integer_value(json_object_get(row, "wait_s")), 7);
+    json_t *q = acd_queues_json(1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(q, 0), "abandoned")), 1);
+    json_decref(q);
+}
+
+static void acd_zero_average_talk_time_announces_no_estimated_wait(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st,
+               "UPDATE call_groups SET announce_position = 1, avg_talk_time = 0, "
+               "announce_interval = 30 WHERE id = ?",
+               SA_INT(qid), SA_END);
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    /* a call of 60 s is measured, so only the setting can keep the estimate off */
+    call *first = join("111", 0);
+    answer(ringing(a1));
+    advance(60);
+    hang_up_talk(first->bridged);
+    call *second = join("222", 0);
+    answer(ringing(a1));
+    join("333", 0);
+    advance(2);
+    assert_int_equal(nplayed, 1);
+    assert_non_null(strstr(played[0], "ru/you_are_next"));
+    assert_null(strstr(played[0], "estimated_wait"));
+    (void)second;
+}
+
+static int64_t add_sound(int64_t domain, const char *path)
+{
+    int64_t id;
+    store_query_int(st, &id,
+                    "INSERT INTO sound_files(domain_id, name, format, size, path, created_at) "
+                    "VALUES (?, ?, 'wav', 1, ?, 0) RETURNING id",
+                    SA_INT(domain), SA_STR(path), SA_STR(path), SA_END);
+    return id;
+}
+
+static void acd_greeting_plays_once_before_any_agent_rings(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    set_int("greeting_sound_id", add_sound(1, "/var/sounds/1/welcome.wav"));
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    call *c = join("111", 0);
+    assert_int_equal(nplayed, 1);
+    assert_string_equal(played[0], "/var/sounds/1/welcome.wav ");
+    assert_string_equal(hearing, "play");
+    advance(3);
+    assert_int_equal(ringing_count(), 0); /* the greeting comes before the group */
+    play_done(c);
+    assert_string_equal(hearing, "moh:default");
+    assert_non_null(ringing(a1));
+    /* a missed offer and a new round do not repeat it */
+    no_answer_from(ringing(a1), SIP_CAUSE_NO_ANSWER);
+    advance(5);
+    assert_non_null(ringing(a1));
+    assert_int_equal(nplayed, 1);
+}
+
+static void acd_greeting_of_another_domain_is_not_played(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    store_exec(st, "INSERT INTO domains(id, name, created_at) VALUES (2, 'other.test', 0)", SA_END);
+    set_int("greeting_sound_id", add_sound(2, "/var/sounds/2/theirs.wav"));
+    int64_t a1 = add_agent("101", 10);
+    login(a1);
+    join("111", 0);
+    assert_int_equal(nplayed, 0);
+    assert_string_equal(hearing, "moh:default");
+    assert_non_null(ringing(a1));
+}
+
+static void acd_caller_hears_ringback_or_the_named_music_while_waiting(void **state)
+{
+    set_queue("longest_idle", 0, 0, 3);
+    add_agent("101", 10);
+    store_exec(st, "UPDATE call_groups SET waiting_audio = 'ringback' WHERE id = ?", SA_INT(qid),
+               SA_END);
+    join("111", 0);
+    assert_string_equal(hearing, "ringback");
+    store_exec(st, "UPDATE call_groups SET waiting_audio = 'moh', moh = 'jazz' WHERE id = ?",
+               SA_INT(qid), SA_END);
+    join("222", 0);
+    assert_string_equal(hearing, "moh:jazz");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,14 +1144,48 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(acd_ring_all_rings_the_top_tier_together, setup, teardown),
         cmocka_unit_test_setup_teardown(acd_caller_hangup_withdraws_offers, setup, teardown),
-        cmocka_unit_test_setup_teardown(acd_busy_agents_mean_position_and_wait_announcements,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_busy_agents_mean_position_and_wait_announcements, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(acd_callback_keeps_the_place_and_rings_the_agent_first,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(acd_unanswered_callback_is_retried_later, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_unanswered_callback_is_retried_later, setup, teardown),
         cmocka_unit_test_setup_teardown(
             acd_leave_empty_sends_callers_away_when_the_last_agent_logs_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            acd_tier_escalation_opens_lower_priorities_after_the_set_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            acd_without_tier_escalation_lower_priorities_take_calls_when_the_top_is_busy, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(acd_ring_progressive_adds_one_agent_each_step, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_round_robin_remembers_the_last_agent_across_calls,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_agent_in_two_queues_is_offered_one_call_at_a_time,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_non_operator_members_are_never_offered_acd_calls, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_group_without_operators_ends_every_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_plain_ring_all_group_rings_every_member, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            acd_without_join_empty_callers_leave_when_nobody_is_logged_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_with_join_empty_callers_wait_for_an_agent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_max_length_turns_the_next_caller_away_as_full, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_number_on_the_domain_vip_list_overtakes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_abandon_is_logged_with_the_time_waited, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_zero_average_talk_time_announces_no_estimated_wait,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(acd_greeting_plays_once_before_any_agent_rings, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_greeting_of_another_domain_is_not_played, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(acd_caller_hears_ringback_or_the_named_music_while_waiting,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -387,6 +387,8 @@ static void engine_sends_dtmf_both_ways(void **st)
 
 /* ---- G.722 ---- */
 
+/* A G.722 phone (900 Hz) bridged to a G.711 phone (1300 Hz): each hears the other, the
+ * wide one in G.722 that it decodes itself. */
 static void g722_peer_bridged_to_g711_peer(void **st)
 {
     struct peer wide, narrow;
@@ -396,8 +398,8 @@ static void g722_peer_bridged_to_g711_peer(void **st)
     media_id n = h_session(&narrow, 0, MEDIA_DTMF_AUTO);
     assert_int_equal(media_bridge(w, n), 0);
     g722_encode_state_t *enc = g722_encode_init(NULL, 64000, G722_SAMPLE_RATE_8000);
-    int64_t ph = 0;
-    for (int f = 0; f < 40; f++) {
+    int64_t ph = 0, ph_narrow = 0;
+    for (int f = 0; f < 50; f++) {
         int16_t pcm[MEDIA_FRAME];
         uint8_t pkt[12 + MEDIA_FRAME];
         h_sine(pcm, MEDIA_FRAME, 900, 8000, &ph);
@@ -405,12 +407,22 @@ static void g722_peer_bridged_to_g711_peer(void **st)
         int len = g722_encode(enc, pkt + 12, pcm, MEDIA_FRAME);
         wide.ts += MEDIA_FRAME; /* G.722 RTP clock runs at 8 kHz */
         peer_send_raw(&wide, pkt, (size_t)(12 + len));
+        h_sine(pcm, MEDIA_FRAME, 1300, 8000, &ph_narrow);
+        peer_send_pcm(&narrow, pcm);
         h_drive(1, NULL, NULL);
     }
     g722_encode_free(enc);
+    /* G.711 side: the G.722 phone's 900 Hz, and nothing of its own 1300 Hz */
     assert_true(narrow.ncap > 3200);
     assert_true(peer_tone(&narrow, narrow.ncap - 3200, 3200, 900) > 0.8);
-    assert_true(wide.rx_packets >= 30); /* the wide side is sent G.722 (not decoded here) */
+    assert_true(peer_tone(&narrow, narrow.ncap - 3200, 3200, 1300) < 0.05);
+    /* G.722 side: real G.722 packets (160 bytes a 20 ms frame) carrying the 1300 Hz */
+    assert_true(wide.rx_packets >= 40);
+    assert_true(wide.ncap > 3200);
+    double got = peer_tone(&wide, wide.ncap - 3200, 3200, 1300);
+    if (got < 0.8) fail_msg("the G.722 phone does not hear the G.711 one (%.2f at 1300 Hz)", got);
+    assert_true(peer_tone(&wide, wide.ncap - 3200, 3200, 900) < 0.05);
+    assert_true(peer_power(&wide, wide.ncap - 3200, 3200) > -20);
     media_session_close(w);
     media_session_close(n);
     assert_true(h_wait_event(n, MEDIA_EV_CLOSED, 1, 1000));

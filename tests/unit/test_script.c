@@ -107,7 +107,7 @@ static enum script_status run(script_vm *vm, const char *code, struct outcome *o
 static int64_t elapsed_ms(const struct outcome *o)
 {
     int64_t wall = o->end_us - o->start_us;
-    assert_true(wall < 10000 * 1000);
+    assert_true(wall < 30000 * 1000); /* a box four times oversubscribed still passes */
     return (wall - (o->end_wait_us - o->start_wait_us)) / 1000;
 }
 
@@ -491,6 +491,8 @@ static void memory_cap_ends_the_coroutine(void **state)
         run(vm, "local t = {} while true do t[#t + 1] = ('x'):rep(1 << 18) .. #t end", &o, 2000),
         SCRIPT_MEMORY);
     assert_non_null(strstr(o.err, "memory cap of 4194304 bytes"));
+    /* allocating without bound is stopped within 100 ms of core-thread time */
+    assert_true(elapsed_ms(&o) < 100);
     /* each slice stays inside the time budget; the cap ends it */
     assert_int_equal(run(vm,
                          "local t = {} while true do for j = 1, 200 do t[#t + 1] = "
@@ -597,7 +599,7 @@ static void system_scripts_have_a_long_budget(void **state)
                          5000),
                      SCRIPT_DONE);
     /* ... but not for ever: lua.system_time_budget_ms (2 s) */
-    assert_int_equal(run(script_system(), "while true do end", &o, 10000), SCRIPT_BUDGET);
+    assert_int_equal(run(script_system(), "while true do end", &o, 30000), SCRIPT_BUDGET);
     assert_true(elapsed_ms(&o) >= 1900 && elapsed_ms(&o) < 2600);
 }
 
