@@ -5,7 +5,7 @@ BUILD ?= build
 TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench asan clean format
+.PHONY: all deps build run test bench fuzz asan clean format
 
 all: build
 
@@ -27,6 +27,13 @@ test: deps build
 
 bench: deps build
 	bench/run
+
+# Every libFuzzer target for FUZZ_SECONDS each (clang build in $(BUILD)/fuzz; the corpus stays
+# there). The suite runs the same driver for a few seconds a target.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	CW_BUILD_DIR=$(abspath $(BUILD)) CW_SOURCE_DIR=$(CURDIR) CW_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		CW_FUZZ_JOBS=$(JOBS) python3 tests/fuzz/test_parsers.py
 
 asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON

@@ -108,6 +108,7 @@ enum call_outcome call_outcome_from_cause(enum sip_cause c)
     case SIP_CAUSE_NO_ANSWER:
         return OUT_NO_ANSWER;
     case SIP_CAUSE_NO_ROUTE:
+    case SIP_CAUSE_UNAVAILABLE: /* 503: nobody to reach there now, as scripts see it */
         return OUT_NO_ROUTE;
     case SIP_CAUSE_REJECTED:
         return OUT_REJECTED;
@@ -989,15 +990,33 @@ int call_transfer(call *c, const char *target)
  * Replaces names (the transferor's consultation call, whichever way it was
  * placed); that party's leg moves into this call and both of the
  * transferor's legs end.
+ *
+ * Replaces must name a whole dialog (Call-ID and both tags) and that
+ * dialog must be the transferor's own: the transferor is party to both
+ * calls (RFC 3891 section 3: only a participant may ask to replace a
+ * dialog), so nobody can pull a stranger's call, or another tenant's, into
+ * theirs. The SIP status the transferor is told: 0 done, 481 no such
+ * dialog, 403 not theirs.
  */
-static bool refer_replaces(call_leg *from, call_leg *keep, const char *replaces)
+static bool same_party(const call_leg *a, const call_leg *b)
+{
+    if (a->user_id || b->user_id) return a->user_id == b->user_id;
+    return a->number[0] && !strcmp(a->number, b->number);
+}
+
+static int refer_replaces(call_leg *from, call_leg *keep, const struct sip_leg_event *ev)
 {
     call *c = from->call;
-    call_leg *z = cw_map_get(&C.by_sip, sip_leg_by_call_id(replaces));
-    if (!z || z->state != LEG_UP || z->call == c) return false;
+    call_leg *z = cw_map_get(&C.by_sip, sip_leg_by_dialog(ev->replaces_call_id, ev->replaces_to_tag,
+                                                          ev->replaces_from_tag));
+    if (!z || z->state != LEG_UP || z == from) return 481;
     call *c2 = z->call;
+    if (c2 == c || c2->domain_id != c->domain_id || !same_party(z, from)) {
+        call_log(c, "transfer-refused", "%s named a dialog of another party", from->number);
+        return 403;
+    }
     call_leg *other = c2->a == z ? c2->bridged : c2->bridged == z ? c2->a : NULL;
-    if (!other || other->state != LEG_UP) return false;
+    if (!other || other->state != LEG_UP) return 481;
     reanchor(c, keep, from);
     call_leg_move(other, c, LEG_B);
     other->watch = (struct leg_watch){NULL, NULL, xfer_talk_ended, NULL};
@@ -1013,7 +1032,7 @@ static bool refer_replaces(call_leg *from, call_leg *keep, const char *replaces)
     sip_refer_result(from->sip, 200);
     leg_hangup(from, SIP_CAUSE_NORMAL);
     leg_hangup(z, SIP_CAUSE_NORMAL); /* the transferor's consultation call ends */
-    return true;
+    return 0;
 }
 
 static void on_refer(call_leg *from, const struct sip_leg_event *ev)
@@ -1025,7 +1044,8 @@ static void on_refer(call_leg *from, const struct sip_leg_event *ev)
         return;
     }
     if (ev->replaces_call_id[0]) {
-        if (!refer_replaces(from, keep, ev->replaces_call_id)) sip_refer_result(from->sip, 481);
+        int status = refer_replaces(from, keep, ev);
+        if (status) sip_refer_result(from->sip, status);
         return;
     }
     int slot = call_park_slot(c->domain_id, ev->refer_to_user);

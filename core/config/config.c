@@ -57,6 +57,8 @@ static const struct key keys[] = {
     {"sip.ban_window", C_INT, "60", true, "window the failures are counted in, seconds"},
     {"sip.ban_time", C_INT, "600", true, "how long a banned IP is ignored, seconds"},
     {"sip.session_timer", C_INT, "1800", true, "session-timer interval offered, seconds"},
+    {"sip.session_min_se", C_INT, "90", false,
+     "shortest session-timer interval accepted (Min-SE, RFC 4028: 90), seconds"},
     {"sip.ring_timeout", C_INT, "40", true, "default ring time before no_answer, seconds"},
     {"sip.trunk_retry", C_INT, "30", true,
      "first wait before a failed trunk registration is retried, seconds (doubles up to 16x)"},

@@ -131,6 +131,22 @@ struct rtp_hdr {
 int rtp_parse(const uint8_t *buf, int len, struct rtp_hdr *h);
 int rtp_write_header(uint8_t *buf, int pt, bool marker, uint16_t seq, uint32_t ts, uint32_t ssrc);
 
+/*
+ * What an RTCP compound packet (RFC 3550 6.4) tells us: the middle 32 bits
+ * of the NTP time of the last sender report (for our LSR), and the report
+ * block about our own stream (ssrc), if any.
+ */
+struct rtcp_info {
+    bool has_sr;
+    uint32_t sr_mid;
+    bool has_block;
+    double loss;     /* fraction lost, 0..1 */
+    uint32_t jitter; /* interarrival jitter, timestamp units */
+};
+/* Parse a compound packet up to its first malformed part; 0, or CW_EINVAL when
+ * nothing in it was RTCP v2. */
+int rtcp_parse(const uint8_t *buf, int len, uint32_t our_ssrc, struct rtcp_info *out);
+
 /* RFC 3550 receive statistics. */
 struct rtp_rx_stats {
     bool init;
@@ -253,12 +269,12 @@ enum mcmd_op {
     CMD_CONF_LEAVE,
     CMD_SPY, /* id = supervisor, id2 = customer, id3 = agent, ival = mode */
     CMD_SPY_STOP,
-    CMD_FAX,    /* str = tiff path, bval = send, ival = calling party, tag */
-    CMD_TALK,   /* bval */
+    CMD_FAX,         /* str = tiff path, bval = send, ival = calling party, tag */
+    CMD_TALK,        /* bval */
     CMD_CONF_RECORD, /* str = path (NULL = stop), tag, ival = the room asked for */
-    CMD_MOVE,   /* to = target worker */
-    CMD_EXPECT, /* the session is on its way here: hold its commands */
-    CMD_ADOPT,  /* sess arrives from another worker */
+    CMD_MOVE,        /* to = target worker */
+    CMD_EXPECT,      /* the session is on its way here: hold its commands */
+    CMD_ADOPT,       /* sess arrives from another worker */
 };
 
 struct msession;

@@ -62,6 +62,46 @@ int rtp_write_header(uint8_t *b, int pt, bool marker, uint16_t seq, uint32_t ts,
     return 12;
 }
 
+/* ---- RTCP ---- */
+
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+int rtcp_parse(const uint8_t *b, int len, uint32_t our_ssrc, struct rtcp_info *out)
+{
+    memset(out, 0, sizeof *out);
+    int off = 0, parts = 0;
+    while (off + 8 <= len) {
+        const uint8_t *p = b + off;
+        if ((p[0] >> 6) != 2) break;
+        int rc = p[0] & 0x1F, pt = p[1];
+        int plen = 4 * (((p[2] << 8) | p[3]) + 1);
+        if (plen > len - off) break;
+        parts++;
+        int blocks_at = 0;
+        if (pt == 200 && plen >= 28) { /* SR: the NTP middle bits, for LSR */
+            out->has_sr = true;
+            out->sr_mid = be32(p + 10);
+            blocks_at = 28;
+        } else if (pt == 201) {
+            blocks_at = 8;
+        }
+        if (blocks_at) {
+            for (int i = 0; i < rc && blocks_at + 24 * (i + 1) <= plen; i++) {
+                const uint8_t *rb = p + blocks_at + 24 * i;
+                if (be32(rb) != our_ssrc) continue;
+                out->has_block = true;
+                out->loss = rb[4] / 256.0;
+                out->jitter = be32(rb + 12);
+            }
+        }
+        off += plen;
+    }
+    return parts ? CW_OK : CW_EINVAL;
+}
+
 /* ---- RFC 3550 A.1 / A.8 statistics ---- */
 
 #define MAX_DROPOUT  3000

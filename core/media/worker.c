@@ -682,35 +682,15 @@ static void handle_rtcp(struct msession *s, const uint8_t *b, int len,
                         const struct sockaddr_in *from, int64_t arrival_us)
 {
     if (!s->have_remote || !rtcp_source_ok(s, from)) return;
-    int off = 0;
-    while (off + 8 <= len) {
-        const uint8_t *p = b + off;
-        if ((p[0] >> 6) != 2) return;
-        int rc = p[0] & 0x1F, pt = p[1];
-        int plen = 4 * (((p[2] << 8) | p[3]) + 1);
-        if (off + plen > len) return;
-        int blocks_at = 0;
-        if (pt == 200 && plen >= 28) { /* SR: keep the NTP middle bits for LSR */
-            s->last_sr_mid =
-                ((uint32_t)p[10] << 24) | ((uint32_t)p[11] << 16) | ((uint32_t)p[12] << 8) | p[13];
-            s->last_sr_rx_us = arrival_us;
-            blocks_at = 28;
-        } else if (pt == 201) {
-            blocks_at = 8;
-        }
-        if (blocks_at) {
-            for (int i = 0; i < rc && blocks_at + 24 * (i + 1) <= plen; i++) {
-                const uint8_t *rb = p + blocks_at + 24 * i;
-                uint32_t ssrc = ((uint32_t)rb[0] << 24) | ((uint32_t)rb[1] << 16) |
-                                ((uint32_t)rb[2] << 8) | rb[3];
-                if (ssrc != s->ssrc) continue;
-                s->remote_loss = rb[4] / 256.0;
-                uint32_t jit = ((uint32_t)rb[12] << 24) | ((uint32_t)rb[13] << 16) |
-                               ((uint32_t)rb[14] << 8) | rb[15];
-                s->remote_jitter_ms = jit / (double)(MEDIA_RATE / 1000);
-            }
-        }
-        off += plen;
+    struct rtcp_info ri;
+    if (rtcp_parse(b, len, s->ssrc, &ri)) return;
+    if (ri.has_sr) {
+        s->last_sr_mid = ri.sr_mid;
+        s->last_sr_rx_us = arrival_us;
+    }
+    if (ri.has_block) {
+        s->remote_loss = ri.loss;
+        s->remote_jitter_ms = ri.jitter / (double)(MEDIA_RATE / 1000);
     }
 }
 

@@ -18,10 +18,12 @@
 #include "sip/sip_int.h"
 #include "store/store.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static unsigned char nonce_key[32];
 
@@ -219,4 +221,27 @@ enum auth_result auth_request(const struct edge_request *r, const char *method,
     cw_strlcpy(out->display, u.display, sizeof out->display);
     cw_strlcpy(out->domain, realm, sizeof out->domain);
     return AUTH_OK;
+}
+
+int auth_target_host(const char *host, const char *own_domain)
+{
+    if (!host || !host[0] || !strcasecmp(host, own_domain) || !strcasecmp(host, "localhost"))
+        return 0;
+    char lit[64];
+    size_t n = strlen(host);
+    if (host[0] == '[' && n > 2 && n - 2 < sizeof lit) { /* [IPv6] */
+        memcpy(lit, host + 1, n - 2);
+        lit[n - 2] = '\0';
+    } else {
+        cw_strlcpy(lit, host, sizeof lit);
+    }
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, lit, addr) == 1 || inet_pton(AF_INET6, lit, addr) == 1) return 0;
+    const char *pub = config_str("sip.public_ip");
+    if (pub && pub[0] && !strcasecmp(host, pub)) return 0;
+    int64_t id;
+    if (store_query_int(store_main(), &id, "SELECT id FROM domains WHERE lower(name) = lower(?)",
+                        SA_STR(host), SA_END) == CW_OK)
+        return 403;
+    return 404;
 }

@@ -192,6 +192,13 @@ void blf_on_subscribe(struct edge_request *r)
     }
     struct auth_user u;
     if (auth_request(r, "SUBSCRIBE", r->from_host, NULL, false, &u) != AUTH_OK) return;
+    int host_status = auth_target_host(r->ruri_host, u.domain);
+    if (host_status) { /* a user of another domain, or of none we serve */
+        edge_respond(r->id, host_status,
+                     host_status == 403 ? "Forbidden (Another Domain)" : "Domain Not Served", NULL,
+                     NULL, NULL);
+        return;
+    }
 
     /* the watched user: a user of the watcher's own domain */
     const char *who = r->ruri_user[0] ? r->ruri_user : r->to_user;

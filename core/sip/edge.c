@@ -27,6 +27,8 @@ struct core_leg {
     bool final_sent;
     int64_t trunk_id;
     char call_id[128];
+    char local_tag[64]; /* known once answered */
+    char remote_tag[64];
 };
 
 static struct {
@@ -234,7 +236,11 @@ static void on_leg(struct edge_leg *m)
     struct core_leg *l = idmap_get(&E.legs, m->ev.leg);
     if (!l) return; /* the core ended it already */
     if (!l->call_id[0] && m->call_id[0]) cw_strlcpy(l->call_id, m->call_id, sizeof l->call_id);
-    if (m->ev.type == SIP_EV_ANSWERED) l->answered = true;
+    if (m->ev.type == SIP_EV_ANSWERED) {
+        l->answered = true;
+        cw_strlcpy(l->local_tag, m->local_tag, sizeof l->local_tag);
+        cw_strlcpy(l->remote_tag, m->remote_tag, sizeof l->remote_tag);
+    }
     log_debug("sip", "leg %llu: event %d status %d cause %s", (unsigned long long)m->ev.leg,
               m->ev.type, m->ev.status, sip_cause_name(m->ev.cause));
     bool final = m->ev.type == SIP_EV_FAILED || m->ev.type == SIP_EV_ENDED;
@@ -320,6 +326,18 @@ static void invite_incoming(struct edge_request *r)
             return;
         }
         if (auth_request(r, "INVITE", r->from_host, NULL, true, &u) != AUTH_OK) return;
+        int host_status = auth_target_host(r->ruri_host, u.domain);
+        if (host_status) {
+            /* not an open proxy: a device calls within its own domain (other domains of
+               the pool by routing number) */
+            log_info("sip", "call %s from %s@%s to %s@%s: %s", r->call_id, u.login, u.domain,
+                     r->ruri_user, r->ruri_host,
+                     host_status == 403 ? "another tenant's domain" : "a domain not served");
+            edge_respond(r->id, host_status,
+                         host_status == 403 ? "Forbidden (Another Domain)" : "Domain Not Served",
+                         NULL, NULL, NULL);
+            return;
+        }
         in.from.domain_id = u.domain_id;
         in.from.user_id = u.user_id;
         if (!r->from_display[0]) cw_strlcpy(r->from_display, u.display, sizeof r->from_display);
@@ -447,6 +465,7 @@ int sip_start(const struct sip_config *cfg, const struct sip_handlers *h)
     E.qev = loop_attach_queue(E.to_core, on_edge_msg, NULL);
     struct stack_params p = {.cfg = *cfg,
                              .session_timer = (int)config_int("sip.session_timer"),
+                             .session_min_se = (int)config_int("sip.session_min_se"),
                              .to_core = E.to_core,
                              .commands = E.commands};
     int rc = stack_start(&p);
@@ -672,14 +691,17 @@ int sip_leg_call_id(sip_leg_id leg, char *out, size_t len)
     return CW_OK;
 }
 
-sip_leg_id sip_leg_by_call_id(const char *call_id)
+sip_leg_id sip_leg_by_dialog(const char *call_id, const char *local_tag, const char *remote_tag)
 {
+    if (!call_id[0] || !local_tag[0] || !remote_tag[0]) return 0;
     uint64_t *keys;
     size_t n = idmap_keys(&E.legs, &keys);
     sip_leg_id found = 0;
     for (size_t i = 0; i < n && !found; i++) {
         struct core_leg *l = idmap_get(&E.legs, keys[i]);
-        if (l && !strcmp(l->call_id, call_id)) found = l->id;
+        if (l && l->answered && !strcmp(l->call_id, call_id) && !strcmp(l->local_tag, local_tag) &&
+            !strcmp(l->remote_tag, remote_tag))
+            found = l->id;
     }
     free(keys);
     return found;

@@ -30,7 +30,7 @@ enum sip_cause {
     SIP_CAUSE_CANCELLED,   /* caller gave up before answer */
     SIP_CAUSE_MEDIA,       /* 488, no common codec */
     SIP_CAUSE_RTP_TIMEOUT,
-    SIP_CAUSE_FAILED,      /* anything else */
+    SIP_CAUSE_FAILED, /* anything else */
 };
 const char *sip_cause_name(enum sip_cause c); /* "busy", "no_answer", ... */
 enum sip_cause sip_cause_from_status(int status);
@@ -38,11 +38,11 @@ int sip_status_from_cause(enum sip_cause c); /* for answering an inbound leg */
 
 /* Who is on the far end of a leg, as authenticated by the edge. */
 struct sip_party {
-    int64_t domain_id;  /* 0 when unknown */
-    int64_t user_id;    /* > 0 for a registered device's user */
-    int64_t trunk_id;   /* > 0 for a call from a trunk */
-    char user[64];      /* URI user part (extension, number or login) */
-    char host[128];     /* URI host (the tenant domain name for devices) */
+    int64_t domain_id; /* 0 when unknown */
+    int64_t user_id;   /* > 0 for a registered device's user */
+    int64_t trunk_id;  /* > 0 for a call from a trunk */
+    char user[64];     /* URI user part (extension, number or login) */
+    char host[128];    /* URI host (the tenant domain name for devices) */
     char display[128];
 };
 
@@ -57,7 +57,7 @@ struct sip_party {
 struct sip_incoming {
     sip_leg_id leg;
     struct sip_party from;
-    char to_user[64];   /* request-URI user: what was dialled */
+    char to_user[64]; /* request-URI user: what was dialled */
     char to_host[128];
     char call_id[128];
     bool has_offer;
@@ -87,9 +87,11 @@ struct sip_leg_event {
     enum sip_cause cause;
     bool has_sdp;
     struct sdp_media sdp;
-    char refer_to_user[64];   /* REFER: target user part */
+    char refer_to_user[64]; /* REFER: target user part */
     char refer_to_host[128];
-    char replaces_call_id[128]; /* REFER with Replaces: the dialog to replace */
+    char replaces_call_id[128]; /* REFER with Replaces: the dialog to replace, */
+    char replaces_to_tag[64];   /* its tag on our side */
+    char replaces_from_tag[64]; /* and on the transferor's side (both always set) */
     char digit;
     int duration_ms;
 };
@@ -102,8 +104,8 @@ struct sip_handlers {
 
 struct sip_config {
     char listen[64];
-    int port;         /* UDP and TCP */
-    int tls_port;     /* used when tls_dir is set */
+    int port;     /* UDP and TCP */
+    int tls_port; /* used when tls_dir is set */
     char tls_dir[512];
     char public_ip[64];
     char user_agent[64];
@@ -140,9 +142,9 @@ struct sip_invite {
     char from_user[64]; /* caller number shown */
     char from_display[128];
     char from_host[128]; /* tenant domain name */
-    const char *sdp;    /* our offer (copied) */
-    int timeout_s;      /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
-    char headers[512];  /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
+    const char *sdp;     /* our offer (copied) */
+    int timeout_s;       /* ring timeout: FAILED with SIP_CAUSE_NO_ANSWER after it */
+    char headers[512];   /* extra header lines, "Name: value\r\n" each (e.g. Alert-Info) */
 };
 
 /*
@@ -169,8 +171,12 @@ int sip_reoffer(sip_leg_id leg, const char *sdp);
 int sip_refer_result(sip_leg_id leg, int status);
 /* The Call-ID of the leg's dialog (copy). */
 int sip_leg_call_id(sip_leg_id leg, char *out, size_t len);
-/* The live leg whose dialog has this Call-ID (Replaces, attended transfer); 0 = none. */
-sip_leg_id sip_leg_by_call_id(const char *call_id);
+/*
+ * The live, answered leg whose dialog is exactly this one: Call-ID, our tag
+ * (local_tag) and the far end's (remote_tag), as Replaces names it for an
+ * attended transfer; 0 = none.
+ */
+sip_leg_id sip_leg_by_dialog(const char *call_id, const char *local_tag, const char *remote_tag);
 
 /* --- registrar (core thread, backed by the store) --- */
 
@@ -198,7 +204,7 @@ int sip_registrations(int64_t domain_id, struct sip_registration *out, int max);
 /* --- trunks and outbound lines (SIP trunk, SIP phone, GSM gateway, private route) --- */
 
 enum sip_trunk_state {
-    SIP_TRUNK_UNREGISTERED = 0,
+    SIP_TRUNK_UNREGISTERED = 0, /* its registration was withdrawn (un-REGISTER sent) */
     SIP_TRUNK_REGISTERING,
     SIP_TRUNK_REGISTERED,
     SIP_TRUNK_FAILED,          /* reason says why; retried with back-off */
@@ -239,8 +245,7 @@ int sip_route_outbound(int64_t domain_id, int64_t caller_user_id, const char *di
 
 /* --- BLF: the call layer tells the edge what a user's phone is doing --- */
 enum sip_dialog_state { SIP_DLG_IDLE = 0, SIP_DLG_EARLY, SIP_DLG_CONFIRMED };
-void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id,
-                    bool initiator);
+void sip_blf_update(int64_t user_id, enum sip_dialog_state st, const char *call_id, bool initiator);
 /*
  * Things other than users that phones may watch (park slots): fn names the
  * resource of a domain by a non-zero id of its own, not a user's (negative),

@@ -82,7 +82,9 @@ struct edge_request {
 struct edge_leg {
     cw_msg m;
     struct sip_leg_event ev;
-    char call_id[128]; /* the dialog's Call-ID, when known */
+    char call_id[128];   /* the dialog's Call-ID, when known */
+    char local_tag[64];  /* SIP_EV_ANSWERED: the dialog's tags, ours */
+    char remote_tag[64]; /* and the far end's */
 };
 
 enum edge_result_kind { RES_PING = 1, RES_TRUNK_REG, RES_SUB_ENDED };
@@ -194,6 +196,7 @@ void stack_cmd_free(cw_msg *m);
 struct stack_params {
     struct sip_config cfg;
     int session_timer;
+    int session_min_se; /* shortest session interval accepted (Min-SE) */
     cw_queue *to_core;  /* the stack pushes edge messages here */
     cw_queue *commands; /* and takes commands from here */
 };
@@ -242,6 +245,13 @@ struct auth_user {
 enum auth_result auth_request(const struct edge_request *r, const char *method, const char *realm,
                               const char *aor_user, bool proxy, struct auth_user *out);
 void auth_init(void);
+/*
+ * May a user of own_domain address a request to this Request-URI host? 0
+ * when it is their own domain, an address literal or a name of this server
+ * (localhost, sip.public_ip); 403 when it names another tenant's domain;
+ * 404 when it names a domain this platform does not serve.
+ */
+int auth_target_host(const char *host, const char *own_domain);
 
 /* bans.c */
 void bans_init(void);
@@ -269,7 +279,6 @@ int trunks_target(int64_t trunk_id, const char *number, struct cmd_call *c, int6
 void trunks_call_started(int64_t trunk_id, bool inbound);
 void trunks_call_ended(int64_t trunk_id, bool inbound);
 bool trunks_line_free(int64_t trunk_id, bool inbound);
-
 
 /* ---------------------------------------------------------------------
  * Pure helpers (any thread; fuzzed)
@@ -317,5 +326,24 @@ int dialpat_translate(const char *pattern, char *out, size_t outlen);
  * CW_EINVAL = bad pattern.
  */
 int dialpat_match(const char *pattern, const char *subject, int strip, char *out, size_t outlen);
+
+/* Replaces (RFC 3891) as a REFER's Refer-To URI carries it (msgparse.c). */
+struct sip_replaces {
+    char call_id[128];
+    char to_tag[64];   /* the replaced dialog's tag on our side */
+    char from_tag[64]; /* ... and on the transferor's side */
+    bool early_only;
+};
+/*
+ * From the URI headers part ("Replaces=...&..."): CW_ENOENT when there is
+ * no Replaces, CW_EINVAL when it is malformed or lacks either tag.
+ */
+int sip_replaces_parse(const char *uri_headers, struct sip_replaces *out);
+/*
+ * The digit of a SIP INFO body: application/dtmf-relay ("Signal=5",
+ * "Duration=160"), or with plain set (application/dtmf) the bare digit.
+ * CW_EINVAL when the body names no DTMF digit; duration defaults to 160 ms.
+ */
+int sip_dtmf_info_parse(const char *body, size_t len, bool plain, char *digit, int *duration_ms);
 
 #endif

@@ -330,10 +330,9 @@ static void push(cw_msg *m)
     cw_queue_push(S.p.to_core, m);
 }
 
-static void push_leg(struct st_obj *o, enum sip_leg_event_type type, int status,
-                     enum sip_cause cause, const struct sdp_media *sdp)
+static struct edge_leg *leg_event(struct st_obj *o, enum sip_leg_event_type type, int status,
+                                  enum sip_cause cause, const struct sdp_media *sdp)
 {
-    if (o->core_gone) return;
     struct edge_leg *e = cw_calloc(1, sizeof *e);
     e->m.type = EDGE_LEG;
     e->ev.type = type;
@@ -345,6 +344,30 @@ static void push_leg(struct st_obj *o, enum sip_leg_event_type type, int status,
         e->ev.sdp = *sdp;
     }
     cw_strlcpy(e->call_id, o->call_id, sizeof e->call_id);
+    return e;
+}
+
+static void push_leg(struct st_obj *o, enum sip_leg_event_type type, int status,
+                     enum sip_cause cause, const struct sdp_media *sdp)
+{
+    if (o->core_gone) return;
+    push(&leg_event(o, type, status, cause, sdp)->m);
+}
+
+/*
+ * The dialog is up: report it with both tags (the 200 we got, or the ACK
+ * to ours), so a later Replaces can be matched against the whole dialog.
+ */
+static void push_answered(struct st_obj *o, int status, const struct sdp_media *sdp,
+                          const sip_t *sip, bool outbound)
+{
+    if (o->core_gone) return;
+    struct edge_leg *e = leg_event(o, SIP_EV_ANSWERED, status, SIP_CAUSE_NONE, sdp);
+    const char *from_tag = sip && sip->sip_from ? sip->sip_from->a_tag : NULL;
+    const char *to_tag = sip && sip->sip_to ? sip->sip_to->a_tag : NULL;
+    const char *ours = outbound ? from_tag : to_tag, *theirs = outbound ? to_tag : from_tag;
+    cw_strlcpy(e->local_tag, ours ? ours : "", sizeof e->local_tag);
+    cw_strlcpy(e->remote_tag, theirs ? theirs : "", sizeof e->remote_tag);
     push(&e->m);
 }
 
@@ -571,44 +594,32 @@ static void on_reoffer(struct st_obj *o, nua_t *nua, nua_handle_t *nh, const sip
 /* "Signal=5\r\nDuration=160" (application/dtmf-relay) or "5" (application/dtmf). */
 static void on_info(struct st_obj *o, const sip_t *sip)
 {
-    if (!sip->sip_payload || !sip->sip_payload->pl_data) return;
-    char body[256];
-    size_t n = CW_MIN(sip->sip_payload->pl_len, sizeof body - 1);
-    memcpy(body, sip->sip_payload->pl_data, n);
-    body[n] = '\0';
-    char digit = 0;
-    int duration = 160;
-    const char *s = strcasestr(body, "Signal=");
-    if (s) {
-        s += 7;
-        while (*s == ' ')
-            s++;
-        digit = *s;
-        const char *d = strcasestr(body, "Duration=");
-        if (d) duration = atoi(d + 9);
-    } else if (sip->sip_content_type && sip->sip_content_type->c_type &&
-               !strcasecmp(sip->sip_content_type->c_type, "application/dtmf")) {
-        const char *p = body;
-        while (*p == ' ' || *p == '\r' || *p == '\n')
-            p++;
-        digit = *p;
-    }
-    if (!strchr("0123456789*#ABCDabcd", digit) || !digit) return;
-    if (digit >= 'a' && digit <= 'd') digit = (char)(digit - 'a' + 'A');
-    if (o->core_gone) return;
+    if (!sip->sip_payload || !sip->sip_payload->pl_data || o->core_gone) return;
+    bool plain = sip->sip_content_type && sip->sip_content_type->c_type &&
+                 !strcasecmp(sip->sip_content_type->c_type, "application/dtmf");
+    char digit;
+    int duration;
+    if (sip_dtmf_info_parse(sip->sip_payload->pl_data, sip->sip_payload->pl_len, plain, &digit,
+                            &duration))
+        return;
     struct edge_leg *e = cw_calloc(1, sizeof *e);
     e->m.type = EDGE_LEG;
     e->ev.type = SIP_EV_DTMF;
     e->ev.leg = o->id;
     e->ev.digit = digit;
-    e->ev.duration_ms = duration > 0 && duration < 10000 ? duration : 160;
+    e->ev.duration_ms = duration;
     push(&e->m);
 }
 
 static void on_refer(struct st_obj *o, nua_t *nua, nua_handle_t *nh, const sip_t *sip,
                      tagi_t tags[])
 {
-    if (!sip->sip_refer_to || o->core_gone) {
+    struct sip_replaces rep;
+    int rrc = CW_ENOENT;
+    if (sip->sip_refer_to && sip->sip_refer_to->r_url->url_headers)
+        rrc = sip_replaces_parse(sip->sip_refer_to->r_url->url_headers, &rep);
+    if (!sip->sip_refer_to || o->core_gone || rrc == CW_EINVAL) {
+        /* a Replaces without both tags names no dialog (RFC 3891 section 3) */
         nua_respond(nh, SIP_400_BAD_REQUEST, NUTAG_WITH_THIS(nua), TAG_END());
         return;
     }
@@ -628,22 +639,10 @@ static void on_refer(struct st_obj *o, nua_t *nua, nua_handle_t *nh, const sip_t
     const url_t *u = sip->sip_refer_to->r_url;
     copy_url_user(u, e->ev.refer_to_user, sizeof e->ev.refer_to_user, e->ev.refer_to_host,
                   sizeof e->ev.refer_to_host);
-    if (u->url_headers) {
-        /* Refer-To: <sip:x@y?Replaces=callid%3Bto-tag%3Da%3Bfrom-tag%3Db> */
-        char hdrs[512];
-        cw_strlcpy(hdrs, u->url_headers, sizeof hdrs);
-        char *rep = strcasestr(hdrs, "Replaces=");
-        if (rep) {
-            rep += 9;
-            char *amp = strchr(rep, '&');
-            if (amp) *amp = '\0';
-            char dec[512];
-            url_unescape_to(dec, rep, sizeof dec - 1);
-            dec[sizeof dec - 1] = '\0';
-            char *semi = strchr(dec, ';');
-            if (semi) *semi = '\0';
-            cw_strlcpy(e->ev.replaces_call_id, dec, sizeof e->ev.replaces_call_id);
-        }
+    if (rrc == CW_OK) {
+        cw_strlcpy(e->ev.replaces_call_id, rep.call_id, sizeof e->ev.replaces_call_id);
+        cw_strlcpy(e->ev.replaces_to_tag, rep.to_tag, sizeof e->ev.replaces_to_tag);
+        cw_strlcpy(e->ev.replaces_from_tag, rep.from_tag, sizeof e->ev.replaces_from_tag);
     }
     cw_strlcpy(e->call_id, o->call_id, sizeof e->call_id);
     push(&e->m);
@@ -685,8 +684,12 @@ static nua_handle_t *branch_handle(struct st_obj *o, const char *uri, const char
 {
     sip_to_t *to = sip_to_make(S.home, o->to);
     sip_from_t *from = sip_from_make(S.home, o->from);
-    nua_handle_t *nh = nua_handle(S.nua, NULL, NUTAG_URL(uri), TAG_IF(to, SIPTAG_TO(to)),
-                                  TAG_IF(from, SIPTAG_FROM(from)), TAG_END());
+    /* no session timer asked of the far end: a peer that does not support one makes us
+       the refresher, and sofia refreshes with UPDATE, which phones without UPDATE (baresip
+       among them) answer by ending the call; a dead peer is found by the RTP timeout */
+    nua_handle_t *nh =
+        nua_handle(S.nua, NULL, NUTAG_URL(uri), TAG_IF(to, SIPTAG_TO(to)),
+                   TAG_IF(from, SIPTAG_FROM(from)), NUTAG_SESSION_TIMER(0), TAG_END());
     su_free(S.home, to);
     su_free(S.home, from);
     (void)route;
@@ -809,7 +812,7 @@ static void on_invite_response(struct branch *b, int status, const char *phrase,
         }
         cancel_others(o, o->winner);
         if (has_sdp) o->remote_dir = m.dir;
-        push_leg(o, SIP_EV_ANSWERED, status, SIP_CAUSE_NONE, has_sdp ? &m : NULL);
+        push_answered(o, status, has_sdp ? &m : NULL, sip, true);
         return;
     }
     if ((status == 401 || status == 407) && o->auth_user[0] && !b->auth_tried && !b->done) {
@@ -946,7 +949,7 @@ static void on_event(nua_event_t event, int status, char const *phrase, nua_t *n
             struct sdp_media m;
             bool has = body_sdp(sip, &m);
             if (has) o->remote_dir = m.dir;
-            push_leg(o, SIP_EV_ANSWERED, 200, SIP_CAUSE_NONE, has ? &m : NULL);
+            push_answered(o, 200, has ? &m : NULL, sip, false);
         }
         return;
 
@@ -1357,7 +1360,7 @@ static void *thread_main(void *arg)
         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, "
                     "UPDATE, INFO"),
         NUTAG_ALLOW_EVENTS("dialog"), NUTAG_ALLOW_EVENTS("refer"),
-        NUTAG_SESSION_TIMER(S.p.session_timer), NUTAG_MIN_SE(90),
+        NUTAG_SESSION_TIMER(S.p.session_timer), NUTAG_MIN_SE(S.p.session_min_se),
         NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
         SIPTAG_USER_AGENT_STR(cfg->user_agent), SIPTAG_SERVER_STR(cfg->user_agent),
         /* room for bursts: the kernel default (208 KiB) overflows at a few hundred calls a

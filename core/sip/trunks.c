@@ -626,6 +626,7 @@ void sip_trunks_reload(void)
     for (struct trunk *t = fresh; t; t = t->next) {
         struct trunk *old = trunk_find(t->id);
         bool want_reg = t->enabled && t->reg && t->login[0];
+        bool withdrawn = false; /* it was registering with the provider and stops now */
         if (old) {
             t->state = old->state;
             cw_strlcpy(t->reason, old->reason, sizeof t->reason);
@@ -637,7 +638,10 @@ void sip_trunks_reload(void)
             if (!strcmp(old->host, t->host)) cw_strlcpy(t->addr, old->addr, sizeof t->addr);
             if (same_registration(old, t)) continue;
             trunk_log(t, "changed", "settings updated");
-            if (old->enabled && old->reg && old->login[0]) send_unregister(old);
+            if (old->enabled && old->reg && old->login[0]) {
+                send_unregister(old);
+                withdrawn = !want_reg;
+            }
         }
         t->failures = 0;
         if (!t->addr[0]) resolve(t);
@@ -645,6 +649,9 @@ void sip_trunks_reload(void)
             set_state(t, SIP_TRUNK_DISABLED, "");
         } else if (want_reg) {
             send_register(t);
+        } else if (withdrawn) {
+            set_state(t, SIP_TRUNK_UNREGISTERED, "registration turned off");
+            trunk_log(t, "unregistered", "REGISTER with expires 0: registration turned off");
         } else {
             set_state(t, SIP_TRUNK_NO_REGISTRATION, "");
         }

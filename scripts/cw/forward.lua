@@ -61,6 +61,7 @@ function M.ring(call, user)
     call:log(("forwarding %s: %d number(s) at priority %d"):format(user.extension or "?",
              #targets, group[1].priority))
     outcome = call:bridge(targets, { ringback = user.ringback })
+    call:log(("forwarding %s: %s"):format(user.extension or "?", outcome))
     if outcome == "answered" or outcome == "cancelled" or outcome == "busy" then
       return outcome
     end

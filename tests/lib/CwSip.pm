@@ -5,6 +5,7 @@ package CwSip;
 # a clean stop.
 #
 #   my $d = CwSip::start(users => ['alice:101:secret1'], set => ['sip.keepalive=0']);
+#   my $d = CwSip::start(demo => 1);   # the demo tenant (README), for tests that use the API
 #   ... $d->{sip_port} ...
 #   CwSip::stop($d);
 use strict;
@@ -27,6 +28,7 @@ sub _run {
 sub start {
     my %o = @_;
     my @args = ('python3', "$LIB/cwsip.py", 'start');
+    push @args, '--demo' if $o{demo};
     push @args, '--set', $_ for @{ $o{set} || [] };
     push @args, '--user', $_ for @{ $o{users} || [] };
     my $out = _run(@args);
@@ -42,6 +44,15 @@ sub stop {
     return unless $d && $d->{json};
     _run('python3', "$LIB/cwsip.py", 'stop', $d->{json});
     delete $d->{json};
+}
+
+# One REST API request as a user ("sysadmin", or "admin\@demo.local"): {status, json}.
+#   CwSip::api($d, 'sysadmin', 'Demo-sysadmin-1', 'POST', '/api/v1/...', {name => 'x'})
+sub api {
+    my ($d, $login, $password, $method, $path, $body) = @_;
+    my @args = ('python3', "$LIB/cwsip.py", 'api', $d->{json}, $login, $password, $method, $path);
+    push @args, encode_json($body) if $body;
+    return decode_json(_run(@args));
 }
 
 # Rows of a query as arrays of strings.

@@ -89,7 +89,11 @@ class NetSipPhone:
     def hold(self, name):
         self.send("hold " + name)
 
-    def refer(self, name, uri, replaces=None):
+    def refer(self, name, uri, replaces=None, dialog=None):
+        """REFER in call name; replaces: another call of this phone (attended transfer);
+        dialog: (call_id, to_tag, from_tag) for a Replaces naming any dialog at all."""
+        if dialog:
+            replaces = "%s;to-tag=%s;from-tag=%s" % dialog
         self.send("refer %s %s%s" % (name, uri, " " + replaces if replaces else ""))
 
     def dtmf(self, name, digits):

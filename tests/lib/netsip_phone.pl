@@ -10,6 +10,7 @@
 #
 # Commands on stdin, one a line:
 #   register | call NAME URI [late] | hold NAME | refer NAME URI [REPLACES_NAME]
+#   | refer NAME URI CALL-ID;to-tag=T;from-tag=F (Replaces naming any dialog)
 #   dtmf NAME DIGITS | bye NAME | quit
 # Reports on stdout, one a line: registered EXPIRES | register-failed CODE |
 #   answered NAME | failed NAME CODE | incoming NAME FROM | established NAME |
@@ -162,7 +163,10 @@ sub command {
         my ($name, $uri, $other) = @w;
         my $call = $calls{$name} or return say_line('error', "no call $name");
         my $to = $uri;
-        if ($other) {
+        if ($other && $other =~ /;/) {    # a dialog named outright, ours or not
+            (my $rep = $other) =~ s/([^A-Za-z0-9\-_.!~*'()])/sprintf('%%%02X', ord($1))/ge;
+            $to = "$uri?Replaces=$rep";
+        } elsif ($other) {
             my $ctx = $calls{$other} && $calls{$other}{ctx}
                 or return say_line('error', "no call $other");
             my $out = $calls{$other}{param}{cw_outgoing};

@@ -364,10 +364,31 @@ class Client:
         return self.final(timeout)
 
 
-    def watch_dialog(self, target, domain, user, password):
-        """SUBSCRIBE (Event: dialog, BLF) as user to target@domain with digest auth;
-        the final response (None = no answer). The first NOTIFY follows a 202."""
-        uri = "sip:%s@%s" % (target, domain)
+    def invite(self, uri, user, domain, password, body="", extra=(), timeout=10.0):
+        """A new INVITE to uri as user@domain, answering the 407 challenge with
+        digest auth: the final response (an error is ACKed here, a 2xx is left
+        to the caller's ack(); None = no answer)."""
+        self.new_call()
+        frm = "sip:%s@%s" % (user, domain)
+        hdrs = list(extra)
+        self.request("INVITE", uri, frm, uri, hdrs, body=body)
+        r = self.final(timeout)
+        if r is not None and r.status == 407:
+            self.ack(r)
+            chal = parse_challenge(r.all("proxy-authenticate")[-1])
+            auth = digest_header(chal, "INVITE", uri, user, password)
+            self.request("INVITE", uri, frm, uri, hdrs + ["Proxy-Authorization: " + auth],
+                         body=body)
+            r = self.final(timeout)
+        if r is not None and r.status >= 300:
+            self.ack(r)
+        return r
+
+    def watch_dialog(self, target, domain, user, password, target_domain=None):
+        """SUBSCRIBE (Event: dialog, BLF) as user@domain to target@domain (or
+        target@target_domain) with digest auth; the final response (None = no
+        answer). The first NOTIFY follows a 202."""
+        uri = "sip:%s@%s" % (target, target_domain or domain)
         frm = "sip:%s@%s" % (user, domain)
         hdrs = ["Event: dialog", "Accept: application/dialog-info+xml", "Expires: 300"]
         self.request("SUBSCRIBE", uri, frm, uri, hdrs)

@@ -233,7 +233,14 @@ def inbound_calls(h, ids):
                           "%3Bfrom-tag%3D2>"])
     r = a.final()
     ev = h.event(leg, "REFER")
-    check(field(ev, "replaces") == "abc@host", "REFER with Replaces reports the dialog's Call-ID")
+    check(field(ev, "replaces") == "abc@host" and field(ev, "to_tag") == "1" and
+          field(ev, "from_tag") == "2", "REFER with Replaces reports the dialog: Call-ID and tags")
+    # a Replaces naming only a Call-ID names no dialog: refused, nothing reported
+    dlg.request("REFER", ["Refer-To: <sip:102@demo.local?Replaces=abc%40host>"])
+    r = a.final()
+    check(r is not None and r.status == 400, "REFER with a Replaces without tags gets 400")
+    check(h.wait(lambda l: l.startswith("event leg=%s type=REFER" % leg), 0.5) is None,
+          "a REFER refused by the edge is not an event")
 
     # caller hangs up
     dlg.request("BYE")

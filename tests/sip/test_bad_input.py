@@ -6,6 +6,7 @@ answered gets the proper code; the daemon keeps serving and stops cleanly."""
 
 import os
 import random
+import re
 import socket
 import sys
 import time
@@ -43,9 +44,9 @@ def alive(d):
     return r is not None and r.status == 200
 
 
-def invite_auth(c, body, ctype="application/sdp", frm="alice", pw="secret1"):
+def invite_auth(c, body, ctype="application/sdp", frm="alice", pw="secret1",
+                uri="sip:102@demo.local"):
     c.new_call()
-    uri = "sip:102@demo.local"
     hdr = ["Content-Type: " + ctype]
     c.request("INVITE", uri, "sip:%s@demo.local" % frm, uri, hdr, body=body)
     r = c.final()
@@ -69,6 +70,7 @@ def main():
         d.add_domain("other.local")
         d.add_user("alice", "101", "secret1")
         d.add_user("bob", "102", "secret2")
+        d.add_user("carol", "103", "secret3")
         d.add_user("olga", "101", "secret9", domain="other.local")
         port = d.sip_port
         c = sipraw.Client(port)
@@ -130,6 +132,40 @@ def main():
             c.ack(r)
         r = invite_auth(c, sipraw.sdp(), frm="olga", pw="secret9")
         check(r is not None and r.status == 403, "olga's credentials in demo.local's realm: 403")
+
+        # a device calls within its own domain: not another tenant's, not one we do not serve
+        r = invite_auth(c, sipraw.sdp(), uri="sip:101@other.local")
+        check(r is not None and r.status == 403, "INVITE to another tenant's domain: 403 (%s)"
+              % (r and r.status))
+        r = invite_auth(c, sipraw.sdp(), uri="sip:102@nowhere.example")
+        check(r is not None and r.status == 404, "INVITE to a domain we do not serve: 404 (%s)"
+              % (r and r.status))
+        check("to 101@other.local: another tenant's domain" in d.log_text(),
+              "the refused INVITE is logged and reached no call")
+
+        # BLF: one watcher, several subscriptions; other domains and unknown users refused
+        w = sipraw.Client(port)
+        for target in ("102", "103", "bob"):
+            w.new_call()
+            r = w.watch_dialog(target, "demo.local", "alice", "secret1")
+            check(r is not None and r.status == 202, "alice watches %s: %s" % (
+                target, r and r.status))
+        entities = set()
+        for _ in range(3):
+            n = w.wait_request("NOTIFY", timeout=3)
+            m = re.search(r'entity="([^"]+)"', n.body if n else "")
+            entities.add(m.group(1) if m else None)
+        check(entities == {"sip:102@demo.local", "sip:103@demo.local"},
+              "each subscription gets its own NOTIFY: %s" % entities)
+        for target, dom, want, what in (("999", None, 404, "an unknown user"),
+                                        ("101", "other.local", 403, "another tenant's user"),
+                                        ("102", "nowhere.example", 404, "a domain not served")):
+            w.new_call()
+            r = w.watch_dialog(target, "demo.local", "alice", "secret1", target_domain=dom)
+            check(r is not None and r.status == want, "watching %s: %s, expected %d" % (
+                what, r and r.status, want))
+        check(w.wait_request("NOTIFY", timeout=1) is None, "a refused SUBSCRIBE got a NOTIFY")
+        w.close()
 
         # SDP: none common, junk, unusable
         r = invite_auth(c, sipraw.sdp(codecs=(18, 3), dtmf=0))

@@ -72,6 +72,25 @@ def test_trunks(d):
     audit = d.sql("SELECT details FROM audit_log WHERE object_type = 'trunk' ORDER BY id")
     expect(len(audit) == 2 and "n3wer" not in str(audit) and '"set"' in audit[-1][0],
            "the password change is audited, without the password: %s" % audit)
+    wait_until(lambda: sysadmin.get("%s/%d/status" % (T, tid)).json["state"] == "registered",
+               5, what="registered again")
+
+    # registration turned off: un-REGISTER at the provider, the line shows unregistered
+    r = sysadmin.patch("%s/%d" % (T, tid), {"register": False})
+    expect(r.status == 200, "registration turned off: %s" % r)
+    req = p.c.wait_request("REGISTER", timeout=5)
+    expect(req is not None and (req.get("expires") == "0" or
+                                "expires=0" in (req.get("contact") or "")),
+           "the provider gets an un-REGISTER: %s" % (req and req.get("expires")))
+    if req:
+        p.c.reply(req, 200, to_tag="r")
+    st = sysadmin.get("%s/%d/status" % (T, tid)).json
+    expect(st["state"] == "unregistered" and st["reason"] == "registration turned off",
+           "status after turning registration off: %s" % st)
+    log = sysadmin.get("%s/%d/log" % (T, tid)).json["items"]
+    expect(log and log[0]["event"] == "unregistered", "the line's log says so: %s" % log[:2])
+    r = sysadmin.patch("%s/%d" % (T, tid), {"register": True})
+    expect(r.status == 200 and p.serve("n3wer") is True, "registration turned on again")
 
     # a domain admin may switch it off and change routing, not the connection
     r = admin.patch("%s/%d" % (T, tid), {"host": "10.0.0.1"})

@@ -104,12 +104,14 @@ static void on_incoming(const struct sip_incoming *in, void *arg)
 static void on_leg_event(const struct sip_leg_event *ev, void *arg)
 {
     say("event leg=%llu type=%s status=%d cause=%s has_sdp=%d dir=%s port=%d refer_user=%s "
-        "refer_host=%s replaces=%s digit=%c",
+        "refer_host=%s replaces=%s to_tag=%s from_tag=%s digit=%c",
         (unsigned long long)ev->leg, type_name(ev->type), ev->status, sip_cause_name(ev->cause),
         ev->has_sdp, ev->has_sdp ? sdp_dir_name(ev->sdp.dir) : "-", ev->has_sdp ? ev->sdp.port : 0,
         ev->refer_to_user[0] ? ev->refer_to_user : "-",
         ev->refer_to_host[0] ? ev->refer_to_host : "-",
-        ev->replaces_call_id[0] ? ev->replaces_call_id : "-", ev->digit ? ev->digit : '-');
+        ev->replaces_call_id[0] ? ev->replaces_call_id : "-",
+        ev->replaces_to_tag[0] ? ev->replaces_to_tag : "-",
+        ev->replaces_from_tag[0] ? ev->replaces_from_tag : "-", ev->digit ? ev->digit : '-');
 }
 
 static void on_bus(const cw_event *ev, void *arg)
