@@ -54,6 +54,8 @@ return {
     ban_time = 600,
     -- session-timer interval offered, seconds; default 1800 (live)
     session_timer = 1800,
+    -- shortest session-timer interval accepted (Min-SE, RFC 4028: 90), seconds; default 90
+    session_min_se = 90,
     -- default ring time before no_answer, seconds; default 40 (live)
     ring_timeout = 40,
     -- first wait before a failed trunk registration is retried, seconds (doubles up to 16x); default 30 (live)
