@@ -96,7 +96,7 @@ void plc_conceal(struct plc *p, int16_t *out, int n);
 #define JB_SIZE 4096 /* samples: 512 ms window */
 struct jbuf {
     int16_t pcm[JB_SIZE];
-    uint8_t have[JB_SIZE];
+    uint64_t have[JB_SIZE / 64]; /* one bit a sample: received and not yet played */
     bool started, played;
     uint32_t play_ts;        /* RTP timestamp of the next sample to play */
     uint32_t max_end;        /* timestamp just past the newest sample received */

@@ -210,6 +210,50 @@ void plc_good(struct plc *p, int16_t *pcm, int n)
 #define JB_START      320  /* 40 ms */
 #define JB_STEP       80   /* 10 ms: one adjustment */
 
+/*
+ * The have bits: one per sample of the ring. bits_mask() gives the mask of
+ * the first word that samples i..i+n-1 touch and how many of them it covers;
+ * callers pass runs that do not wrap the ring.
+ */
+static uint64_t bits_mask(uint32_t i, int n, uint32_t *word, int *taken)
+{
+    uint32_t off = i & 63;
+    int k = CW_MIN(n, 64 - (int)off);
+    *word = i >> 6;
+    *taken = k;
+    return (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << off;
+}
+
+static void bits_fill(uint64_t *bits, uint32_t i, int n, bool on)
+{
+    while (n > 0) {
+        uint32_t w;
+        int k;
+        uint64_t m = bits_mask(i, n, &w, &k);
+        bits[w] = on ? bits[w] | m : bits[w] & ~m;
+        i += (uint32_t)k;
+        n -= k;
+    }
+}
+
+static bool bits_all(const uint64_t *bits, uint32_t i, int n)
+{
+    while (n > 0) {
+        uint32_t w;
+        int k;
+        uint64_t m = bits_mask(i, n, &w, &k);
+        if ((bits[w] & m) != m) return false;
+        i += (uint32_t)k;
+        n -= k;
+    }
+    return true;
+}
+
+static bool bit_get(const uint64_t *bits, uint32_t i)
+{
+    return (bits[i >> 6] >> (i & 63)) & 1;
+}
+
 void jb_init(struct jbuf *jb, bool plc)
 {
     memset(jb, 0, sizeof *jb);
@@ -271,7 +315,7 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
         } else { /* more than the window holds: drop the oldest audio to make room */
             uint32_t np = ts + (uint32_t)n - (uint32_t)(JB_SIZE - MEDIA_FRAME);
             for (uint32_t t = jb->play_ts; t != np; t++)
-                jb->have[t & JB_MASK] = 0;
+                bits_fill(jb->have, t & JB_MASK, 1, false);
             jb->play_ts = np;
             d = (int32_t)(ts - jb->play_ts);
         }
@@ -282,9 +326,9 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
     for (int i = start; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)d + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
-        if (all_had && memchr(jb->have + idx, 0, (size_t)run)) all_had = false;
+        if (all_had && !bits_all(jb->have, idx, run)) all_had = false;
         memcpy(jb->pcm + idx, pcm + i, (size_t)run * sizeof *pcm);
-        memset(jb->have + idx, 1, (size_t)run);
+        bits_fill(jb->have, idx, run, true);
         i += run;
     }
     if (all_had) {
@@ -306,18 +350,17 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
     for (int i = 0; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
-        const uint8_t *miss = memchr(jb->have + idx, 0, (size_t)run);
-        if (!miss) { /* the usual case: all there */
+        if (bits_all(jb->have, idx, run)) { /* the usual case: all there */
             memcpy(out + i, jb->pcm + idx, (size_t)run * sizeof *out);
             got += run;
         } else {
             for (int k = 0; k < run; k++) {
-                bool h = jb->have[idx + (uint32_t)k];
+                bool h = bit_get(jb->have, idx + (uint32_t)k);
                 out[i + k] = h ? jb->pcm[idx + (uint32_t)k] : 0;
                 got += h;
             }
         }
-        memset(jb->have + idx, 0, (size_t)run);
+        bits_fill(jb->have, idx, run, false);
         i += run;
     }
     jb->play_ts += (uint32_t)n;
@@ -331,7 +374,7 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
     if (buffered > jb->target + 2 * MEDIA_FRAME) {
         if (++jb->over_frames >= 25) { /* half a second too deep: drop 10 ms */
             for (int i = 0; i < JB_STEP; i++)
-                jb->have[(jb->play_ts + (uint32_t)i) & JB_MASK] = 0;
+                bits_fill(jb->have, (jb->play_ts + (uint32_t)i) & JB_MASK, 1, false);
             jb->play_ts += JB_STEP;
             jb->over_frames = 0;
         }
