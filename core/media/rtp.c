@@ -263,7 +263,40 @@ void jb_init(struct jbuf *jb, bool plc)
 
 void jb_free(struct jbuf *jb)
 {
-    CW_UNUSED(jb);
+    free(jb->ring);
+    jb->ring = NULL;
+    jb->form = JB_EMPTY;
+}
+
+static int law_codec(enum jb_form f)
+{
+    return f == JB_ALAW ? MEDIA_PCMA : MEDIA_PCMU;
+}
+
+/* Make the ring hold samples in form f: allocated on first use; a ring of one
+ * law that meets the other law or linear audio is decoded to linear once. */
+static void jb_use_form(struct jbuf *jb, enum jb_form f)
+{
+    if (jb->form == f || jb->form == JB_LINEAR) return;
+    if (jb->form == JB_EMPTY) {
+        jb->ring = cw_calloc(JB_SIZE, f == JB_LINEAR ? sizeof(int16_t) : 1);
+        jb->form = f;
+        return;
+    }
+    int16_t *pcm = cw_malloc(JB_SIZE * sizeof *pcm);
+    g711_decode_frame(law_codec(jb->form), jb->ring, pcm, JB_SIZE);
+    free(jb->ring);
+    jb->ring = pcm;
+    jb->form = JB_LINEAR;
+}
+
+/* n samples of the ring from idx (no wrap) into out, decoded. */
+static void ring_read(const struct jbuf *jb, uint32_t idx, int16_t *out, int n)
+{
+    if (jb->form == JB_LINEAR)
+        memcpy(out, (const int16_t *)jb->ring + idx, (size_t)n * sizeof *out);
+    else
+        g711_decode_frame(law_codec(jb->form), (const uint8_t *)jb->ring + idx, out, n);
 }
 
 void jb_reset(struct jbuf *jb)
@@ -283,9 +316,10 @@ static void jb_start_at(struct jbuf *jb, uint32_t ts, int n)
     jb->over_frames = jb->under_frames = 0;
 }
 
-int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
+/* src holds n samples in the ring's form (2 or 1 bytes each). */
+static int jb_store(struct jbuf *jb, uint32_t ts, const void *src, int n)
 {
-    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    size_t size = jb->form == JB_LINEAR ? sizeof(int16_t) : 1;
     int rc = JB_OK;
     if (!jb->started) {
         jb_start_at(jb, ts, n);
@@ -327,7 +361,8 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
         uint32_t idx = (jb->play_ts + (uint32_t)d + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
         if (all_had && !bits_all(jb->have, idx, run)) all_had = false;
-        memcpy(jb->pcm + idx, pcm + i, (size_t)run * sizeof *pcm);
+        memcpy((uint8_t *)jb->ring + idx * size, (const uint8_t *)src + (size_t)i * size,
+               (size_t)run * size);
         bits_fill(jb->have, idx, run, true);
         i += run;
     }
@@ -337,6 +372,23 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
     }
     if ((int32_t)(ts + (uint32_t)n - jb->max_end) > 0) jb->max_end = ts + (uint32_t)n;
     return rc;
+}
+
+int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
+{
+    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    jb_use_form(jb, JB_LINEAR);
+    return jb_store(jb, ts, pcm, n);
+}
+
+int jb_put_g711(struct jbuf *jb, uint32_t ts, int codec, const uint8_t *payload, int n)
+{
+    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    jb_use_form(jb, codec == MEDIA_PCMA ? JB_ALAW : JB_ULAW);
+    if (jb->form != JB_LINEAR) return jb_store(jb, ts, payload, n);
+    int16_t pcm[JB_SIZE / 2];
+    g711_decode_frame(codec, payload, pcm, n);
+    return jb_store(jb, ts, pcm, n);
 }
 
 int jb_get(struct jbuf *jb, int16_t *out, int n)
@@ -351,12 +403,13 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
         uint32_t idx = (jb->play_ts + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
         if (bits_all(jb->have, idx, run)) { /* the usual case: all there */
-            memcpy(out + i, jb->pcm + idx, (size_t)run * sizeof *out);
+            ring_read(jb, idx, out + i, run);
             got += run;
         } else {
+            ring_read(jb, idx, out + i, run);
             for (int k = 0; k < run; k++) {
                 bool h = bit_get(jb->have, idx + (uint32_t)k);
-                out[i + k] = h ? jb->pcm[idx + (uint32_t)k] : 0;
+                if (!h) out[i + k] = 0;
                 got += h;
             }
         }

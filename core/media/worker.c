@@ -664,12 +664,13 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
             emit_digit(s, &d[i]);
         return;
     }
+    if (h.pt == MEDIA_PCMU || h.pt == MEDIA_PCMA) {
+        if (h.len > 0) jb_put_g711(&s->jb, h.ts, h.pt, h.payload, h.len);
+        return;
+    }
     int16_t pcm[PKT_MAX];
     int n;
-    if (h.pt == MEDIA_PCMU || h.pt == MEDIA_PCMA) {
-        n = h.len;
-        g711_decode_frame(h.pt, h.payload, pcm, n);
-    } else if (h.pt == MEDIA_G722 && s->g722d) {
+    if (h.pt == MEDIA_G722 && s->g722d) {
         if (h.len > PKT_MAX / 2) return;
         n = g722_decode(s->g722d, pcm, h.payload, h.len);
     } else {
