@@ -1000,6 +1000,9 @@ static void session_input(struct msession *s)
         if (got >= 0 && (s->inband_digit || !frame_quiet(s->in)))
             dtmf_rx(s->drx, s->in, MEDIA_FRAME);
         if (s->pend_digit && s->samples_in - s->pend_end > INBAND_JOIN_SAMPLES) inband_flush(s);
+    } else if (s->drx) { /* the peer sends RFC 4733 (or a fax took over): no detector */
+        dtmf_rx_free(s->drx);
+        s->drx = NULL;
     }
     if (s->fax) fax_rx(s->fax, s->in, MEDIA_FRAME);
     if (s->talk_detect || s->room) {
