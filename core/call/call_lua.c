@@ -81,7 +81,7 @@ struct cscript {
     struct dial_attempt att[MAX_TARGETS];
     int natt, next_att;
     bool sequential;
-    struct dial_target targets[MAX_TARGETS];
+    struct dial_target *targets; /* ntargets of them, allocated by each bridge */
     int lines[MAX_TARGETS]; /* a target is skipped (busy) when this many of its lines are in use */
     int ntargets;
     call_leg *winner;
@@ -92,7 +92,7 @@ struct cscript {
     bool record_talk; /* record the conversation once connected */
     int64_t record_ring_list;
     bool ringback_on;
-    char ringback_file[512]; /* a melody instead of the ringing tone */
+    char *ringback_file; /* a melody instead of the ringing tone; NULL: the tone */
     int sync_result;
     int dialing; /* attempt slot being dialled, -1 when none */
     enum media_event_type await_type;
@@ -913,7 +913,7 @@ static void bridge_ringing(call_leg *leg, void *arg)
     call *c = s->c;
     call_leg *a = call_a_leg(c);
     if (s->ringback_on) return;
-    if (s->ringback_file[0]) {
+    if (s->ringback_file) {
         if (leg_state(a) != LEG_UP) call_ring(c, true);
         const char *files[] = {s->ringback_file};
         media_play(leg_media(a), files, 1, true, ++s->next_tag);
@@ -1040,7 +1040,9 @@ static int l_bridge(lua_State *L)
     int timeout = (int)opt_int(L, 3, "timeout", config_int("sip.ring_timeout"));
     if (timeout <= 0 || timeout > 600) return luaL_argerror(L, 3, "timeout must be 1..600 s");
     s->sequential = opt_bool(L, 3, "sequential");
-    cw_strlcpy(s->ringback_file, opt_str(L, 3, "ringback", ""), sizeof s->ringback_file);
+    const char *ringback = opt_str(L, 3, "ringback", "");
+    free(s->ringback_file);
+    s->ringback_file = ringback[0] ? cw_strdup(ringback) : NULL;
     s->record_talk = false;
     s->record_ring_list = 0;
     if (lua_istable(L, 3)) {
@@ -1091,6 +1093,8 @@ static int l_bridge(lua_State *L)
         }
     }
     const char *why = "no_route";
+    free(s->targets);
+    s->targets = n ? cw_calloc((size_t)n, sizeof *s->targets) : NULL;
     for (int i = 0; i < n; i++) {
         const char *w;
         int rc = call_target(s->c, list[i], times[i], &s->targets[s->ntargets], &w);
@@ -1537,6 +1541,8 @@ static void cscript_release(struct cscript *s)
     if (s->ud) s->ud->s = NULL;
     if (s->timer) event_free(s->timer);
     announce_clear(s);
+    free(s->targets);
+    free(s->ringback_file);
     free(s->fallback);
     cw_buf_free(&s->digits);
     if (s->co) script_co_unref(s->co);

@@ -94,9 +94,16 @@ void plc_conceal(struct plc *p, int16_t *out, int n);
 
 /* ---- jitter buffer (owned by one session on one worker) ---- */
 #define JB_SIZE 4096 /* samples: 512 ms window */
+enum jb_form { JB_EMPTY = 0, JB_ULAW, JB_ALAW, JB_LINEAR };
 struct jbuf {
-    int16_t pcm[JB_SIZE];
-    uint8_t have[JB_SIZE];
+    /*
+     * The ring of JB_SIZE samples, allocated by the first put: G.711 bytes
+     * while every packet has come in one law (half the memory; decoding on
+     * the way out gives the same samples), else 16-bit linear.
+     */
+    void *ring;
+    enum jb_form form;
+    uint64_t have[JB_SIZE / 64]; /* one bit a sample: received and not yet played */
     bool started, played;
     uint32_t play_ts;        /* RTP timestamp of the next sample to play */
     uint32_t max_end;        /* timestamp just past the newest sample received */
@@ -114,6 +121,8 @@ void jb_free(struct jbuf *jb);
 void jb_reset(struct jbuf *jb);
 enum { JB_OK = 0, JB_LATE = 1, JB_DUP = 2, JB_RESYNC = 3 };
 int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n);
+/* The same for a G.711 payload (codec MEDIA_PCMU or MEDIA_PCMA), kept undecoded. */
+int jb_put_g711(struct jbuf *jb, uint32_t ts, int codec, const uint8_t *payload, int n);
 /* One frame for playout: 1 = real audio, 0 = concealed or partly missing,
  * -1 = nothing received yet (silence). */
 int jb_get(struct jbuf *jb, int16_t *out, int n);

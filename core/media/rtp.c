@@ -250,6 +250,50 @@ void plc_good(struct plc *p, int16_t *pcm, int n)
 #define JB_START      320  /* 40 ms */
 #define JB_STEP       80   /* 10 ms: one adjustment */
 
+/*
+ * The have bits: one per sample of the ring. bits_mask() gives the mask of
+ * the first word that samples i..i+n-1 touch and how many of them it covers;
+ * callers pass runs that do not wrap the ring.
+ */
+static uint64_t bits_mask(uint32_t i, int n, uint32_t *word, int *taken)
+{
+    uint32_t off = i & 63;
+    int k = CW_MIN(n, 64 - (int)off);
+    *word = i >> 6;
+    *taken = k;
+    return (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << off;
+}
+
+static void bits_fill(uint64_t *bits, uint32_t i, int n, bool on)
+{
+    while (n > 0) {
+        uint32_t w;
+        int k;
+        uint64_t m = bits_mask(i, n, &w, &k);
+        bits[w] = on ? bits[w] | m : bits[w] & ~m;
+        i += (uint32_t)k;
+        n -= k;
+    }
+}
+
+static bool bits_all(const uint64_t *bits, uint32_t i, int n)
+{
+    while (n > 0) {
+        uint32_t w;
+        int k;
+        uint64_t m = bits_mask(i, n, &w, &k);
+        if ((bits[w] & m) != m) return false;
+        i += (uint32_t)k;
+        n -= k;
+    }
+    return true;
+}
+
+static bool bit_get(const uint64_t *bits, uint32_t i)
+{
+    return (bits[i >> 6] >> (i & 63)) & 1;
+}
+
 void jb_init(struct jbuf *jb, bool plc)
 {
     memset(jb, 0, sizeof *jb);
@@ -259,7 +303,40 @@ void jb_init(struct jbuf *jb, bool plc)
 
 void jb_free(struct jbuf *jb)
 {
-    CW_UNUSED(jb);
+    free(jb->ring);
+    jb->ring = NULL;
+    jb->form = JB_EMPTY;
+}
+
+static int law_codec(enum jb_form f)
+{
+    return f == JB_ALAW ? MEDIA_PCMA : MEDIA_PCMU;
+}
+
+/* Make the ring hold samples in form f: allocated on first use; a ring of one
+ * law that meets the other law or linear audio is decoded to linear once. */
+static void jb_use_form(struct jbuf *jb, enum jb_form f)
+{
+    if (jb->form == f || jb->form == JB_LINEAR) return;
+    if (jb->form == JB_EMPTY) {
+        jb->ring = cw_calloc(JB_SIZE, f == JB_LINEAR ? sizeof(int16_t) : 1);
+        jb->form = f;
+        return;
+    }
+    int16_t *pcm = cw_malloc(JB_SIZE * sizeof *pcm);
+    g711_decode_frame(law_codec(jb->form), jb->ring, pcm, JB_SIZE);
+    free(jb->ring);
+    jb->ring = pcm;
+    jb->form = JB_LINEAR;
+}
+
+/* n samples of the ring from idx (no wrap) into out, decoded. */
+static void ring_read(const struct jbuf *jb, uint32_t idx, int16_t *out, int n)
+{
+    if (jb->form == JB_LINEAR)
+        memcpy(out, (const int16_t *)jb->ring + idx, (size_t)n * sizeof *out);
+    else
+        g711_decode_frame(law_codec(jb->form), (const uint8_t *)jb->ring + idx, out, n);
 }
 
 void jb_reset(struct jbuf *jb)
@@ -279,9 +356,10 @@ static void jb_start_at(struct jbuf *jb, uint32_t ts, int n)
     jb->over_frames = jb->under_frames = 0;
 }
 
-int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
+/* src holds n samples in the ring's form (2 or 1 bytes each). */
+static int jb_store(struct jbuf *jb, uint32_t ts, const void *src, int n)
 {
-    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    size_t size = jb->form == JB_LINEAR ? sizeof(int16_t) : 1;
     int rc = JB_OK;
     if (!jb->started) {
         jb_start_at(jb, ts, n);
@@ -311,7 +389,7 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
         } else { /* more than the window holds: drop the oldest audio to make room */
             uint32_t np = ts + (uint32_t)n - (uint32_t)(JB_SIZE - MEDIA_FRAME);
             for (uint32_t t = jb->play_ts; t != np; t++)
-                jb->have[t & JB_MASK] = 0;
+                bits_fill(jb->have, t & JB_MASK, 1, false);
             jb->play_ts = np;
             d = (int32_t)(ts - jb->play_ts);
         }
@@ -322,9 +400,10 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
     for (int i = start; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)d + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
-        if (all_had && memchr(jb->have + idx, 0, (size_t)run)) all_had = false;
-        memcpy(jb->pcm + idx, pcm + i, (size_t)run * sizeof *pcm);
-        memset(jb->have + idx, 1, (size_t)run);
+        if (all_had && !bits_all(jb->have, idx, run)) all_had = false;
+        memcpy((uint8_t *)jb->ring + idx * size, (const uint8_t *)src + (size_t)i * size,
+               (size_t)run * size);
+        bits_fill(jb->have, idx, run, true);
         i += run;
     }
     if (all_had) {
@@ -333,6 +412,23 @@ int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
     }
     if ((int32_t)(ts + (uint32_t)n - jb->max_end) > 0) jb->max_end = ts + (uint32_t)n;
     return rc;
+}
+
+int jb_put(struct jbuf *jb, uint32_t ts, const int16_t *pcm, int n)
+{
+    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    jb_use_form(jb, JB_LINEAR);
+    return jb_store(jb, ts, pcm, n);
+}
+
+int jb_put_g711(struct jbuf *jb, uint32_t ts, int codec, const uint8_t *payload, int n)
+{
+    if (n <= 0 || n > JB_SIZE / 2) return JB_LATE;
+    jb_use_form(jb, codec == MEDIA_PCMA ? JB_ALAW : JB_ULAW);
+    if (jb->form != JB_LINEAR) return jb_store(jb, ts, payload, n);
+    int16_t pcm[JB_SIZE / 2];
+    g711_decode_frame(codec, payload, pcm, n);
+    return jb_store(jb, ts, pcm, n);
 }
 
 int jb_get(struct jbuf *jb, int16_t *out, int n)
@@ -346,18 +442,18 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
     for (int i = 0; i < n;) {
         uint32_t idx = (jb->play_ts + (uint32_t)i) & JB_MASK;
         int run = CW_MIN(n - i, (int)(JB_SIZE - idx));
-        const uint8_t *miss = memchr(jb->have + idx, 0, (size_t)run);
-        if (!miss) { /* the usual case: all there */
-            memcpy(out + i, jb->pcm + idx, (size_t)run * sizeof *out);
+        if (bits_all(jb->have, idx, run)) { /* the usual case: all there */
+            ring_read(jb, idx, out + i, run);
             got += run;
         } else {
+            ring_read(jb, idx, out + i, run);
             for (int k = 0; k < run; k++) {
-                bool h = jb->have[idx + (uint32_t)k];
-                out[i + k] = h ? jb->pcm[idx + (uint32_t)k] : 0;
+                bool h = bit_get(jb->have, idx + (uint32_t)k);
+                if (!h) out[i + k] = 0;
                 got += h;
             }
         }
-        memset(jb->have + idx, 0, (size_t)run);
+        bits_fill(jb->have, idx, run, false);
         i += run;
     }
     jb->play_ts += (uint32_t)n;
@@ -371,7 +467,7 @@ int jb_get(struct jbuf *jb, int16_t *out, int n)
     if (buffered > jb->target + 2 * MEDIA_FRAME) {
         if (++jb->over_frames >= 25) { /* half a second too deep: drop 10 ms */
             for (int i = 0; i < JB_STEP; i++)
-                jb->have[(jb->play_ts + (uint32_t)i) & JB_MASK] = 0;
+                bits_fill(jb->have, (jb->play_ts + (uint32_t)i) & JB_MASK, 1, false);
             jb->play_ts += JB_STEP;
             jb->over_frames = 0;
         }

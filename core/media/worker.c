@@ -664,12 +664,13 @@ static void handle_rtp(struct msession *s, const uint8_t *b, int len,
             emit_digit(s, &d[i]);
         return;
     }
+    if (h.pt == MEDIA_PCMU || h.pt == MEDIA_PCMA) {
+        if (h.len > 0) jb_put_g711(&s->jb, h.ts, h.pt, h.payload, h.len);
+        return;
+    }
     int16_t pcm[PKT_MAX];
     int n;
-    if (h.pt == MEDIA_PCMU || h.pt == MEDIA_PCMA) {
-        n = h.len;
-        g711_decode_frame(h.pt, h.payload, pcm, n);
-    } else if (h.pt == MEDIA_G722 && s->g722d) {
+    if (h.pt == MEDIA_G722 && s->g722d) {
         if (h.len > PKT_MAX / 2) return;
         n = g722_decode(s->g722d, pcm, h.payload, h.len);
     } else {
@@ -979,6 +980,9 @@ static void session_input(struct msession *s)
         if (got >= 0 && (s->inband_digit || !frame_quiet(s->in)))
             dtmf_rx(s->drx, s->in, MEDIA_FRAME);
         if (s->pend_digit && s->samples_in - s->pend_end > INBAND_JOIN_SAMPLES) inband_flush(s);
+    } else if (s->drx) { /* the peer sends RFC 4733 (or a fax took over): no detector */
+        dtmf_rx_free(s->drx);
+        s->drx = NULL;
     }
     if (s->fax) fax_rx(s->fax, s->in, MEDIA_FRAME);
     if (s->talk_detect || s->room) {

@@ -199,6 +199,58 @@ static void jitter_buffer_follows_a_timestamp_jump(void **st)
     jb_free(&jb);
 }
 
+/*
+ * G.711 packets are kept undecoded while they come in one law: what plays out
+ * is sample for sample what the same packets decoded on arrival give, through
+ * reordering, a loss, a duplicate and a switch to the other law mid-stream.
+ */
+static void jitter_buffer_keeps_g711_as_decoded(void **st)
+{
+    struct jbuf coded, linear;
+    jb_init(&coded, true);
+    jb_init(&linear, true);
+    uint32_t ts0 = 777;
+    /* frames 0..39 in the order 0 2 1 3 ... with 11 lost and 5 sent twice; A-law from 20 */
+    int order[44], n = 0;
+    for (int k = 0; k < 40; k++) {
+        if (k == 11) continue;
+        order[n++] = k % 2 == 1 && k < 20 ? k - 1 : k % 2 == 0 && k < 20 ? k + 1 : k;
+        if (k == 5) order[n++] = 5;
+    }
+    int16_t out_c[MEDIA_FRAME], out_l[MEDIA_FRAME];
+    int played = 0, ticks = 0;
+    for (int k = 0; k < n; k++) {
+        int f = order[k];
+        int codec = f < 20 ? MEDIA_PCMU : MEDIA_PCMA;
+        int16_t pcm[MEDIA_FRAME];
+        uint8_t pay[MEDIA_FRAME];
+        tone(pcm, MEDIA_FRAME, f * MEDIA_FRAME);
+        g711_encode_frame(codec, pcm, pay, MEDIA_FRAME);
+        g711_decode_frame(codec, pay, pcm, MEDIA_FRAME);
+        uint32_t ts = ts0 + (uint32_t)(f * MEDIA_FRAME);
+        assert_int_equal(jb_put_g711(&coded, ts, codec, pay, MEDIA_FRAME),
+                         jb_put(&linear, ts, pcm, MEDIA_FRAME));
+        if (k % 2 == 1) { /* a frame played every other packet, then the rest */
+            int rc = jb_get(&coded, out_c, MEDIA_FRAME);
+            assert_int_equal(rc, jb_get(&linear, out_l, MEDIA_FRAME));
+            assert_memory_equal(out_c, out_l, sizeof out_c);
+            played += rc == 1;
+            ticks++;
+        }
+    }
+    assert_int_equal(coded.form, JB_LINEAR); /* the other law came: decoded once */
+    for (; ticks < 44; ticks++) {
+        int rc = jb_get(&coded, out_c, MEDIA_FRAME);
+        assert_int_equal(rc, jb_get(&linear, out_l, MEDIA_FRAME));
+        assert_memory_equal(out_c, out_l, sizeof out_c);
+        played += rc == 1;
+    }
+    assert_true(played > 30);
+    assert_true(coded.dup == 1 && linear.dup == 1);
+    jb_free(&coded);
+    jb_free(&linear);
+}
+
 static void ev(uint8_t *p, int code, bool end, int dur)
 {
     p[0] = (uint8_t)code;
@@ -453,6 +505,7 @@ int main(void)
         cmocka_unit_test(resampler_keeps_1khz),
         cmocka_unit_test(jitter_buffer_reorders_and_conceals),
         cmocka_unit_test(jitter_buffer_follows_a_timestamp_jump),
+        cmocka_unit_test(jitter_buffer_keeps_g711_as_decoded),
         cmocka_unit_test(rfc4733_lost_and_duplicated_end_packets),
         cmocka_unit_test(rtp_parser_refuses_malformed),
         cmocka_unit_test(bad_sound_files_are_refused),
