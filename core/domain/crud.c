@@ -87,6 +87,44 @@ json_t *crud_id_list(const char *sql, int64_t id)
     return a;
 }
 
+store_res *crud_page_query(json_t *items, const char *sql)
+{
+    const char *mark = strstr(sql, "(?)");
+    size_t n = json_array_size(items), padded = 8;
+    while (padded < n)
+        padded *= 2;
+    store_arg *args = cw_calloc(padded, sizeof *args);
+    cw_buf q;
+    cw_buf_init(&q);
+    cw_buf_append(&q, sql, (size_t)(mark - sql));
+    cw_buf_puts(&q, "(");
+    for (size_t i = 0; i < padded; i++) {
+        json_t *id = i < n ? json_object_get(json_array_get(items, i), "id") : NULL;
+        args[i] = SA_INT(id ? json_integer_value(id) : 0);
+        cw_buf_puts(&q, i ? ", ?" : "?");
+    }
+    cw_buf_puts(&q, mark + 2);
+    store_res *r = NULL;
+    if (store_queryv(store_main(), &r, q.data, args, (int)padded) < 0) r = NULL;
+    cw_buf_free(&q);
+    free(args);
+    return r;
+}
+
+json_t *crud_page_index(json_t *items)
+{
+    json_t *index = json_object();
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        char key[24];
+        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(o, "id")));
+        json_object_set(index, key, o);
+    }
+    return index;
+}
+
 static size_t utf8_len(const char *s)
 {
     size_t n = 0;
@@ -173,7 +211,8 @@ static json_t *cell_json(const struct crud_field *f, store_res *r, int col)
     }
 }
 
-static json_t *row_json(struct crud_ctx *c, store_res *r)
+/* The object of the current row, without the entity's virtual members. */
+static json_t *row_object(struct crud_ctx *c, store_res *r)
 {
     const struct crud_entity *e = c->e;
     json_t *o = json_object();
@@ -186,7 +225,13 @@ static json_t *row_json(struct crud_ctx *c, store_res *r)
             json_object_set_new(o, f->name, cell_json(f, r, col));
         col++;
     }
-    if (e->decorate) e->decorate(c, o);
+    return o;
+}
+
+static json_t *row_json(struct crud_ctx *c, store_res *r)
+{
+    json_t *o = row_object(c, r);
+    if (c->e->decorate) c->e->decorate(c, o);
     return o;
 }
 
@@ -371,8 +416,9 @@ static void crud_list(http_req *req)
             goto out;
         }
         while (store_next(r))
-            json_array_append_new(items, row_json(c, r));
+            json_array_append_new(items, e->decorate_page ? row_object(c, r) : row_json(c, r));
         store_res_free(r);
+        if (e->decorate_page && json_array_size(items)) e->decorate_page(c, items);
     }
     http_reply_json(req, 200,
                     json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total,
