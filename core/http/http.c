@@ -605,10 +605,13 @@ void http_reply_bytes(http_req *req, int status, const char *content_type, const
 
 void http_reply_json(http_req *req, int status, json_t *json)
 {
-    char *s = json_dumps(json, JSON_COMPACT);
+    cw_buf text;
+    cw_buf_init(&text);
+    if (http_json_text(&text, json))
+        log_error("http", "%s %s: reply not encodable", req->method, req->path);
     json_decref(json);
-    http_reply_bytes(req, status, "application/json", s, s ? strlen(s) : 0);
-    free(s);
+    http_reply_bytes(req, status, "application/json", text.data, text.len);
+    cw_buf_free(&text);
 }
 
 void http_reply_error_with(http_req *req, int status, const char *code, const char *field,
