@@ -319,6 +319,68 @@ static struct crud_ctx *ctx_new(http_req *req)
 
 /* ----------------------------------------------------------------- list */
 
+/*
+ * List pages served again while the store is unchanged: keyed by the page's
+ * SQL and arguments and the caller, valid for one store generation. Only for
+ * entities whose objects come from the store alone, and only where the store
+ * can tell that nothing changed (SQLite); PostgreSQL lists always read.
+ */
+#define PAGE_CACHE_SLOTS     16
+#define PAGE_CACHE_MAX_BYTES (1 << 20)
+
+static struct page_cache_slot {
+    uint64_t gen;
+    char *key;
+    char *body;
+    size_t len;
+} page_cache[PAGE_CACHE_SLOTS];
+static int page_cache_next;
+
+static bool page_cacheable(const struct crud_entity *e)
+{
+    return e->decorate_stored || (!e->decorate && !e->decorate_page);
+}
+
+static char *page_key(struct crud_ctx *c, const char *sql, const store_arg *args, int n)
+{
+    cw_buf k;
+    cw_buf_init(&k);
+    cw_buf_printf(&k, "%s|%lld|%lld|%lld|%s", c->e->path, (long long)c->req->auth->user_id,
+                  (long long)c->domain_id, (long long)c->scope_id, sql);
+    for (int i = 0; i < n; i++) {
+        if (args[i].kind == STORE_A_INT)
+            cw_buf_printf(&k, "|i%lld", (long long)args[i].i);
+        else if (args[i].kind == STORE_A_STR && args[i].s)
+            cw_buf_printf(&k, "|s%zu:%s", strlen(args[i].s), args[i].s);
+        else
+            cw_buf_puts(&k, "|n");
+    }
+    return cw_buf_steal(&k);
+}
+
+static struct page_cache_slot *page_cache_find(uint64_t gen, const char *key)
+{
+    for (int i = 0; i < PAGE_CACHE_SLOTS; i++)
+        if (page_cache[i].key && page_cache[i].gen == gen && !strcmp(page_cache[i].key, key))
+            return &page_cache[i];
+    return NULL;
+}
+
+/* Keep body (taken) as the page for key in generation gen. */
+static void page_cache_put(uint64_t gen, char *key, char *body, size_t len)
+{
+    struct page_cache_slot *s = NULL;
+    for (int i = 0; i < PAGE_CACHE_SLOTS && !s; i++)
+        if (page_cache[i].key && page_cache[i].gen != gen) s = &page_cache[i]; /* stale */
+    if (!s) {
+        s = &page_cache[page_cache_next];
+        page_cache_next = (page_cache_next + 1) % PAGE_CACHE_SLOTS;
+    }
+    free(s->key);
+    free(s->body);
+    *s = (struct page_cache_slot){gen, key, body, len};
+}
+
 static bool parse_filter(struct crud_ctx *c, const struct crud_field *f, const char *v,
                          store_arg *arg)
 {
@@ -359,7 +421,7 @@ static void crud_list(http_req *req)
     cw_buf_init(&sql);
     store_arg args[MAX_ARGS];
     int n = 0;
-    char *like = NULL;
+    char *like = NULL, *key = NULL;
     if (!resolve_scope(c) || !http_query_only(req, allowed) || !http_page(req, &limit, &offset))
         goto out;
     bool any = scope_where(c, &w, args, &n);
@@ -395,22 +457,32 @@ static void crud_list(http_req *req)
         }
         snprintf(order, sizeof order, "%s%s", sort + desc, desc ? " DESC" : "");
     }
+    store *st = store_main();
+    /* read before the queries: a change after it makes this page stale, never the reverse */
+    uint64_t gen = page_cacheable(e) ? store_generation(st) : 0;
+    cw_buf_puts(&sql, "SELECT ");
+    select_list(e, &sql);
+    cw_buf_printf(&sql, " FROM %s WHERE %s ORDER BY %s, id LIMIT ? OFFSET ?", e->table, w.data,
+                  order);
+    args[n] = SA_INT(limit);
+    args[n + 1] = SA_INT(offset);
+    if (gen) {
+        key = page_key(c, any ? sql.data : "", args, n + 2);
+        struct page_cache_slot *hit = page_cache_find(gen, key);
+        if (hit) {
+            http_reply_bytes(req, 200, "application/json", hit->body, hit->len);
+            goto out;
+        }
+    }
     json_t *items = json_array();
     int64_t total = 0;
     if (any) {
-        store *st = store_main();
         store_res *r;
-        cw_buf_printf(&sql, "SELECT COUNT(*) FROM %s WHERE %s", e->table, w.data);
-        if (store_queryv(st, &r, sql.data, args, n) >= 0 && store_next(r)) total = store_int(r, 0);
+        char *count = cw_sprintf("SELECT COUNT(*) FROM %s WHERE %s", e->table, w.data);
+        if (store_queryv(st, &r, count, args, n) >= 0 && store_next(r)) total = store_int(r, 0);
         store_res_free(r);
-        cw_buf_reset(&sql);
-        cw_buf_puts(&sql, "SELECT ");
-        select_list(e, &sql);
-        cw_buf_printf(&sql, " FROM %s WHERE %s ORDER BY %s, id LIMIT ? OFFSET ?", e->table, w.data,
-                      order);
-        args[n++] = SA_INT(limit);
-        args[n++] = SA_INT(offset);
-        if (store_queryv(st, &r, sql.data, args, n) < 0) {
+        free(count);
+        if (store_queryv(st, &r, sql.data, args, n + 2) < 0) {
             json_decref(items);
             crud_store_fail(c, CW_EIO);
             goto out;
@@ -420,10 +492,24 @@ static void crud_list(http_req *req)
         store_res_free(r);
         if (e->decorate_page && json_array_size(items)) e->decorate_page(c, items);
     }
-    http_reply_json(req, 200,
-                    json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total,
-                              "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+    json_t *page = json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total,
+                             "limit", (json_int_t)limit, "offset", (json_int_t)offset);
+    cw_buf text;
+    cw_buf_init(&text);
+    if (http_json_text(&text, page)) {
+        crud_fail(c, 500, "internal", NULL, "the list could not be written");
+    } else {
+        http_reply_bytes(req, 200, "application/json", text.data, text.len);
+        if (gen && text.len <= PAGE_CACHE_MAX_BYTES) {
+            size_t len = text.len;
+            page_cache_put(gen, key, cw_buf_steal(&text), len);
+            key = NULL;
+        }
+    }
+    json_decref(page);
+    cw_buf_free(&text);
 out:
+    free(key);
     free(like);
     cw_buf_free(&w);
     cw_buf_free(&sql);

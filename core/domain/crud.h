@@ -114,6 +114,10 @@ struct crud_entity {
     /* Add virtual members to every object of a list page at once (a few queries a page,
      * not a few a row); when set, lists call it instead of decorate. */
     void (*decorate_page)(struct crud_ctx *c, json_t *items);
+    /* The decorate hooks read the store and nothing else (no live call or registration
+     * state), so a list page may be served again while the store is unchanged. Entities
+     * without decorate hooks need not say so. */
+    bool decorate_stored;
     /* For FT_PASSWORD: SIP login and realm for the HA1 digests ("" = none). */
     void (*pw_identity)(struct crud_ctx *c, char *login, size_t llen, char *realm, size_t rlen);
 };

@@ -251,6 +251,7 @@ static const struct crud_entity users = {.path = "users",
                                          .before_delete = user_before_delete,
                                          .decorate = user_decorate,
                                          .decorate_page = user_decorate_page,
+                                         .decorate_stored = true,
                                          .pw_identity = user_pw_identity};
 
 static void next_extension(http_req *req)

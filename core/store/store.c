@@ -223,6 +223,11 @@ int store_rollback(store *st)
     return store_exec(st, "ROLLBACK", SA_END) < 0 ? CW_EIO : CW_OK;
 }
 
+uint64_t store_generation(store *st)
+{
+    return st->ops->generation ? st->ops->generation(st) : 0;
+}
+
 int store_schema_version(store *st)
 {
     int64_t v = 0;

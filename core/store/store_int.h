@@ -11,6 +11,8 @@ struct store_ops {
     /* Run sql; when out is non-NULL, read all rows into a new result. */
     int (*run)(store *st, const char *sql, const store_arg *args, int nargs, store_res **out);
     void (*close)(store *st);
+    /* See store_generation(); NULL when the backend cannot tell. */
+    uint64_t (*generation)(store *st);
 };
 
 struct store {
