@@ -164,7 +164,10 @@ static void select_list(const struct crud_entity *e, cw_buf *b)
 {
     cw_buf_puts(b, "id");
     for (int i = 0; i < e->nfields; i++)
-        if (is_column(&e->fields[i])) cw_buf_printf(b, ", %s", e->fields[i].name);
+        if (is_column(&e->fields[i])) {
+            cw_buf_append(b, ", ", 2);
+            cw_buf_puts(b, e->fields[i].name);
+        }
 }
 
 /* WHERE for the entity's scope; false when the caller reaches nothing. */
@@ -330,7 +333,8 @@ static struct crud_ctx *ctx_new(http_req *req)
 
 static struct page_cache_slot {
     uint64_t gen;
-    char *key;
+    char *key; /* binary, klen bytes */
+    size_t klen;
     char *body;
     size_t len;
 } page_cache[PAGE_CACHE_SLOTS];
@@ -341,33 +345,40 @@ static bool page_cacheable(const struct crud_entity *e)
     return e->decorate_stored || (!e->decorate && !e->decorate_page);
 }
 
-static char *page_key(struct crud_ctx *c, const char *sql, const store_arg *args, int n)
+static char *page_key(struct crud_ctx *c, const char *sql, const store_arg *args, int n,
+                      size_t *klen)
 {
+    /* binary: the numbers as they are in memory, strings with their length */
+    int64_t who[3] = {c->req->auth->user_id, c->domain_id, c->scope_id};
     cw_buf k;
     cw_buf_init(&k);
-    cw_buf_printf(&k, "%s|%lld|%lld|%lld|%s", c->e->path, (long long)c->req->auth->user_id,
-                  (long long)c->domain_id, (long long)c->scope_id, sql);
+    cw_buf_puts(&k, c->e->path);
+    cw_buf_append(&k, who, sizeof who);
+    cw_buf_puts(&k, sql);
     for (int i = 0; i < n; i++) {
-        if (args[i].kind == STORE_A_INT)
-            cw_buf_printf(&k, "|i%lld", (long long)args[i].i);
-        else if (args[i].kind == STORE_A_STR && args[i].s)
-            cw_buf_printf(&k, "|s%zu:%s", strlen(args[i].s), args[i].s);
-        else
-            cw_buf_puts(&k, "|n");
+        size_t len = args[i].kind == STORE_A_STR && args[i].s ? strlen(args[i].s) : 0;
+        cw_buf_append(&k, &args[i].kind, sizeof args[i].kind);
+        if (args[i].kind == STORE_A_INT) cw_buf_append(&k, &args[i].i, sizeof args[i].i);
+        if (len || args[i].kind == STORE_A_STR) {
+            cw_buf_append(&k, &len, sizeof len);
+            if (len) cw_buf_append(&k, args[i].s, len);
+        }
     }
+    *klen = k.len;
     return cw_buf_steal(&k);
 }
 
-static struct page_cache_slot *page_cache_find(uint64_t gen, const char *key)
+static struct page_cache_slot *page_cache_find(uint64_t gen, const char *key, size_t klen)
 {
     for (int i = 0; i < PAGE_CACHE_SLOTS; i++)
-        if (page_cache[i].key && page_cache[i].gen == gen && !strcmp(page_cache[i].key, key))
+        if (page_cache[i].key && page_cache[i].gen == gen && page_cache[i].klen == klen &&
+            !memcmp(page_cache[i].key, key, klen))
             return &page_cache[i];
     return NULL;
 }
 
 /* Keep body (taken) as the page for key in generation gen. */
-static void page_cache_put(uint64_t gen, char *key, char *body, size_t len)
+static void page_cache_put(uint64_t gen, char *key, size_t klen, char *body, size_t len)
 {
     struct page_cache_slot *s = NULL;
     for (int i = 0; i < PAGE_CACHE_SLOTS && !s; i++)
@@ -378,7 +389,7 @@ static void page_cache_put(uint64_t gen, char *key, char *body, size_t len)
     }
     free(s->key);
     free(s->body);
-    *s = (struct page_cache_slot){gen, key, body, len};
+    *s = (struct page_cache_slot){gen, key, klen, body, len};
 }
 
 static bool parse_filter(struct crud_ctx *c, const struct crud_field *f, const char *v,
@@ -422,6 +433,7 @@ static void crud_list(http_req *req)
     store_arg args[MAX_ARGS];
     int n = 0;
     char *like = NULL, *key = NULL;
+    size_t klen = 0;
     if (!resolve_scope(c) || !http_query_only(req, allowed) || !http_page(req, &limit, &offset))
         goto out;
     bool any = scope_where(c, &w, args, &n);
@@ -467,8 +479,8 @@ static void crud_list(http_req *req)
     args[n] = SA_INT(limit);
     args[n + 1] = SA_INT(offset);
     if (gen) {
-        key = page_key(c, any ? sql.data : "", args, n + 2);
-        struct page_cache_slot *hit = page_cache_find(gen, key);
+        key = page_key(c, any ? sql.data : "", args, n + 2, &klen);
+        struct page_cache_slot *hit = page_cache_find(gen, key, klen);
         if (hit) {
             http_reply_bytes(req, 200, "application/json", hit->body, hit->len);
             goto out;
@@ -502,7 +514,7 @@ static void crud_list(http_req *req)
         http_reply_bytes(req, 200, "application/json", text.data, text.len);
         if (gen && text.len <= PAGE_CACHE_MAX_BYTES) {
             size_t len = text.len;
-            page_cache_put(gen, key, cw_buf_steal(&text), len);
+            page_cache_put(gen, key, klen, cw_buf_steal(&text), len);
             key = NULL;
         }
     }
