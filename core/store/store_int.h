@@ -30,6 +30,7 @@ struct store_cell {
 
 struct store_res {
     int nrows, ncols, cur;
+    int cap_rows; /* rows cells and offs have room for */
     char **colnames;
     struct store_cell *cells; /* nrows * ncols */
     cw_buf data;              /* cell bytes, NUL-separated */
