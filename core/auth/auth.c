@@ -196,6 +196,47 @@ bool auth_session_hash(http_req *req, char out[65])
     return true;
 }
 
+/*
+ * Who a session or token is, remembered for as long as the store is
+ * unchanged: logging out, revoking a token, blocking or editing a user are
+ * all writes, and any write (here or by another connection) starts a new
+ * generation. A session's expiry is checked on every use; a token's
+ * last_used_at is still written once a minute. Where the store cannot tell
+ * (PostgreSQL), every request reads.
+ */
+#define SEEN_SLOTS 64
+
+static struct seen {
+    uint64_t gen;
+    char hash[65];
+    bool via_token;
+    int64_t expires_at; /* sessions */
+    int64_t last_used;  /* tokens */
+    struct auth_ctx ctx;
+} seen[SEEN_SLOTS];
+static int seen_next;
+
+static struct seen *seen_find(uint64_t gen, const char *hash, bool via_token)
+{
+    for (int i = 0; i < SEEN_SLOTS; i++)
+        if (seen[i].gen == gen && seen[i].via_token == via_token && !strcmp(seen[i].hash, hash))
+            return &seen[i];
+    return NULL;
+}
+
+static void seen_put(uint64_t gen, const char *hash, bool via_token, int64_t expires_at,
+                     int64_t last_used, const struct auth_ctx *ctx)
+{
+    struct seen *s = &seen[seen_next];
+    seen_next = (seen_next + 1) % SEEN_SLOTS;
+    s->gen = gen;
+    cw_strlcpy(s->hash, hash, sizeof s->hash);
+    s->via_token = via_token;
+    s->expires_at = expires_at;
+    s->last_used = last_used;
+    s->ctx = *ctx;
+}
+
 int auth_authenticate(http_req *req, struct auth_ctx *out)
 {
     store *st = store_main();
@@ -204,8 +245,15 @@ int auth_authenticate(http_req *req, struct auth_ctx *out)
     int rc = CW_ENOENT;
     const char *authz = http_header(req, "Authorization");
     int64_t now = cw_wall_time();
+    /* read before the queries: a change after it only makes what is seen stale */
+    uint64_t gen = store_generation(st);
+    struct seen *hit;
     if (authz && !strncasecmp(authz, "Bearer ", 7)) {
         auth_token_hash(authz + 7, hash);
+        if (gen && (hit = seen_find(gen, hash, true)) && now - hit->last_used < 60) {
+            *out = hit->ctx;
+            return CW_OK;
+        }
         if (store_query(st, &r,
                         "SELECT " USER_COLS ", t.id, COALESCE(t.last_used_at, 0) FROM api_tokens t "
                         "JOIN users u ON u.id = t.user_id LEFT JOIN domains d ON d.id = "
@@ -218,17 +266,24 @@ int auth_authenticate(http_req *req, struct auth_ctx *out)
             if (now - store_int(r, 10) >= 60)
                 store_exec(st, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", SA_INT(now),
                            SA_INT(store_int(r, 9)), SA_END);
+            else if (gen)
+                seen_put(gen, hash, true, 0, store_int(r, 10), out);
         }
     } else if (authz) {
         rc = CW_EPERM;
     } else if (auth_session_hash(req, hash)) {
+        if (gen && (hit = seen_find(gen, hash, false)) && hit->expires_at > now) {
+            *out = hit->ctx;
+            return CW_OK;
+        }
         if (store_query(st, &r,
-                        "SELECT " USER_COLS " FROM sessions s JOIN users u ON u.id = s.user_id "
-                        "LEFT JOIN domains d ON d.id = u.domain_id WHERE s.token_hash = ? AND "
-                        "s.expires_at > ?",
+                        "SELECT " USER_COLS ", s.expires_at FROM sessions s JOIN users u ON u.id = "
+                        "s.user_id LEFT JOIN domains d ON d.id = u.domain_id WHERE s.token_hash = "
+                        "? AND s.expires_at > ?",
                         SA_STR(hash), SA_INT(now), SA_END) < 0)
             return CW_EIO;
         rc = fill_ctx(r, out);
+        if (rc == CW_OK && gen) seen_put(gen, hash, false, store_int(r, 9), 0, out);
     }
     store_res_free(r);
     return rc;

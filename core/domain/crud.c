@@ -87,6 +87,44 @@ json_t *crud_id_list(const char *sql, int64_t id)
     return a;
 }
 
+store_res *crud_page_query(json_t *items, const char *sql)
+{
+    const char *mark = strstr(sql, "(?)");
+    size_t n = json_array_size(items), padded = 8;
+    while (padded < n)
+        padded *= 2;
+    store_arg *args = cw_calloc(padded, sizeof *args);
+    cw_buf q;
+    cw_buf_init(&q);
+    cw_buf_append(&q, sql, (size_t)(mark - sql));
+    cw_buf_puts(&q, "(");
+    for (size_t i = 0; i < padded; i++) {
+        json_t *id = i < n ? json_object_get(json_array_get(items, i), "id") : NULL;
+        args[i] = SA_INT(id ? json_integer_value(id) : 0);
+        cw_buf_puts(&q, i ? ", ?" : "?");
+    }
+    cw_buf_puts(&q, mark + 2);
+    store_res *r = NULL;
+    if (store_queryv(store_main(), &r, q.data, args, (int)padded) < 0) r = NULL;
+    cw_buf_free(&q);
+    free(args);
+    return r;
+}
+
+json_t *crud_page_index(json_t *items)
+{
+    json_t *index = json_object();
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        char key[24];
+        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(o, "id")));
+        json_object_set(index, key, o);
+    }
+    return index;
+}
+
 static size_t utf8_len(const char *s)
 {
     size_t n = 0;
@@ -126,7 +164,10 @@ static void select_list(const struct crud_entity *e, cw_buf *b)
 {
     cw_buf_puts(b, "id");
     for (int i = 0; i < e->nfields; i++)
-        if (is_column(&e->fields[i])) cw_buf_printf(b, ", %s", e->fields[i].name);
+        if (is_column(&e->fields[i])) {
+            cw_buf_append(b, ", ", 2);
+            cw_buf_puts(b, e->fields[i].name);
+        }
 }
 
 /* WHERE for the entity's scope; false when the caller reaches nothing. */
@@ -173,7 +214,8 @@ static json_t *cell_json(const struct crud_field *f, store_res *r, int col)
     }
 }
 
-static json_t *row_json(struct crud_ctx *c, store_res *r)
+/* The object of the current row, without the entity's virtual members. */
+static json_t *row_object(struct crud_ctx *c, store_res *r)
 {
     const struct crud_entity *e = c->e;
     json_t *o = json_object();
@@ -186,7 +228,13 @@ static json_t *row_json(struct crud_ctx *c, store_res *r)
             json_object_set_new(o, f->name, cell_json(f, r, col));
         col++;
     }
-    if (e->decorate) e->decorate(c, o);
+    return o;
+}
+
+static json_t *row_json(struct crud_ctx *c, store_res *r)
+{
+    json_t *o = row_object(c, r);
+    if (c->e->decorate) c->e->decorate(c, o);
     return o;
 }
 
@@ -274,6 +322,76 @@ static struct crud_ctx *ctx_new(http_req *req)
 
 /* ----------------------------------------------------------------- list */
 
+/*
+ * List pages served again while the store is unchanged: keyed by the page's
+ * SQL and arguments and the caller, valid for one store generation. Only for
+ * entities whose objects come from the store alone, and only where the store
+ * can tell that nothing changed (SQLite); PostgreSQL lists always read.
+ */
+#define PAGE_CACHE_SLOTS     16
+#define PAGE_CACHE_MAX_BYTES (1 << 20)
+
+static struct page_cache_slot {
+    uint64_t gen;
+    char *key; /* binary, klen bytes */
+    size_t klen;
+    char *body;
+    size_t len;
+} page_cache[PAGE_CACHE_SLOTS];
+static int page_cache_next;
+
+static bool page_cacheable(const struct crud_entity *e)
+{
+    return e->decorate_stored || (!e->decorate && !e->decorate_page);
+}
+
+static char *page_key(struct crud_ctx *c, const char *sql, const store_arg *args, int n,
+                      size_t *klen)
+{
+    /* binary: the numbers as they are in memory, strings with their length */
+    int64_t who[3] = {c->req->auth->user_id, c->domain_id, c->scope_id};
+    cw_buf k;
+    cw_buf_init(&k);
+    cw_buf_puts(&k, c->e->path);
+    cw_buf_append(&k, who, sizeof who);
+    cw_buf_puts(&k, sql);
+    for (int i = 0; i < n; i++) {
+        size_t len = args[i].kind == STORE_A_STR && args[i].s ? strlen(args[i].s) : 0;
+        cw_buf_append(&k, &args[i].kind, sizeof args[i].kind);
+        if (args[i].kind == STORE_A_INT) cw_buf_append(&k, &args[i].i, sizeof args[i].i);
+        if (len || args[i].kind == STORE_A_STR) {
+            cw_buf_append(&k, &len, sizeof len);
+            if (len) cw_buf_append(&k, args[i].s, len);
+        }
+    }
+    *klen = k.len;
+    return cw_buf_steal(&k);
+}
+
+static struct page_cache_slot *page_cache_find(uint64_t gen, const char *key, size_t klen)
+{
+    for (int i = 0; i < PAGE_CACHE_SLOTS; i++)
+        if (page_cache[i].key && page_cache[i].gen == gen && page_cache[i].klen == klen &&
+            !memcmp(page_cache[i].key, key, klen))
+            return &page_cache[i];
+    return NULL;
+}
+
+/* Keep body (taken) as the page for key in generation gen. */
+static void page_cache_put(uint64_t gen, char *key, size_t klen, char *body, size_t len)
+{
+    struct page_cache_slot *s = NULL;
+    for (int i = 0; i < PAGE_CACHE_SLOTS && !s; i++)
+        if (page_cache[i].key && page_cache[i].gen != gen) s = &page_cache[i]; /* stale */
+    if (!s) {
+        s = &page_cache[page_cache_next];
+        page_cache_next = (page_cache_next + 1) % PAGE_CACHE_SLOTS;
+    }
+    free(s->key);
+    free(s->body);
+    *s = (struct page_cache_slot){gen, key, klen, body, len};
+}
+
 static bool parse_filter(struct crud_ctx *c, const struct crud_field *f, const char *v,
                          store_arg *arg)
 {
@@ -314,7 +432,8 @@ static void crud_list(http_req *req)
     cw_buf_init(&sql);
     store_arg args[MAX_ARGS];
     int n = 0;
-    char *like = NULL;
+    char *like = NULL, *key = NULL;
+    size_t klen = 0;
     if (!resolve_scope(c) || !http_query_only(req, allowed) || !http_page(req, &limit, &offset))
         goto out;
     bool any = scope_where(c, &w, args, &n);
@@ -350,34 +469,59 @@ static void crud_list(http_req *req)
         }
         snprintf(order, sizeof order, "%s%s", sort + desc, desc ? " DESC" : "");
     }
+    store *st = store_main();
+    /* read before the queries: a change after it makes this page stale, never the reverse */
+    uint64_t gen = page_cacheable(e) ? store_generation(st) : 0;
+    cw_buf_puts(&sql, "SELECT ");
+    select_list(e, &sql);
+    cw_buf_printf(&sql, " FROM %s WHERE %s ORDER BY %s, id LIMIT ? OFFSET ?", e->table, w.data,
+                  order);
+    args[n] = SA_INT(limit);
+    args[n + 1] = SA_INT(offset);
+    if (gen) {
+        key = page_key(c, any ? sql.data : "", args, n + 2, &klen);
+        struct page_cache_slot *hit = page_cache_find(gen, key, klen);
+        if (hit) {
+            http_reply_bytes(req, 200, "application/json", hit->body, hit->len);
+            goto out;
+        }
+    }
     json_t *items = json_array();
     int64_t total = 0;
     if (any) {
-        store *st = store_main();
         store_res *r;
-        cw_buf_printf(&sql, "SELECT COUNT(*) FROM %s WHERE %s", e->table, w.data);
-        if (store_queryv(st, &r, sql.data, args, n) >= 0 && store_next(r)) total = store_int(r, 0);
+        char *count = cw_sprintf("SELECT COUNT(*) FROM %s WHERE %s", e->table, w.data);
+        if (store_queryv(st, &r, count, args, n) >= 0 && store_next(r)) total = store_int(r, 0);
         store_res_free(r);
-        cw_buf_reset(&sql);
-        cw_buf_puts(&sql, "SELECT ");
-        select_list(e, &sql);
-        cw_buf_printf(&sql, " FROM %s WHERE %s ORDER BY %s, id LIMIT ? OFFSET ?", e->table, w.data,
-                      order);
-        args[n++] = SA_INT(limit);
-        args[n++] = SA_INT(offset);
-        if (store_queryv(st, &r, sql.data, args, n) < 0) {
+        free(count);
+        if (store_queryv(st, &r, sql.data, args, n + 2) < 0) {
             json_decref(items);
             crud_store_fail(c, CW_EIO);
             goto out;
         }
         while (store_next(r))
-            json_array_append_new(items, row_json(c, r));
+            json_array_append_new(items, e->decorate_page ? row_object(c, r) : row_json(c, r));
         store_res_free(r);
+        if (e->decorate_page && json_array_size(items)) e->decorate_page(c, items);
     }
-    http_reply_json(req, 200,
-                    json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total,
-                              "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+    json_t *page = json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total,
+                             "limit", (json_int_t)limit, "offset", (json_int_t)offset);
+    cw_buf text;
+    cw_buf_init(&text);
+    if (http_json_text(&text, page)) {
+        crud_fail(c, 500, "internal", NULL, "the list could not be written");
+    } else {
+        http_reply_bytes(req, 200, "application/json", text.data, text.len);
+        if (gen && text.len <= PAGE_CACHE_MAX_BYTES) {
+            size_t len = text.len;
+            page_cache_put(gen, key, klen, cw_buf_steal(&text), len);
+            key = NULL;
+        }
+    }
+    json_decref(page);
+    cw_buf_free(&text);
 out:
+    free(key);
     free(like);
     cw_buf_free(&w);
     cw_buf_free(&sql);

@@ -111,6 +111,13 @@ struct crud_entity {
     void (*after_delete)(struct crud_ctx *c);
     /* Add virtual members to an output object (id is set). */
     void (*decorate)(struct crud_ctx *c, json_t *obj);
+    /* Add virtual members to every object of a list page at once (a few queries a page,
+     * not a few a row); when set, lists call it instead of decorate. */
+    void (*decorate_page)(struct crud_ctx *c, json_t *items);
+    /* The decorate hooks read the store and nothing else (no live call or registration
+     * state), so a list page may be served again while the store is unchanged. Entities
+     * without decorate hooks need not say so. */
+    bool decorate_stored;
     /* For FT_PASSWORD: SIP login and realm for the HA1 digests ("" = none). */
     void (*pw_identity)(struct crud_ctx *c, char *login, size_t llen, char *realm, size_t rlen);
 };
@@ -132,6 +139,14 @@ bool crud_store_fail(struct crud_ctx *c, int rc);
 bool crud_not_self(struct crud_ctx *c);
 /* Read an id list (JSON array of integers) from an SQL query with one id argument. */
 json_t *crud_id_list(const char *sql, int64_t id);
+/*
+ * For decorate_page hooks: one query over the ids of a page's objects. sql holds one
+ * "(?)" that becomes the list of ids "(?, ?, ...)", padded with 0 to a few fixed lengths
+ * so that a handful of prepared statements serve every page size. NULL on a store error.
+ */
+store_res *crud_page_query(json_t *items, const char *sql);
+/* The objects of a page by id: a JSON object "<id>" -> object (borrowed references). */
+json_t *crud_page_index(json_t *items);
 
 /* Every entity of API v1 (entities.c) and the special endpoints. */
 void crud_entities_init(void);

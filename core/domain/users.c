@@ -161,30 +161,59 @@ static bool user_after_write(struct crud_ctx *c)
     return rc < 0 ? crud_store_fail(c, rc) : true;
 }
 
+/*
+ * The virtual members of a page of users: SIP address, domain-admin flag, call groups
+ * and pickup group, in three queries whatever the page size.
+ */
+static void user_decorate_page(struct crud_ctx *c, json_t *items)
+{
+    store *st = store_main();
+    store_res *r;
+    char *domain = NULL;
+    if (store_query(st, &r, "SELECT name FROM domains WHERE id = ?", SA_INT(c->domain_id),
+                    SA_END) >= 0 &&
+        store_next(r))
+        domain = cw_strdup(store_str(r, 0));
+    store_res_free(r);
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        if (domain)
+            json_object_set_new(
+                o, "sip_address",
+                json_sprintf("%s@%s", json_string_value(json_object_get(o, "login")), domain));
+        json_object_set_new(
+            o, "is_domain_admin",
+            json_boolean(!strcmp(json_string_value(json_object_get(o, "role")), "domain_admin")));
+        json_object_set_new(o, "call_groups", json_array());
+        json_object_set_new(o, "pickup_group_id", json_null());
+    }
+    free(domain);
+    json_t *index = crud_page_index(items);
+    r = crud_page_query(items, "SELECT user_id, group_id FROM call_group_members "
+                               "WHERE user_id IN (?) ORDER BY user_id, group_id");
+    while (r && store_next(r)) {
+        json_t *u = json_object_get(index, store_str(r, 0));
+        if (u)
+            json_array_append_new(json_object_get(u, "call_groups"), json_integer(store_int(r, 1)));
+    }
+    store_res_free(r);
+    r = crud_page_query(items, "SELECT user_id, group_id FROM pickup_members WHERE user_id IN (?)");
+    while (r && store_next(r)) {
+        json_t *u = json_object_get(index, store_str(r, 0));
+        if (u) json_object_set_new(u, "pickup_group_id", json_integer(store_int(r, 1)));
+    }
+    store_res_free(r);
+    json_decref(index);
+}
+
 static void user_decorate(struct crud_ctx *c, json_t *o)
 {
-    int64_t id = json_integer_value(json_object_get(o, "id"));
-    store_res *r;
-    if (store_query(store_main(), &r,
-                    "SELECT d.name FROM users u JOIN domains d ON d.id = "
-                    "u.domain_id WHERE u.id = ?",
-                    SA_INT(id), SA_END) >= 0 &&
-        store_next(r))
-        json_object_set_new(
-            o, "sip_address",
-            json_sprintf("%s@%s", json_string_value(json_object_get(o, "login")), store_str(r, 0)));
-    store_res_free(r);
-    json_object_set_new(
-        o, "is_domain_admin",
-        json_boolean(!strcmp(json_string_value(json_object_get(o, "role")), "domain_admin")));
-    json_object_set_new(o, "call_groups",
-                        crud_id_list("SELECT group_id FROM call_group_members WHERE user_id = ? "
-                                     "ORDER BY group_id",
-                                     id));
-    int64_t pg = 0;
-    store_query_int(store_main(), &pg, "SELECT group_id FROM pickup_members WHERE user_id = ?",
-                    SA_INT(id), SA_END);
-    json_object_set_new(o, "pickup_group_id", pg ? json_integer(pg) : json_null());
+    json_t *one = json_array();
+    json_array_append(one, o);
+    user_decorate_page(c, one);
+    json_decref(one);
 }
 
 static void user_pw_identity(struct crud_ctx *c, char *login, size_t llen, char *realm, size_t rlen)
@@ -221,6 +250,8 @@ static const struct crud_entity users = {.path = "users",
                                          .after_write = user_after_write,
                                          .before_delete = user_before_delete,
                                          .decorate = user_decorate,
+                                         .decorate_page = user_decorate_page,
+                                         .decorate_stored = true,
                                          .pw_identity = user_pw_identity};
 
 static void next_extension(http_req *req)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/cw.h"
 #include "store/store.h"
 
 struct evhttp_request;
@@ -140,6 +141,8 @@ bool http_json_check(http_req *req, json_t *obj, const struct json_field *fields
 
 /* Replies. json is stolen. */
 void http_reply_json(http_req *req, int status, json_t *json);
+/* Append the compact JSON text of json to out (the bytes json_dumps(JSON_COMPACT) gives). */
+int http_json_text(cw_buf *out, json_t *json);
 /* {"error": {"code": code, "message": ..., "field": field}} */
 void http_reply_error(http_req *req, int status, const char *code, const char *field,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));

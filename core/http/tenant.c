@@ -16,6 +16,10 @@
 bool http_domain_reachable(const struct auth_ctx *a, int64_t domain_id)
 {
     if (!a || domain_id <= 0) return false;
+    /* a domain user reaches only its own domain, which exists while the user does */
+    if (a->role != ROLE_SYSADMIN && a->role != ROLE_POOL_SUPERVISOR &&
+        a->role != ROLE_SUBGROUP_ADMIN && a->role != ROLE_NONE)
+        return a->domain_id == domain_id;
     store_res *r;
     if (store_query(store_main(), &r, "SELECT pool_id, subgroup_id FROM domains WHERE id = ?",
                     SA_INT(domain_id), SA_END) < 0)
@@ -63,6 +67,8 @@ bool http_domain_param(http_req *req, int idx, int64_t *domain_id)
     int64_t id = 0;
     if (v && cw_str_is_digits(v)) {
         cw_parse_i64(v, &id);
+    } else if (v && req->auth && req->auth->domain_id && !strcmp(v, req->auth->domain)) {
+        id = req->auth->domain_id; /* the caller's own domain, by name */
     } else if (v) {
         store_query_int(store_main(), &id, "SELECT id FROM domains WHERE name = ?", SA_STR(v),
                         SA_END);

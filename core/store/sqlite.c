@@ -1,6 +1,7 @@
 /*
  * sqlite.c - the embedded store backend: one connection, WAL journal,
- * foreign keys on, prepared statements cached by their SQL text.
+ * foreign keys on, prepared statements cached by their SQL text, and a
+ * data generation for callers that reuse what they read.
  */
 #include "store/store_int.h"
 
@@ -166,7 +167,25 @@ static void lite_close(store *st)
     st->conn = NULL;
 }
 
-static const struct store_ops lite_ops = {lite_run, lite_close};
+/*
+ * Rows changed by this connection plus the commits of others: both only
+ * grow, so their sum changes whenever either does.
+ */
+static uint64_t lite_generation(store *st)
+{
+    struct lite *l = st->conn;
+    sqlite3_stmt *stmt = prepare(st, "PRAGMA data_version");
+    if (!stmt || sqlite3_stmt_busy(stmt)) return 0;
+    uint64_t gen = 0;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        uint64_t others = (uint64_t)sqlite3_column_int64(stmt, 0);
+        gen = others + (uint64_t)sqlite3_total_changes64(l->db) + 1;
+    }
+    sqlite3_reset(stmt);
+    return gen;
+}
+
+static const struct store_ops lite_ops = {lite_run, lite_close, lite_generation};
 
 int store_sqlite_open(store *st, const char *path)
 {

@@ -223,6 +223,11 @@ int store_rollback(store *st)
     return store_exec(st, "ROLLBACK", SA_END) < 0 ? CW_EIO : CW_OK;
 }
 
+uint64_t store_generation(store *st)
+{
+    return st->ops->generation ? st->ops->generation(st) : 0;
+}
+
 int store_schema_version(store *st)
 {
     int64_t v = 0;
@@ -250,8 +255,12 @@ void store_res_set_colname(store_res *r, int col, const char *name)
 void store_res_add_row(store_res *r)
 {
     r->nrows++;
-    r->cells = cw_realloc(r->cells, sizeof(struct store_cell) * (size_t)r->nrows * (size_t)r->ncols);
-    r->offs = cw_realloc(r->offs, sizeof(size_t) * (size_t)r->nrows * (size_t)r->ncols);
+    if (r->nrows > r->cap_rows) { /* doubling: a page of rows is not copied once a row */
+        r->cap_rows = r->cap_rows ? 2 * r->cap_rows : 16;
+        size_t n = (size_t)r->cap_rows * (size_t)r->ncols;
+        r->cells = cw_realloc(r->cells, sizeof(struct store_cell) * n);
+        r->offs = cw_realloc(r->offs, sizeof(size_t) * n);
+    }
     for (int c = 0; c < r->ncols; c++) {
         size_t i = (size_t)(r->nrows - 1) * (size_t)r->ncols + (size_t)c;
         r->cells[i].p = NULL;

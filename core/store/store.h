@@ -71,6 +71,14 @@ int store_begin(store *st);
 int store_commit(store *st);
 int store_rollback(store *st);
 
+/*
+ * A number that changes whenever the data may have changed: a write by this
+ * handle, or a commit by any other connection to the same database. 0 means
+ * the backend cannot tell (PostgreSQL, where other nodes write): nothing read
+ * may then be reused.
+ */
+uint64_t store_generation(store *st);
+
 /* Schema version applied (for /health and tests). */
 int store_schema_version(store *st);
 

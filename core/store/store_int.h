@@ -11,6 +11,8 @@ struct store_ops {
     /* Run sql; when out is non-NULL, read all rows into a new result. */
     int (*run)(store *st, const char *sql, const store_arg *args, int nargs, store_res **out);
     void (*close)(store *st);
+    /* See store_generation(); NULL when the backend cannot tell. */
+    uint64_t (*generation)(store *st);
 };
 
 struct store {
@@ -28,6 +30,7 @@ struct store_cell {
 
 struct store_res {
     int nrows, ncols, cur;
+    int cap_rows; /* rows cells and offs have room for */
     char **colnames;
     struct store_cell *cells; /* nrows * ncols */
     cw_buf data;              /* cell bytes, NUL-separated */

@@ -2,7 +2,8 @@
 # cw-test: both-stores
 """Authentication: login for domain users and for accounts without a
 domain, the session cookie, logout, API tokens, password change (needs the
-old password), the stored hash format and the SIP HA1 digests."""
+old password), the stored hash format and the SIP HA1 digests; a user
+blocked or changed is refused or seen changed on the very next request."""
 
 import hashlib
 
@@ -135,6 +136,33 @@ def test_own_profile_changes_are_limited_and_audited(d):
     assert rows[0]["details"]["display_name"] == {"from": "Operator 103", "to": "Olga 103"}
 
 
+def test_blocking_or_changing_a_user_takes_effect_on_the_next_request(d):
+    admin = d.login("admin", DEMO["admin"], DEMO_DOMAIN)
+    u = admin.ok("POST", DOM + "/users", {"login": "blockme", "display_name": "Block Me",
+                                          "password": "Block-me-1234", "role": "supervisor"},
+                 status=201)
+    web = d.login("blockme", "Block-me-1234", DEMO_DOMAIN)
+    tok = web.ok("POST", "/api/v1/auth/tokens", {"name": "blockme"}, status=201)["token"]
+    machine = d.client(token=tok)
+    for c in (web, machine, web, machine):  # used again: what is remembered is what is checked
+        assert c.ok("GET", "/api/v1/auth/me")["display_name"] == "Block Me"
+        assert c.get(DOM + "/users").status == 200
+    admin.ok("PATCH", DOM + "/users/%d" % u["id"], {"role": "operator"})
+    for c in (web, machine):
+        assert c.ok("GET", "/api/v1/auth/me")["role"] == "operator"
+        assert c.get(DOM + "/users").status == 403
+    admin.ok("PATCH", DOM + "/users/%d" % u["id"], {"status": "blocked"})
+    for c in (web, machine):
+        assert c.get("/api/v1/auth/me").status == 401
+    admin.ok("PATCH", DOM + "/users/%d" % u["id"], {"status": "active"})
+    for c in (web, machine):
+        assert c.get("/api/v1/auth/me").status == 200
+    # a change by another connection to the store counts as much
+    d.sql_exec("UPDATE users SET status = 'blocked' WHERE id = ?", (u["id"],))
+    for c in (web, machine):
+        assert c.get("/api/v1/auth/me").status == 401
+
+
 if __name__ == "__main__":
     run_tests([test_login_sets_a_strict_httponly_session_cookie,
                test_wrong_password_unknown_user_and_wrong_domain_all_get_401,
@@ -143,5 +171,6 @@ if __name__ == "__main__":
                test_api_tokens_authenticate_machines_and_can_be_revoked,
                test_password_change_needs_the_old_password,
                test_stored_hashes_are_pbkdf2_sha256_with_per_user_salt,
-               test_own_profile_changes_are_limited_and_audited],
+               test_own_profile_changes_are_limited_and_audited,
+               test_blocking_or_changing_a_user_takes_effect_on_the_next_request],
               demo=True, sets={"auth.login_max_failures": "50"})
