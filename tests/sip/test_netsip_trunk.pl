@@ -168,7 +168,12 @@ eval {
     $ccall->bye;
     check(wait_for(5, sub { $op_bye > $byes }), 'the carrier hangs up: op101 gets BYE');
 
-    my $rows = CwSip::sql($d, "SELECT direction, trunk, b_number FROM cdrs ORDER BY start_ms");
+    # call records are written in batches: wait for the second one
+    my $rows = [];
+    wait_for(5, sub {
+        $rows = CwSip::sql($d, "SELECT direction, trunk, b_number FROM cdrs ORDER BY start_ms");
+        @$rows >= 2;
+    });
     my @dirs = map { $_->[0] } @$rows;
     check(@$rows == 2 && $dirs[0] eq 'outgoing' && $dirs[1] eq 'incoming'
           && $rows->[0][1] eq "$tid",
