@@ -223,6 +223,16 @@ int store_rollback(store *st)
     return store_exec(st, "ROLLBACK", SA_END) < 0 ? CW_EIO : CW_OK;
 }
 
+void store_share_reads(store *st, void (*arm)(void *arg), void *arg)
+{
+    if (st->ops->share_reads) st->ops->share_reads(st, arm, arg);
+}
+
+void store_end_reads(store *st)
+{
+    if (st->ops->end_reads) st->ops->end_reads(st);
+}
+
 int store_schema_version(store *st)
 {
     int64_t v = 0;

@@ -11,6 +11,9 @@ struct store_ops {
     /* Run sql; when out is non-NULL, read all rows into a new result. */
     int (*run)(store *st, const char *sql, const store_arg *args, int nargs, store_res **out);
     void (*close)(store *st);
+    /* optional: see store_share_reads() */
+    void (*share_reads)(store *st, void (*arm)(void *arg), void *arg);
+    void (*end_reads)(store *st);
 };
 
 struct store {
