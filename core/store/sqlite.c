@@ -4,6 +4,7 @@
  * reads of a loop turn in one shared read transaction (store_share_reads).
  */
 #include "store/store_int.h"
+#include "log/log.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -29,6 +30,7 @@ struct lite {
     void (*arm)(void *arg);
     void *arm_arg;
     bool reading; /* our read transaction is open */
+    sqlite3_stmt *begin, *commit; /* prepared once: a turn runs each of them */
 };
 
 static unsigned hash(const char *s)
@@ -85,14 +87,24 @@ static void lite_end_reads(store *st)
     if (!l || !l->reading) return;
     l->reading = false;
     /* a read-only transaction: COMMIT only drops the locks */
-    if (sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    int rc = sqlite3_step(l->commit);
+    sqlite3_reset(l->commit);
+    if (rc != SQLITE_DONE) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void lite_share_reads(store *st, void (*arm)(void *arg), void *arg)
 {
     struct lite *l = st->conn;
     lite_end_reads(st);
+    l->share = false;
+    if (arm && !l->begin && (sqlite3_prepare_v2(l->db, "BEGIN", -1, &l->begin, NULL) != SQLITE_OK ||
+                             sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK)) {
+        log_warn("store", "reads run alone: %s", sqlite3_errmsg(l->db));
+        sqlite3_finalize(l->begin);
+        sqlite3_finalize(l->commit);
+        l->begin = l->commit = NULL;
+        return;
+    }
     l->share = arm != NULL;
     l->owner = pthread_self();
     l->arm = arm;
@@ -123,7 +135,9 @@ static void shared_read_or_end(store *st, sqlite3_stmt *stmt, const char *sql)
         return;
     }
     if (l->reading || !sqlite3_get_autocommit(l->db)) return;
-    if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return;
+    int rc = sqlite3_step(l->begin);
+    sqlite3_reset(l->begin);
+    if (rc != SQLITE_DONE) return;
     l->reading = true;
     l->arm(l->arm_arg);
 }
@@ -211,6 +225,8 @@ static void lite_close(store *st)
     struct lite *l = st->conn;
     if (!l) return;
     lite_end_reads(st);
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
     for (int i = 0; i < NBUCKETS; i++) {
         struct cached *c = l->bucket[i];
         while (c) {
