@@ -77,6 +77,16 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     loop_stop();
 }
 
+static void on_end_reads(evutil_socket_t fd, short what, void *arg)
+{
+    store_end_reads(arg);
+}
+
+static void arm_end_reads(void *arg)
+{
+    event_active(arg, EV_TIMEOUT, 0);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     char err[512];
@@ -230,6 +240,9 @@ int main(int argc, char **argv)
     }
     store_set_main(st);
     if (loop_init()) return 1;
+    /* the reads of one loop turn share a transaction, ended before the loop waits */
+    struct event *end_reads = event_new(loop_base(), -1, 0, on_end_reads, st);
+    store_share_reads(st, arm_end_reads, end_reads);
 
     struct event *sigterm = evsignal_new(loop_base(), SIGTERM, on_term, NULL);
     struct event *sigint = evsignal_new(loop_base(), SIGINT, on_term, NULL);
@@ -246,6 +259,8 @@ int main(int argc, char **argv)
     log_info("core", "stopping: no new requests or calls");
     stop_subsystems();
     log_info("core", "stopped");
+    store_share_reads(st, NULL, NULL);
+    event_free(end_reads);
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);

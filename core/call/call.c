@@ -147,6 +147,21 @@ const char *call_direction(const call *c)
     return c->direction[0] ? c->direction : "internal";
 }
 
+const char *call_caller_name(const call *c)
+{
+    return c->a_name;
+}
+
+const char *call_dialed(const call *c)
+{
+    return c->dialed;
+}
+
+bool call_answered(const call *c)
+{
+    return c->answer_ms != 0;
+}
+
 void leg_set_watch(call_leg *l, const struct leg_watch *w)
 {
     l->watch = *w;

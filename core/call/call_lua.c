@@ -253,11 +253,6 @@ static int l_gc(lua_State *L)
     return 0;
 }
 
-static json_t *call_info(struct cscript *s)
-{
-    return s && s->c ? call_to_json(s->c) : NULL;
-}
-
 static int l_index(lua_State *L)
 {
     struct call_ud *ud = luaL_checkudata(L, 1, CALL_MT);
@@ -277,31 +272,27 @@ static int l_index(lua_State *L)
         lua_pushboolean(L, s && s->c && !s->hungup && leg_state(call_a_leg(s->c)) != LEG_ENDED);
         return 1;
     }
-    json_t *j = call_info(s);
-    if (!j) {
+    /* read straight from the call: scripts ask these on every step of a flow */
+    const call *c = s ? s->c : NULL;
+    if (!c) {
         lua_pushnil(L);
-        return 1;
+    } else if (!strcmp(k, "uuid")) {
+        lua_pushstring(L, call_uuid(c));
+    } else if (!strcmp(k, "caller")) {
+        lua_pushstring(L, call_caller_number(c));
+    } else if (!strcmp(k, "caller_name")) {
+        lua_pushstring(L, call_caller_name(c));
+    } else if (!strcmp(k, "dialed")) {
+        lua_pushstring(L, call_dialed(c));
+    } else if (!strcmp(k, "domain_id")) {
+        lua_pushinteger(L, (lua_Integer)call_domain(c));
+    } else if (!strcmp(k, "direction")) {
+        lua_pushstring(L, call_direction(c));
+    } else if (!strcmp(k, "answered")) {
+        lua_pushboolean(L, call_answered(c));
+    } else {
+        lua_pushnil(L);
     }
-    static const struct {
-        const char *lua, *json;
-    } fields[] = {{"uuid", "uuid"}, {"caller", "from"},         {"caller_name", "from_name"},
-                  {"dialed", "to"}, {"domain_id", "domain_id"}, {"direction", "direction"}};
-    int found = 0;
-    for (size_t i = 0; i < CW_ARRAY_LEN(fields); i++) {
-        if (strcmp(k, fields[i].lua)) continue;
-        json_t *v = json_object_get(j, fields[i].json);
-        if (json_is_integer(v))
-            lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        else
-            lua_pushstring(L, json_string_value(v));
-        found = 1;
-    }
-    if (!found && !strcmp(k, "answered")) {
-        lua_pushboolean(L, json_object_get(j, "answer_ms") != NULL);
-        found = 1;
-    }
-    json_decref(j);
-    if (!found) lua_pushnil(L);
     return 1;
 }
 

@@ -178,25 +178,30 @@ static void plc_push(struct plc *p, const int16_t *x, int n)
 }
 
 /* The lag (32..160 samples, 50..250 Hz and its multiples) at which the last
- * 20 ms of history best matches itself. */
+ * 20 ms of history best matches itself. The sums are exact in 64-bit
+ * integers (160 products of 16-bit samples), and the energy of the lagged
+ * window slides by one sample a lag instead of being summed afresh. */
 static int plc_pitch(const int16_t *h)
 {
-    const int w = 160, minl = 32, maxl = 160;
+    enum { w = 160, minl = 32, maxl = 160 };
     const int16_t *x = h + PLC_HIST - w;
+    int64_t yy = 1;
+    for (int i = 0; i < w; i++)
+        yy += (int32_t)x[i - minl] * x[i - minl];
     int best = maxl;
     double bestc = -1e30;
     for (int lag = minl; lag <= maxl; lag++) {
         const int16_t *y = x - lag;
-        double xy = 0, yy = 1;
-        for (int i = 0; i < w; i++) {
-            xy += (double)x[i] * y[i];
-            yy += (double)y[i] * y[i];
-        }
-        double c = xy / sqrt(yy);
+        int64_t xy = 0;
+        for (int i = 0; i < w; i++)
+            xy += (int32_t)x[i] * y[i];
+        double c = (double)xy / sqrt((double)yy);
         if (c > bestc) {
             bestc = c;
             best = lag;
         }
+        /* the next lag's window: one sample earlier in, the last one out */
+        yy += (int32_t)y[-1] * y[-1] - (int32_t)y[w - 1] * y[w - 1];
     }
     return best;
 }

@@ -240,9 +240,12 @@ struct msession *engine_session_new(media_id id, int fd, int fd_rtcp, int port)
     s->port = port;
     s->pt = MEDIA_PCMU;
     s->send = s->recv = true;
-    cw_random_bytes(&s->ssrc, sizeof s->ssrc);
-    cw_random_bytes(&s->tx_ts, sizeof s->tx_ts);
-    cw_random_bytes(&s->tx_seq, sizeof s->tx_seq);
+    /* SSRC, first timestamp and sequence number: one system call for the three */
+    unsigned char rnd[sizeof s->ssrc + sizeof s->tx_ts + sizeof s->tx_seq];
+    cw_random_bytes(rnd, sizeof rnd);
+    memcpy(&s->ssrc, rnd, sizeof s->ssrc);
+    memcpy(&s->tx_ts, rnd + sizeof s->ssrc, sizeof s->tx_ts);
+    memcpy(&s->tx_seq, rnd + sizeof s->ssrc + sizeof s->tx_ts, sizeof s->tx_seq);
     s->tx_marker = true;
     jb_init(&s->jb, true);
     return s;

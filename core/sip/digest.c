@@ -6,14 +6,15 @@
  * A nonce is 16 hex digits of its creation time followed by 32 hex digits
  * of HMAC-SHA256(process key, time || realm): the registrar keeps no nonce
  * table, an old nonce is recognised as stale, and a forged one fails the
- * HMAC. Pure functions; safe on any thread.
+ * HMAC. No shared state (the keyed HMAC context is per thread); safe on
+ * any thread.
  */
 #include "base/cw.h"
 #include "sip/sip_int.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,8 @@ static char *field_of(struct digest_cred *c, const char *name, size_t n, size_t 
     F(username)
     F(realm)
     F(nonce)
-    F(uri) F(response) F(algorithm) F(cnonce) F(nc) F(qop) F(opaque)
+    F(uri)
+    F(response) F(algorithm) F(cnonce) F(nc) F(qop) F(opaque)
 #undef F
         return NULL;
 }
@@ -148,15 +150,56 @@ bool digest_verify(const struct digest_cred *c, const char *method, const char *
     return CRYPTO_memcmp(resp, given, hexlen) == 0;
 }
 
-static void nonce_mac(const unsigned char key[32], const char *realm, const char ts_hex[17],
-                      char out[33])
+/*
+ * HMAC-SHA256 keyed once per thread and key: fetching the algorithms and
+ * keying a fresh context for every nonce cost more than the MAC itself,
+ * and every INVITE makes or checks one. Each thread keeps its own context,
+ * so the functions stay safe on any thread.
+ */
+static _Thread_local struct {
+    EVP_MAC_CTX *ctx;
+    unsigned char key[32];
+} keyed;
+
+static EVP_MAC_CTX *nonce_hmac(const unsigned char key[32])
+{
+    if (keyed.ctx && CRYPTO_memcmp(keyed.key, key, 32) == 0) {
+        /* a NULL key re-uses the one set before: the context starts over */
+        return EVP_MAC_init(keyed.ctx, NULL, 0, NULL) ? keyed.ctx : NULL;
+    }
+    EVP_MAC_CTX_free(keyed.ctx);
+    keyed.ctx = NULL;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mac) return NULL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (!ctx || !EVP_MAC_init(ctx, key, 32, params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    keyed.ctx = ctx;
+    memcpy(keyed.key, key, 32);
+    return ctx;
+}
+
+static int nonce_mac(const unsigned char key[32], const char *realm, const char ts_hex[17],
+                     char out[33])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char *data = cw_sprintf("%s|%s", ts_hex, realm);
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)data, strlen(data), md, &mdlen);
-    free(data);
+    size_t mdlen = 0;
+    EVP_MAC_CTX *ctx = nonce_hmac(key);
+    if (!ctx || !EVP_MAC_update(ctx, (const unsigned char *)ts_hex, 16) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)"|", 1) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)realm, strlen(realm)) ||
+        !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen < 16) {
+        memset(out, '0', 32); /* a nonce made now fails every check */
+        out[32] = '\0';
+        return CW_EIO;
+    }
     cw_hex(md, 16, out);
+    return CW_OK;
 }
 
 void digest_nonce_make(const unsigned char key[32], const char *realm, int64_t now, char *out,
@@ -164,7 +207,7 @@ void digest_nonce_make(const unsigned char key[32], const char *realm, int64_t n
 {
     char ts[17], mac[33];
     snprintf(ts, sizeof ts, "%016llx", (unsigned long long)now);
-    nonce_mac(key, realm, ts, mac);
+    (void)nonce_mac(key, realm, ts, mac);
     snprintf(out, outlen, "%s%s", ts, mac);
 }
 
@@ -177,7 +220,7 @@ int digest_nonce_check(const unsigned char key[32], const char *realm, const cha
     ts[16] = '\0';
     for (int i = 0; i < 16; i++)
         if (!isxdigit((unsigned char)ts[i]) || isupper((unsigned char)ts[i])) return CW_EINVAL;
-    nonce_mac(key, realm, ts, mac);
+    if (nonce_mac(key, realm, ts, mac) != CW_OK) return CW_EINVAL;
     if (CRYPTO_memcmp(mac, nonce + 16, 32) != 0) return CW_EINVAL;
     int64_t t = (int64_t)strtoull(ts, NULL, 16);
     *age = now - t;

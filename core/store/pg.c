@@ -117,7 +117,7 @@ static void pg_close(store *st)
     st->conn = NULL;
 }
 
-static const struct store_ops pg_ops = {pg_run, pg_close, NULL};
+static const struct store_ops pg_ops = {.run = pg_run, .close = pg_close};
 
 static void quiet_notice(void *arg, const char *msg)
 {

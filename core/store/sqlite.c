@@ -1,14 +1,18 @@
 /*
  * sqlite.c - the embedded store backend: one connection, WAL journal,
- * foreign keys on, prepared statements cached by their SQL text, and a
- * data generation for callers that reuse what they read.
+ * foreign keys on, prepared statements cached by their SQL text, a data
+ * generation for callers that reuse what they read, and the reads of a loop
+ * turn in one shared read transaction (store_share_reads).
  */
 #include "store/store_int.h"
+#include "log/log.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define NBUCKETS 512
 
@@ -21,6 +25,13 @@ struct cached {
 struct lite {
     sqlite3 *db;
     struct cached *bucket[NBUCKETS];
+    /* shared reads: on for the owner thread once store_share_reads() is called */
+    bool share;
+    pthread_t owner;
+    void (*arm)(void *arg);
+    void *arm_arg;
+    bool reading; /* our read transaction is open */
+    sqlite3_stmt *begin, *commit; /* prepared once: a turn runs each of them */
 };
 
 static unsigned hash(const char *s)
@@ -71,11 +82,73 @@ static int map_error(store *st, int rc)
     return CW_EIO;
 }
 
+static void lite_end_reads(store *st)
+{
+    struct lite *l = st->conn;
+    if (!l || !l->reading) return;
+    l->reading = false;
+    /* a read-only transaction: COMMIT only drops the locks */
+    int rc = sqlite3_step(l->commit);
+    sqlite3_reset(l->commit);
+    if (rc != SQLITE_DONE) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void lite_share_reads(store *st, void (*arm)(void *arg), void *arg)
+{
+    struct lite *l = st->conn;
+    lite_end_reads(st);
+    l->share = false;
+    if (arm && !l->begin && (sqlite3_prepare_v2(l->db, "BEGIN", -1, &l->begin, NULL) != SQLITE_OK ||
+                             sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK)) {
+        log_warn("store", "reads run alone: %s", sqlite3_errmsg(l->db));
+        sqlite3_finalize(l->begin);
+        sqlite3_finalize(l->commit);
+        l->begin = l->commit = NULL;
+        return;
+    }
+    l->share = arm != NULL;
+    l->owner = pthread_self();
+    l->arm = arm;
+    l->arm_arg = arg;
+}
+
+static bool is_tx_control(const char *sql)
+{
+    static const char *words[] = {"BEGIN",     "COMMIT",  "END",   "ROLLBACK",
+                                  "SAVEPOINT", "RELEASE", "PRAGMA"};
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t') sql++;
+    for (size_t i = 0; i < CW_ARRAY_LEN(words); i++)
+        if (!strncasecmp(sql, words[i], strlen(words[i]))) return true;
+    return false;
+}
+
+/*
+ * Before running stmt: a read outside any transaction joins (or opens) the
+ * turn's read transaction; anything else ends it, so it runs as before.
+ */
+static void shared_read_or_end(store *st, sqlite3_stmt *stmt, const char *sql)
+{
+    struct lite *l = st->conn;
+    if (!l->share || !pthread_equal(l->owner, pthread_self())) return;
+    bool read = st->tx_depth == 0 && sqlite3_stmt_readonly(stmt) && !is_tx_control(sql);
+    if (!read) {
+        lite_end_reads(st);
+        return;
+    }
+    if (l->reading || !sqlite3_get_autocommit(l->db)) return;
+    int rc = sqlite3_step(l->begin);
+    sqlite3_reset(l->begin);
+    if (rc != SQLITE_DONE) return;
+    l->reading = true;
+    l->arm(l->arm_arg);
+}
+
 static int lite_run(store *st, const char *sql, const store_arg *args, int nargs, store_res **out)
 {
     struct lite *l = st->conn;
     sqlite3_stmt *stmt = prepare(st, sql);
     if (!stmt) return CW_EIO;
+    shared_read_or_end(st, stmt, sql);
     bool cached = is_cached(st, stmt);
     /* A cached statement may still be active if a caller re-entered; use a fresh one. */
     if (cached && sqlite3_stmt_busy(stmt)) {
@@ -152,6 +225,9 @@ static void lite_close(store *st)
 {
     struct lite *l = st->conn;
     if (!l) return;
+    lite_end_reads(st);
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
     for (int i = 0; i < NBUCKETS; i++) {
         struct cached *c = l->bucket[i];
         while (c) {
@@ -185,7 +261,11 @@ static uint64_t lite_generation(store *st)
     return gen;
 }
 
-static const struct store_ops lite_ops = {lite_run, lite_close, lite_generation};
+static const struct store_ops lite_ops = {.run = lite_run,
+                                          .close = lite_close,
+                                          .generation = lite_generation,
+                                          .share_reads = lite_share_reads,
+                                          .end_reads = lite_end_reads};
 
 int store_sqlite_open(store *st, const char *path)
 {

@@ -228,6 +228,16 @@ uint64_t store_generation(store *st)
     return st->ops->generation ? st->ops->generation(st) : 0;
 }
 
+void store_share_reads(store *st, void (*arm)(void *arg), void *arg)
+{
+    if (st->ops->share_reads) st->ops->share_reads(st, arm, arg);
+}
+
+void store_end_reads(store *st)
+{
+    if (st->ops->end_reads) st->ops->end_reads(st);
+}
+
 int store_schema_version(store *st)
 {
     int64_t v = 0;

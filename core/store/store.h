@@ -79,6 +79,19 @@ int store_rollback(store *st);
  */
 uint64_t store_generation(store *st);
 
+/*
+ * Reads of one loop turn share one transaction (SQLite: each transaction
+ * takes and drops file locks, several system calls, and a call set-up
+ * reads a dozen rows). After this, a read outside any transaction on the
+ * calling thread opens a read transaction and calls arm(arg) once; arm
+ * must make store_end_reads() run before the loop next waits. Any write,
+ * store_begin() or other transaction control ends the shared one first,
+ * so writes keep exactly their own transactions. arm NULL: reads run
+ * alone again. No-op for PostgreSQL.
+ */
+void store_share_reads(store *st, void (*arm)(void *arg), void *arg);
+void store_end_reads(store *st);
+
 /* Schema version applied (for /health and tests). */
 int store_schema_version(store *st);
 

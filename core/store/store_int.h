@@ -13,6 +13,9 @@ struct store_ops {
     void (*close)(store *st);
     /* See store_generation(); NULL when the backend cannot tell. */
     uint64_t (*generation)(store *st);
+    /* optional: see store_share_reads() */
+    void (*share_reads)(store *st, void (*arm)(void *arg), void *arg);
+    void (*end_reads)(store *st);
 };
 
 struct store {
