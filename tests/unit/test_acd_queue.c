@@ -49,6 +49,8 @@ struct call_leg {
 #define MAX_LEGS 256
 static call_leg *legs[MAX_LEGS];
 static int nlegs;
+static call *calls[MAX_LEGS]; /* every fake call, freed at teardown */
+static int ncalls;
 static int64_t offline_user;
 
 static call *fake_call(const char *caller)
@@ -62,6 +64,7 @@ static call *fake_call(const char *caller)
     c->a->c = c;
     c->a->state = LEG_RINGING;
     c->refs = 1;
+    calls[ncalls++] = c;
     return c;
 }
 
@@ -481,7 +484,7 @@ static int setup(void **state)
                     "INSERT INTO call_groups(domain_id, name, extension, strategy, created_at) "
                     "VALUES (1, 'Support', '200', 'longest_idle', 0) RETURNING id",
                     SA_END);
-    nlegs = nqlog = ntimers = nplayed = noriginated = 0;
+    nlegs = nqlog = ntimers = nplayed = noriginated = ncalls = 0;
     hearing[0] = '\0';
     play_tag = 0;
     offline_user = 0;
@@ -495,6 +498,13 @@ static int teardown(void **state)
     events_shutdown();
     store_close(st);
     loop_free();
+    for (int i = 0; i < ncalls; i++) {
+        bool listed = false; /* an originated call's own leg is also in legs[] */
+        for (int j = 0; j < nlegs && !listed; j++)
+            listed = legs[j] == calls[i]->a;
+        if (!listed) free(calls[i]->a);
+        free(calls[i]);
+    }
     for (int i = 0; i < nlegs; i++)
         free(legs[i]);
     for (int i = 0; i < nqlog; i++)
