@@ -524,99 +524,92 @@ static double worst_stray_share(struct peer *ear, int from)
     return worst;
 }
 
+/* The SDP peer's session bridged to an ear's; a stray and a NAT'd peer send to the
+ * SDP peer's port from their own addresses. Each starts at the frame given (-1 never). */
+struct latch_rig {
+    struct peer sdp, stray, nat, ear;
+    media_id id, id2;
+    struct latch_script l;
+};
+
+static void latch_rig_open(struct latch_rig *r, int sdp_from, int stray_from, int nat_from)
+{
+    memset(r, 0, sizeof *r);
+    peer_open(&r->sdp, MEDIA_PCMU);
+    peer_open(&r->stray, MEDIA_PCMU);
+    peer_open(&r->nat, MEDIA_PCMU);
+    peer_open(&r->ear, MEDIA_PCMU);
+    r->id = h_session(&r->sdp, 0, MEDIA_DTMF_AUTO);
+    r->id2 = h_session(&r->ear, 0, MEDIA_DTMF_AUTO);
+    r->nat.to = r->stray.to = r->sdp.to;
+    assert_int_equal(media_bridge(r->id, r->id2), 0);
+    r->l = (struct latch_script){.sdp = &r->sdp,
+                                 .stray = &r->stray,
+                                 .nat = &r->nat,
+                                 .ear = &r->ear,
+                                 .sdp_from = sdp_from,
+                                 .stray_from = stray_from,
+                                 .nat_from = nat_from};
+}
+
+static void latch_rig_close(struct latch_rig *r)
+{
+    media_session_close(r->id);
+    media_session_close(r->id2);
+    assert_true(h_wait_event(r->id, MEDIA_EV_CLOSED, 1, 1000));
+    peer_close(&r->sdp);
+    peer_close(&r->stray);
+    peer_close(&r->nat);
+    peer_close(&r->ear);
+}
+
 static void stray_stream_does_not_win_over_the_sdp_peer(void **st)
 {
-    struct peer sdp, stray, ear;
-    peer_open(&sdp, MEDIA_PCMU);
-    peer_open(&stray, MEDIA_PCMU);
-    peer_open(&ear, MEDIA_PCMU);
-    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
-    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
-    stray.to = sdp.to;
-    assert_int_equal(media_bridge(id, id2), 0);
+    struct latch_rig r;
     /* the stray starts first; the SDP peer 200 ms later, well within the grace */
-    struct latch_script l = {
-        .sdp = &sdp, .stray = &stray, .ear = &ear, .sdp_from = 10, .stray_from = 0, .nat_from = -1};
-    h_drive(75, send_latch, &l);
-    assert_true(ear.ncap > 8000);
-    assert_true(peer_tone(&ear, ear.ncap - 3200, 3200, 600) > 0.8);
-    assert_true(worst_stray_share(&ear, 0) < 0.01); /* the stray was never heard */
-    assert_int_equal(stray.rx_packets, 0);          /* nor sent anything */
-    assert_true(sdp.rx_packets > 50);
-    media_session_close(id);
-    media_session_close(id2);
-    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
-    peer_close(&sdp);
-    peer_close(&stray);
-    peer_close(&ear);
+    latch_rig_open(&r, 10, 0, -1);
+    h_drive(75, send_latch, &r.l);
+    assert_true(r.ear.ncap > 8000);
+    assert_true(peer_tone(&r.ear, r.ear.ncap - 3200, 3200, 600) > 0.8);
+    assert_true(worst_stray_share(&r.ear, 0) < 0.01); /* the stray was never heard */
+    assert_int_equal(r.stray.rx_packets, 0);          /* nor sent anything */
+    assert_true(r.sdp.rx_packets > 50);
+    latch_rig_close(&r);
 }
 
 static void sdp_peer_takes_over_from_an_early_stray_for_good(void **st)
 {
-    struct peer sdp, stray, ear;
-    peer_open(&sdp, MEDIA_PCMU);
-    peer_open(&stray, MEDIA_PCMU);
-    peer_open(&ear, MEDIA_PCMU);
-    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
-    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
-    stray.to = sdp.to;
-    assert_int_equal(media_bridge(id, id2), 0);
+    struct latch_rig r;
     /* the stray sends alone for 1.2 s (longer than the grace: it may be a NAT'd peer),
      * then the SDP peer starts and keeps the session although the stray goes on */
-    struct latch_script l = {
-        .sdp = &sdp, .stray = &stray, .ear = &ear, .sdp_from = 60, .stray_from = 0, .nat_from = -1};
-    h_drive(70, send_latch, &l);
-    int ear_at = ear.ncap, stray_rx = stray.rx_packets;
-    h_drive(60, send_latch, &l);
-    assert_true(ear.ncap - ear_at > 6000);
-    assert_true(peer_tone(&ear, ear.ncap - 4800, 4800, 600) > 0.8);
-    assert_true(worst_stray_share(&ear, ear_at) < 0.01); /* never back to the stray */
-    assert_true(stray.rx_packets - stray_rx <= 2);       /* nor sending to it */
-    media_session_close(id);
-    media_session_close(id2);
-    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
-    peer_close(&sdp);
-    peer_close(&stray);
-    peer_close(&ear);
+    latch_rig_open(&r, 60, 0, -1);
+    h_drive(70, send_latch, &r.l);
+    int ear_at = r.ear.ncap, stray_rx = r.stray.rx_packets;
+    h_drive(60, send_latch, &r.l);
+    assert_true(r.ear.ncap - ear_at > 6000);
+    assert_true(peer_tone(&r.ear, r.ear.ncap - 4800, 4800, 600) > 0.8);
+    assert_true(worst_stray_share(&r.ear, ear_at) < 0.01); /* never back to the stray */
+    assert_true(r.stray.rx_packets - stray_rx <= 2);       /* nor sending to it */
+    latch_rig_close(&r);
 }
 
 static void nat_peer_is_latched_when_the_sdp_address_is_silent(void **st)
 {
-    struct peer sdp, nat, stray, ear;
-    peer_open(&sdp, MEDIA_PCMU);
-    peer_open(&nat, MEDIA_PCMU);
-    peer_open(&stray, MEDIA_PCMU);
-    peer_open(&ear, MEDIA_PCMU);
-    media_id id = h_session(&sdp, 0, MEDIA_DTMF_AUTO);
-    media_id id2 = h_session(&ear, 0, MEDIA_DTMF_AUTO);
-    nat.to = stray.to = sdp.to;
-    assert_int_equal(media_bridge(id, id2), 0);
+    struct latch_rig r;
     /* the SDP address never sends; the peer comes from another address (NAT); a stray
      * joins once the NAT'd peer is latched and must not take it over */
-    struct latch_script l = {.sdp = &sdp,
-                             .stray = &stray,
-                             .nat = &nat,
-                             .ear = &ear,
-                             .sdp_from = -1,
-                             .stray_from = 60,
-                             .nat_from = 0};
-    h_drive(110, send_latch, &l);
-    assert_true(ear.ncap > 12000);
+    latch_rig_open(&r, -1, 60, 0);
+    h_drive(110, send_latch, &r.l);
+    assert_true(r.ear.ncap > 12000);
     /* held back for the grace (the first 300 ms ear heard are silent), then latched */
-    assert_true(peer_power(&ear, 0, 2400) < -50);
-    assert_true(peer_tone(&ear, ear.ncap - 4800, 4800, 600) > 0.8);
-    assert_true(worst_stray_share(&ear, 0) < 0.01);
+    assert_true(peer_power(&r.ear, 0, 2400) < -50);
+    assert_true(peer_tone(&r.ear, r.ear.ncap - 4800, 4800, 600) > 0.8);
+    assert_true(worst_stray_share(&r.ear, 0) < 0.01);
     /* and the engine answers the NAT'd address: nat hears ear's 1 kHz */
-    assert_true(nat.ncap > 4000);
-    assert_true(peer_tone(&nat, nat.ncap - 3200, 3200, 1000) > 0.8);
-    assert_int_equal(stray.rx_packets, 0);
-    media_session_close(id);
-    media_session_close(id2);
-    assert_true(h_wait_event(id, MEDIA_EV_CLOSED, 1, 1000));
-    peer_close(&sdp);
-    peer_close(&nat);
-    peer_close(&stray);
-    peer_close(&ear);
+    assert_true(r.nat.ncap > 4000);
+    assert_true(peer_tone(&r.nat, r.nat.ncap - 3200, 3200, 1000) > 0.8);
+    assert_int_equal(r.stray.rx_packets, 0);
+    latch_rig_close(&r);
 }
 
 static void bad_commands_change_nothing(void **st)
