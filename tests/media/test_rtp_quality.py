@@ -43,6 +43,21 @@ def callee(d, name):
     return p
 
 
+def silence_ends_the_call(peer, other, other_ext, role):
+    """Both send for longer than the timeout and the call stays; then the RtpPeer stops
+    sending and, the timeout later, both it and the other phone get a BYE."""
+    time.sleep(TIMEOUT_S + 1.0)
+    check(not other.seen("CALL_CLOSED"), "the call ended while both phones were sending")
+    peer.stop_sending()
+    t_stop = time.monotonic()
+    check(other.wait_event("CALL_CLOSED", TIMEOUT_S + 6),
+          "%s got no BYE after the %s's RTP stopped" % (other_ext, role))
+    after = time.monotonic() - t_stop
+    check(TIMEOUT_S - 0.5 <= after <= TIMEOUT_S + 3,
+          "the call ended %.1f s after the RTP stopped (timeout %d s)" % (after, TIMEOUT_S))
+    check(peer.wait_bye(5) is not None, "the silent %s got no BYE" % role)
+
+
 def test_silent_caller_ends_the_call_with_rtp_timeout(d):
     admin = d.login("admin", DEMO["admin"], "demo.local")
     known = {x["uuid"] for x in call_records(admin, "100")}
@@ -51,15 +66,7 @@ def test_silent_caller_ends_the_call_with_rtp_timeout(d):
     try:
         peer.call("sip:102@demo.local")
         check(b.wait_event("CALL_ESTABLISHED", 5), "102 did not answer")
-        time.sleep(TIMEOUT_S + 1.0)
-        check(not b.seen("CALL_CLOSED"), "the call ended while both phones were sending")
-        peer.stop_sending()
-        t_stop = time.monotonic()
-        check(b.wait_event("CALL_CLOSED", TIMEOUT_S + 6), "102 got no BYE after the RTP stopped")
-        after = time.monotonic() - t_stop
-        check(TIMEOUT_S - 0.5 <= after <= TIMEOUT_S + 3,
-              "the call ended %.1f s after the RTP stopped (timeout %d s)" % (after, TIMEOUT_S))
-        check(peer.wait_bye(5) is not None, "the silent caller got no BYE")
+        silence_ends_the_call(peer, b, "102", "caller")
     finally:
         peer.close()
         b.stop()
@@ -89,15 +96,7 @@ def test_silent_callee_ends_the_call_with_rtp_timeout(d):
         a.dial("sip:102@demo.local")
         peer.answer()
         check(a.wait_event("CALL_ESTABLISHED", 5), "the call was not connected")
-        time.sleep(TIMEOUT_S + 1.0)
-        check(not a.seen("CALL_CLOSED"), "the call ended while both phones were sending")
-        peer.stop_sending()
-        t_stop = time.monotonic()
-        check(a.wait_event("CALL_CLOSED", TIMEOUT_S + 6), "100 got no BYE after 102's RTP stopped")
-        after = time.monotonic() - t_stop
-        check(TIMEOUT_S - 0.5 <= after <= TIMEOUT_S + 3,
-              "the call ended %.1f s after the RTP stopped (timeout %d s)" % (after, TIMEOUT_S))
-        check(peer.wait_bye(5) is not None, "the silent callee got no BYE")
+        silence_ends_the_call(peer, a, "100", "callee")
     finally:
         peer.close()
         a.stop()
